@@ -1,0 +1,33 @@
+# Resonance: `make demo` and `make test` are all a newcomer needs.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: help install test demo bench lint format
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv and install the project with its dev extras
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+test: install ## run the whole suite (starts its own broker and embedded ClickHouse)
+	$(PY) -m pytest
+
+demo: install ## run the main job on embedded defaults
+	$(VENV)/bin/resonance demo $(ARGS)
+
+bench: install ## print benchmark figures
+	$(PY) benchmarks/engines.py
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

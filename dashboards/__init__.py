@@ -1,0 +1,1 @@
+"""Grafana dashboards, provisioning and alert rules, generated from code."""

@@ -1,0 +1,47 @@
+"""The ``resonance`` command: one sub-command per module in :mod:`resonance.commands`.
+
+Each command module exposes ``register(subparsers)``, which adds its parser and sets
+``func`` to a callable taking the parsed namespace and returning an exit code.
+Bad input raises :class:`resonance.errors.UsageError`, printed as one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from resonance.errors import UsageError
+
+COMMANDS: tuple[str, ...] = (
+    "drift",
+    "reference",
+    "schema",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resonance",
+        description="Streaming monitor for industrial AI: drift, accuracy, energy, health.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"resonance.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"resonance {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Kafka side: event contracts, broker launcher, topics, Faust app, simulator."""

@@ -1,0 +1,1 @@
+"""Shared test configuration; area fixtures live in tests/<area>/conftest.py."""

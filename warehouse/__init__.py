@@ -1,0 +1,1 @@
+"""ClickHouse side: schema migrations, backends (chDB, server), sink and range queries."""
