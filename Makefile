@@ -16,6 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install ## run the whole suite (starts its own broker and embedded ClickHouse)
+	scripts/system-deps.sh
 	$(PY) -m pytest
 
 demo: install ## run the main job on embedded defaults
