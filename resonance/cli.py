@@ -14,9 +14,18 @@ import sys
 from resonance.errors import UsageError
 
 COMMANDS: tuple[str, ...] = (
+    "broker",
+    "dashboards",
+    "db",
+    "demo",
     "drift",
+    "query",
     "reference",
     "schema",
+    "simulate",
+    "sink",
+    "topics",
+    "worker",
 )
 
 
@@ -41,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # stdout closed early (``resonance drift ... | head``): not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

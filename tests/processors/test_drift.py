@@ -1,0 +1,269 @@
+"""Drift metrics against scipy oracles, verdicts on known shifts, and edge cases."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from processors.drift import (
+    PSI_FLOOR,
+    CategoricalDrift,
+    DriftThresholds,
+    NumericDrift,
+    drift_engine,
+    drift_share,
+    js_distance,
+)
+from processors.reference import fit_categorical, fit_numeric
+
+N = 100_000
+
+
+def _samples(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(reference, current) pairs: same distribution and shifted, 100k rows each."""
+    rng = np.random.default_rng(seed)
+
+    def bimodal(shift: float = 0.0) -> np.ndarray:
+        return np.r_[rng.normal(-2, 0.5, N // 2), rng.normal(2 + shift, 0.5, N // 2)]
+
+    return {
+        "normal": lambda: (rng.normal(size=N), rng.normal(size=N)),
+        "normal_shift": lambda: (rng.normal(size=N), rng.normal(0.5, size=N)),
+        "normal_scale": lambda: (rng.normal(size=N), rng.normal(0, 1.5, N)),
+        "student_t3": lambda: (rng.standard_t(3, N), rng.standard_t(3, N)),
+        "student_t3_shift": lambda: (rng.standard_t(3, N), rng.standard_t(3, N) * 1.3 + 0.3),
+        "lognormal": lambda: (rng.lognormal(size=N), rng.lognormal(size=N)),
+        "lognormal_shift": lambda: (rng.lognormal(size=N), rng.lognormal(0.2, size=N)),
+        "bimodal": lambda: (bimodal(), bimodal()),
+        "bimodal_shift": lambda: (bimodal(), bimodal(0.7)),
+        "poisson": lambda: (rng.poisson(3, N) * 1.0, rng.poisson(3, N) * 1.0),
+        "poisson_shift": lambda: (rng.poisson(3, N) * 1.0, rng.poisson(3.5, N) * 1.0),
+        "binary": lambda: (rng.integers(0, 2, N) * 1.0, (rng.random(N) < 0.6) * 1.0),
+    }[kind]()
+
+
+ORACLE_CASES = [
+    "normal",
+    "normal_shift",
+    "normal_scale",
+    "student_t3",
+    "student_t3_shift",
+    "lognormal",
+    "lognormal_shift",
+    "bimodal",
+    "bimodal_shift",
+    "poisson",
+    "poisson_shift",
+    "binary",
+]
+
+
+def _numeric(ref: np.ndarray, cur: np.ndarray) -> dict:
+    return NumericDrift(fit_numeric(ref, "x")).update(cur).result()
+
+
+@pytest.mark.parametrize("kind", ORACLE_CASES)
+def test_binned_ks_and_wasserstein_match_scipy_exact(kind: str) -> None:
+    ref, cur = _samples(kind, seed=11)
+    r = _numeric(ref, cur)
+    assert r["ks"] == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=0.01)
+    exact_w = stats.wasserstein_distance(ref, cur) / np.std(ref)
+    assert abs(r["wasserstein"] - exact_w) <= max(0.02 * exact_w, 0.01)
+
+
+@pytest.mark.parametrize("kind", ["poisson", "poisson_shift", "binary"])
+def test_discrete_data_is_exact(kind: str) -> None:
+    ref, cur = _samples(kind, seed=3)
+    r = _numeric(ref, cur)
+    assert r["ks"] == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+    exact_w = stats.wasserstein_distance(ref, cur) / np.std(ref)
+    assert r["wasserstein"] == pytest.approx(exact_w, rel=1e-9, abs=1e-12)
+
+
+def test_psi_and_js_match_direct_formulas_on_the_reference_bins() -> None:
+    ref, cur = _samples("normal_shift", seed=5)
+    profile = fit_numeric(ref, "x")
+    r = NumericDrift(profile).update(cur).result()
+    p = np.asarray(profile.counts) / profile.n
+    q = np.histogram(cur, bins=np.r_[-np.inf, profile.edges, np.inf])[0] / cur.size
+    # np.histogram's bins are [a, b) like searchsorted(side="right") except the last, open one
+    ps, qs = np.where(p == 0, PSI_FLOOR, p), np.where(q == 0, PSI_FLOOR, q)
+    assert r["psi"] == pytest.approx(np.sum((qs - ps) * np.log(qs / ps)), rel=1e-12)
+    assert r["js"] == pytest.approx(jensenshannon(p, q, base=2), rel=1e-9)
+
+
+shares = hnp.arrays(np.float64, st.integers(1, 30), elements=st.floats(0, 1e6))
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in sqrt:RuntimeWarning")
+@settings(max_examples=200, deadline=None)
+@given(a=shares, b=shares)
+def test_js_distance_is_within_0_1_and_matches_scipy(a: np.ndarray, b: np.ndarray) -> None:
+    n = min(a.size, b.size)
+    a, b = a[:n], b[:n]
+    if a.sum() == 0 or b.sum() == 0:
+        return
+    p, q = a / a.sum(), b / b.sum()
+    d = js_distance(p, q)
+    assert 0.0 <= d <= 1.0
+    expected = np.nan_to_num(jensenshannon(p, q, base=2))  # scipy: sqrt(-1e-16) -> nan
+    assert d == pytest.approx(expected, abs=1e-7)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    ref=hnp.arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e6, 1e6)),
+    cur=hnp.arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e7, 1e7)),
+)
+def test_metrics_stay_in_range_on_arbitrary_data(ref: np.ndarray, cur: np.ndarray) -> None:
+    r = NumericDrift(fit_numeric(ref, "x", n_bins=10)).update(cur).result()
+    assert 0.0 <= r["js"] <= 1.0
+    assert 0.0 <= r["ks"] <= 1.0
+    assert r["psi"] >= 0.0 and r["wasserstein"] >= 0.0
+    assert 0.0 <= r["out_of_range_rate"] <= 1.0
+    json.dumps(r, allow_nan=False)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_same_distribution_at_25k_rows_is_not_flagged(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 25_000
+    assert not _numeric(rng.normal(size=n), rng.normal(size=n))["drift"]
+    assert not _numeric(rng.lognormal(size=n), rng.lognormal(size=n))["drift"]
+    assert not _numeric(rng.poisson(3, n) * 1.0, rng.poisson(3, n) * 1.0)["drift"]
+    probs = [0.4, 0.3, 0.2, 0.1]
+    ref = fit_categorical(rng.choice(list("abcd"), n, p=probs), "g")
+    assert not CategoricalDrift(ref).update(rng.choice(list("abcd"), n, p=probs)).result()["drift"]
+
+
+def test_tiny_windows_of_the_same_distribution_are_rarely_flagged() -> None:
+    rng = np.random.default_rng(0)
+    ref = fit_numeric(rng.normal(size=25_000), "x")
+    flagged = [NumericDrift(ref).update(rng.normal(size=50)).result()["drift"] for _ in range(300)]
+    assert np.mean(flagged) <= 0.03  # alpha = 0.01 bounds the rate; leave sampling room
+
+
+@pytest.mark.parametrize(
+    "current",
+    [
+        lambda rng, n: rng.normal(0.5, 1.0, n),  # location: 0.5 sigma
+        lambda rng, n: rng.normal(0.0, 1.5, n),  # scale: x1.5
+        lambda rng, n: np.full(n, 0.3),  # stuck sensor
+    ],
+    ids=["location", "scale", "stuck"],
+)
+def test_clear_numeric_shifts_are_flagged(current) -> None:
+    rng = np.random.default_rng(1)
+    n = 25_000
+    assert _numeric(rng.normal(size=n), current(rng, n))["drift"]
+
+
+def test_category_mix_change_is_flagged_with_chi2_matching_scipy() -> None:
+    rng = np.random.default_rng(2)
+    n = 25_000
+    ref = fit_categorical(rng.choice(list("abcd"), n, p=[0.4, 0.3, 0.2, 0.1]), "g")
+    cur = rng.choice(list("abcde"), n, p=[0.25, 0.3, 0.2, 0.2, 0.05])
+    engine = CategoricalDrift(ref).update(cur)
+    r = engine.result()
+    assert r["drift"] and r["js"] >= 0.1
+    table = np.vstack([np.asarray(ref.counts[:-1]), engine.counts[:-1]])
+    table = table[:, table.sum(axis=0) > 0]
+    expected = stats.chi2_contingency(table, correction=False).pvalue
+    assert r["chi2_pvalue"] == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    assert r["other_rate"] == pytest.approx(np.mean(cur == "e"))
+
+
+def test_chi2_matches_scipy_on_a_small_table() -> None:
+    ref = fit_categorical(["a"] * 50 + ["b"] * 30 + ["c"] * 20, "g")
+    r = CategoricalDrift(ref).update(["a"] * 20 + ["b"] * 25 + ["c"] * 15).result()
+    expected = stats.chi2_contingency([[50, 30, 20], [20, 25, 15]], correction=False).pvalue
+    assert r["chi2_pvalue"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_missing_values_are_excluded_and_reported() -> None:
+    rng = np.random.default_rng(4)
+    ref = fit_numeric(rng.normal(size=10_000), "x")
+    x = rng.normal(size=10_000)
+    with_nan = np.r_[x, [np.nan] * 2500]
+    a = NumericDrift(ref).update(x).result()
+    b = NumericDrift(ref).update(with_nan).result()
+    assert b["missing_rate"] == pytest.approx(0.2)
+    assert (a["ks"], a["psi"], a["wasserstein"]) == (b["ks"], b["psi"], b["wasserstein"])
+    assert b["drift"]  # missing rate rose by 20 points: flagged (sensor dropping out)
+    cat = fit_categorical(["a", "b"] * 100, "g")
+    r = CategoricalDrift(cat).update(["a", None, "", float("nan"), "b"]).result()
+    assert r["n"] == 2 and r["missing_rate"] == pytest.approx(0.6)
+
+
+def test_out_of_range_rate_counts_values_outside_the_reference_range() -> None:
+    ref = fit_numeric(np.arange(11.0), "x")  # 0..10, discrete edges
+    r = NumericDrift(ref).update([-1.0, 0.0, 5.0, 10.0, 10.5, 99.0, np.inf]).result()
+    assert r["out_of_range_rate"] == pytest.approx(3 / 6)
+    assert r["n_missing"] == 1  # +inf is missing, not out of range
+
+
+def test_constant_reference_column() -> None:
+    ref = fit_numeric(np.full(1000, 7.0), "x")
+    assert ref.edges[0] == 7.0 and len(ref.edges) == 2 and ref.std == 0.0
+    same = NumericDrift(ref).update(np.full(500, 7.0)).result()
+    assert same["ks"] == 0.0 and same["wasserstein"] == 0.0 and not same["drift"]
+    moved = NumericDrift(ref).update(np.full(500, 8.0)).result()
+    assert moved["ks"] == 1.0 and moved["out_of_range_rate"] == 1.0 and moved["drift"]
+    assert moved["wasserstein"] == pytest.approx(1 / 7)  # constant: W1 / |mean|
+
+
+def test_single_row_reference_and_current() -> None:
+    r = NumericDrift(fit_numeric([3.0], "x")).update([3.0]).result()
+    assert r["n"] == 1 and r["ks"] == 0.0 and not r["drift"]
+
+
+def test_empty_and_all_missing_current_give_defined_results() -> None:
+    ref = fit_numeric(np.arange(100.0), "x")
+    empty = NumericDrift(ref).update(np.array([])).result()
+    assert empty["n"] == 0 and empty["psi"] is None and empty["missing_rate"] is None
+    assert empty["drift"] is False
+    gone = NumericDrift(ref).update([np.nan] * 40).result()
+    assert gone["missing_rate"] == 1.0 and gone["ks"] is None and gone["drift"] is True
+    cat = CategoricalDrift(fit_categorical(["a"], "g")).result()
+    assert cat["psi"] is None and cat["drift"] is False
+
+
+def test_unseen_categories_go_to_other() -> None:
+    ref = fit_categorical(["a", "b", "b"], "g")
+    engine = CategoricalDrift(ref).update(["b", "new", "newer", 5])
+    assert engine.counts.tolist() == [1, 0, 3, 0]  # b, a (by frequency), other, missing
+
+
+def test_numbers_as_categories_match_across_dtypes() -> None:
+    ref = fit_categorical(np.array([1, 2, 2, 3]), "k")
+    engine = CategoricalDrift(ref).update(np.array([1.0, 2.0, np.nan]))
+    assert engine.counts.tolist() == [1, 1, 0, 0, 1]  # "2", "1", "3", other, missing
+
+
+def test_text_in_a_numeric_current_raises_a_clear_error() -> None:
+    ref = fit_numeric([1.0, 2.0], "x")
+    with pytest.raises(ValueError, match="non-numeric value 'hot'"):
+        NumericDrift(ref).update(["1.5", "hot"])
+
+
+def test_thresholds_are_configurable_and_drift_engine_picks_the_kind() -> None:
+    rng = np.random.default_rng(6)
+    ref = fit_numeric(rng.normal(size=20_000), "x")
+    cur = rng.normal(0.07, 1, 20_000)  # significant but below the default effect size
+    assert not NumericDrift(ref).update(cur).result()["drift"]
+    strict = DriftThresholds(wasserstein=0.05)
+    assert drift_engine(ref, strict).update(cur).result()["drift"]
+    assert isinstance(drift_engine(fit_categorical(["a"], "g")), CategoricalDrift)
+
+
+def test_drift_share() -> None:
+    assert drift_share([]) == 0.0
+    assert drift_share([True, False, True, True]) == 0.75
+    assert drift_share(iter([np.bool_(True)])) == 1.0
