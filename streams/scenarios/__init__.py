@@ -1,0 +1,1 @@
+"""Bundled scenario files for ``resonance simulate`` (``default.yaml``, ``showcase.yaml``)."""

@@ -1,0 +1,64 @@
+"""Reference profiles: written per model, fit on the undrifted distribution, detect the drift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+reference = pytest.importorskip("processors.reference")
+drift = pytest.importorskip("processors.drift")
+
+from streams.simulator import Simulator, load_scenario  # noqa: E402
+from streams.simulator.catalogue import MODELS, MODELS_BY_NAME  # noqa: E402
+from streams.simulator.references import reference_path, write_references  # noqa: E402
+from tests.simulator.conftest import START  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def profiles(tmp_path_factory):
+    out = tmp_path_factory.mktemp("refs")
+    paths = write_references(list(MODELS), out, seed=0, n=5000)
+    return out, paths
+
+
+def test_one_file_per_model(profiles):
+    out, paths = profiles
+    assert len(paths) == len(MODELS)
+    for m in MODELS:
+        path = reference_path(out, m)
+        assert path == out / m.consortium / f"{m.name}-{m.version}.json"
+        prof = reference.ReferenceProfile.from_json(path.read_text())
+        assert prof.model == m.name and prof.version == m.version
+        assert set(prof.features) == {f.name for f in m.features}
+        for name in m.categorical:
+            assert prof.features[name].kind == "categorical"
+
+
+def test_reference_matches_the_training_distribution(profiles):
+    out, _ = profiles
+    m = MODELS_BY_NAME["strip-surface-defect"]
+    prof = reference.ReferenceProfile.from_json(reference_path(out, m).read_text())
+    temp = prof.features["strip_temp_c"]
+    assert temp.mean == pytest.approx(910.0, abs=1.0)
+    assert temp.std == pytest.approx(12.0, rel=0.05)
+
+
+def test_drift_engine_flags_the_injected_feature_only(profiles):
+    out, _ = profiles
+    start_ms = int(START.timestamp() * 1000)
+    sim = Simulator(3, load_scenario("default"), 5.0)
+    verdicts = {}
+    for name in ("strip-surface-defect", "bof-endpoint-temp"):
+        m = MODELS_BY_NAME[name]
+        prof = reference.ReferenceProfile.from_json(reference_path(out, m).read_text())
+        gen = sim.generator(m, start_ms, 3600.0)
+        blk = gen.block(0, gen.n_samples)
+        late = blk.t >= 0.5 * 3600
+        for f in m.features:
+            engine = drift.drift_engine(prof.features[f.name])
+            values = blk.features[f.name][late]
+            values = values.astype(str) if f.name in m.categorical else values
+            verdicts[(name, f.name)] = engine.update(values).result()["drift"]
+    drifted = {k for k, v in verdicts.items() if v}
+    assert drifted == {("strip-surface-defect", "strip_temp_c")}
+    assert np.mean(list(verdicts.values())) < 0.2
