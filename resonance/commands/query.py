@@ -1,0 +1,125 @@
+"""``resonance query``: metrics over any time range and step, from merged partials."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import sys
+from typing import Any
+
+from resonance.commands.db import add_backend_args, run_with_backend
+from warehouse.backend import Backend
+
+METRICS = ("drift", "accuracy", "latency", "energy", "resonance")
+
+EPILOG = """\
+Times: ISO-8601 (2026-11-29T10:00Z), epoch seconds or ms, now, now-7d (units s m h d w).
+Default range: the last 24 h. --step 1m|1h|1d (or <N>m/<N>h/<N>d) buckets the range;
+without it the whole range is one bucket (a month is read from the daily rollup).
+An unknown consortium or model gives no rows, not an error.
+
+examples:
+  resonance query drift --consortium steel --model strip-defect --from now-30d
+  resonance query accuracy --consortium steel --from 2026-11-01 --to 2026-12-01 --step 1d
+  resonance query energy --consortium steel --format csv > energy.csv
+  resonance query resonance --consortium steel --step 1h --format json
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "query",
+        help="drift / accuracy / latency / energy / resonance over a time range",
+        description="Metrics over any time range and step, merged from stored partials.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("metric", choices=METRICS, help="what to compute")
+    parser.add_argument("--consortium", required=True, metavar="C")
+    parser.add_argument("--model", metavar="M")
+    parser.add_argument("--model-version", metavar="V")
+    parser.add_argument("--member", metavar="M")
+    parser.add_argument("--site", metavar="S")
+    parser.add_argument("--hub", metavar="H")
+    parser.add_argument("--from", dest="start", metavar="T", help="range start (default now-1d)")
+    parser.add_argument("--to", dest="end", metavar="T", help="range end, exclusive (default now)")
+    parser.add_argument("--step", metavar="S", help="bucket: 1m, 1h, 1d ... (default: whole range)")
+    parser.add_argument(
+        "--by",
+        metavar="a,b",
+        help="also split by member, site and/or hub (not for resonance)",
+    )
+    parser.add_argument(
+        "--slo-p95-ms", type=float, metavar="MS", help="resonance: latency SLO for health"
+    )
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    add_backend_args(parser)
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from warehouse import queries
+
+    fn = queries.METRICS[args.metric]
+    kwargs: dict[str, Any] = dict(
+        model=args.model,
+        start=args.start,
+        end=args.end,
+        step=args.step,
+        model_version=args.model_version,
+        member=args.member,
+        site=args.site,
+        hub=args.hub,
+    )
+    if args.metric == "resonance":
+        kwargs["slo_p95_ms"] = args.slo_p95_ms
+    elif args.by:
+        kwargs["by"] = [b.strip() for b in args.by.split(",") if b.strip()]
+    queries.time_range(args.start, args.end)  # bad input fails before opening the warehouse
+    queries.parse_step(args.step)
+
+    def work(backend: Backend) -> int:
+        result = fn(backend, args.consortium, **kwargs)
+        sys.stdout.write(render(result.columns, result.rows, args.format))
+        if not result.rows:
+            print("no rows for this filter and range", file=sys.stderr)
+        return 0
+
+    return run_with_backend(args, work)
+
+
+def render(columns: list[str], rows: list[dict[str, Any]], fmt: str) -> str:
+    """Rows as an aligned table, a JSON array or CSV (header included)."""
+    if fmt == "json":
+        return json.dumps([_jsonable(r) for r in rows], indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _cell(row.get(k)) for k in columns})
+        return buf.getvalue()
+    cells = [[_cell(row.get(k)) for k in columns] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in cells]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.6g}"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()
+    }

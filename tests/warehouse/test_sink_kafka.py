@@ -1,0 +1,158 @@
+"""The sink loop against a real Kafka-compatible broker (Tansu) and real chDB.
+
+Partials are produced twice (a replay) in shuffled order, with ClickHouse failing
+for a while: totals must still equal the engines exactly, and offsets are committed
+only once ClickHouse has the data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+
+import pytest
+
+from streams.broker import EmbeddedBroker
+from warehouse import queries
+from warehouse.backend import WarehouseUnavailable
+from warehouse.references import store_reference
+from warehouse.sink import PartialWriter, SinkConfig, run_sink
+
+pytestmark = pytest.mark.integration
+
+CONSORTIUM = "kafka"
+
+
+@pytest.fixture(scope="module")
+def broker():
+    with EmbeddedBroker() as b:
+        yield b
+
+
+class Failing:
+    """Backend wrapper whose inserts fail while ``down`` (queries pass through)."""
+
+    def __init__(self, inner, down: int | None = None):
+        self.inner, self.down, self.database = inner, down, inner.database
+        self.failures = 0
+
+    def query(self, sql, params=None):
+        return self.inner.query(sql, params)
+
+    def command(self, sql, params=None):
+        return self.inner.command(sql, params)
+
+    def insert_arrow(self, table, data):
+        if self.down is None or self.down > 0:
+            self.failures += 1
+            if self.down:
+                self.down -= 1
+            raise WarehouseUnavailable("connection refused")
+        return self.inner.insert_arrow(table, data)
+
+    def close(self):
+        pass
+
+
+async def produce(bootstrap: str, records: list) -> None:
+    from aiokafka import AIOKafkaProducer
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, 3, 1) for t in ("partials", "alerts", "dlq")])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for p in records:
+            await producer.send("partials", p.encode(), key=p.key.encode())
+        await producer.send(
+            "dlq",
+            b'{"reason": "bad", "source": {"topic": "t", "partition": 0, "offset": 1}, "raw": ""}',
+        )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def committed(bootstrap: str, group: str) -> int:
+    """Sum of the group's committed offsets on ``partials`` (0 when none)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        total = 0
+        for p in range(3):
+            total += await consumer.committed(TopicPartition("partials", p)) or 0
+        return total
+    finally:
+        await consumer.stop()
+
+
+async def sink_until(backend, bootstrap, group, expected: int | None, seconds: float) -> int:
+    """Run the sink until ``expected`` records were flushed (or ``seconds`` passed)."""
+    stop = asyncio.Event()
+    seen = [0]
+
+    def on_flush(_stats, records):
+        seen[0] += records
+        if expected is not None and seen[0] >= expected:
+            stop.set()
+
+    config = SinkConfig(
+        bootstrap=bootstrap,
+        group_id=group,
+        max_records=500,
+        max_seconds=0.3,
+        retry_initial_s=0.05,
+        retry_max_s=0.2,
+    )
+    task = asyncio.create_task(run_sink(PartialWriter(backend), config, stop, on_flush))
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        stop.set()
+    await asyncio.wait_for(task, timeout=30)
+    return seen[0]
+
+
+def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
+    world = helpers.build_world(seed=5, per_window=3, consortia=(CONSORTIUM,), members=("a",))
+    store_reference(backend, CONSORTIUM, world.profile)
+    records = world.partials() * 2  # the whole topic replayed once
+    random.Random(1).shuffle(records)
+    asyncio.run(produce(broker.bootstrap, records))
+    total = len(records) + 1
+
+    caplog.set_level(logging.WARNING, logger="resonance.sink")
+    down = Failing(backend)  # ClickHouse down the whole time: nothing may be committed
+    assert asyncio.run(sink_until(down, broker.bootstrap, "g1", None, 12)) == 0
+    assert down.failures >= 2
+    assert "ClickHouse unavailable, retrying in" in caplog.text
+    assert asyncio.run(committed(broker.bootstrap, "g1")) == 0
+
+    flaky = Failing(backend, down=3)  # comes back after three failed inserts
+    assert asyncio.run(sink_until(flaky, broker.bootstrap, "g1", total, 90)) == total
+    assert asyncio.run(committed(broker.bootstrap, "g1")) == len(records)
+
+    # a second consumer group replays the whole topic: nothing is counted twice
+    assert asyncio.run(sink_until(backend, broker.bootstrap, "g2", total, 90)) == total
+
+    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
+    for row in queries.drift(backend, CONSORTIUM, start=lo, end=hi).rows:
+        kind = "drift_numeric" if row["kind"] == "numeric" else "drift_categorical"
+        (raw,) = world.find(kind, row["feature"], consortium=CONSORTIUM)
+        want = raw.engine(lo, hi).result()
+        assert (row["n"], row["n_missing"]) == (want["n"], want["n_missing"])
+        if want.get("psi") is not None:
+            assert row["psi"] == pytest.approx(want["psi"], rel=1e-9)
+    (energy,) = queries.energy(backend, CONSORTIUM, start=lo, end=hi).rows
+    (raw,) = world.find("energy", "", consortium=CONSORTIUM)
+    assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]

@@ -1,0 +1,278 @@
+"""One interface, two engines: embedded chDB (default) and a ClickHouse server.
+
+Both run the same SQL with ClickHouse-native parameters (``{name:Type}``): the
+values travel separately from the statement and are parsed by ClickHouse as
+data, so nothing a user types is ever formatted into SQL.
+
+chDB allows one process per data directory (and one directory per process).
+We take an OS lock (``fcntl.flock``) on ``<data_dir>/.resonance.lock`` before
+starting the engine, so a second process gets a one-line error naming the
+directory instead of chDB's "Another server instance" stack trace.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+
+from resonance.errors import ResonanceError, UsageError
+from warehouse.settings import DEFAULT_DATABASE, WarehouseSettings
+
+LOCK_NAME = ".resonance.lock"
+
+
+class WarehouseError(ResonanceError):
+    """A statement failed inside ClickHouse (bad SQL is a bug, not user input)."""
+
+
+class WarehouseUnavailable(WarehouseError):
+    """ClickHouse cannot be reached or refused a write; the caller may retry."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the migrator, the sink and the queries need from ClickHouse."""
+
+    database: str
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        """Run a SELECT; the result as an Arrow table."""
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a statement without a result (DDL, INSERT ... SELECT)."""
+
+    def insert_arrow(self, table: str, data: pa.Table) -> int:
+        """Insert an Arrow table (columns by name) into ``table``; returns rows written."""
+
+    def close(self) -> None:
+        """Release the engine (and, for chDB, the directory lock)."""
+
+
+def insert_rows(backend: Backend, table: str, columns: Mapping[str, list | pa.Array]) -> int:
+    """Insert column lists (name → values) through the Arrow path."""
+    return backend.insert_arrow(table, pa.table(dict(columns)))
+
+
+def rows(result: pa.Table) -> list[dict[str, Any]]:
+    """Arrow result → list of dicts (small results only)."""
+    return result.to_pylist()
+
+
+def format_params(params: Mapping[str, Any] | None) -> dict[str, str]:
+    """Render values in ClickHouse's escaped text format for ``{name:Type}``.
+
+    chDB passes parameter values as text and ClickHouse parses them as the
+    declared type; backslashes, tabs and quotes must be escaped or a value such
+    as ``a\\b`` is rejected. clickhouse-connect's own formatter does exactly that
+    (and is what the server backend uses), so both backends agree.
+    """
+    from clickhouse_connect.driver.binding import format_bind_value
+
+    return {k: format_bind_value(v) for k, v in (params or {}).items()}
+
+
+# --------------------------------------------------------------------------- chDB
+
+
+class DirectoryLock:
+    """Exclusive, non-blocking OS lock on a data directory (released on close or exit)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(
+                f"data directory {self.directory} is in use by another process (pid {holder}); "
+                "stop that process or pass another --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class ChdbBackend:
+    """Embedded ClickHouse (chDB) persisted in ``data_dir``; owns the directory while open."""
+
+    def __init__(self, data_dir: str | Path, database: str = DEFAULT_DATABASE) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.database = database
+        self._lock = DirectoryLock(self.data_dir)
+        self._lock.acquire()
+        try:
+            from chdb.session import Session
+
+            self._session = Session(str(self.data_dir / "clickhouse"))
+            self._session.query(f"CREATE DATABASE IF NOT EXISTS {_ident(database)}")
+            self._session.query(f"USE {_ident(database)}")
+        except Exception as exc:
+            self._lock.release()
+            reason = _first_line(exc)
+            raise WarehouseError(f"cannot open chDB in {self.data_dir}: {reason}") from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        try:
+            return self._session.query(sql, "ArrowTable", params=format_params(params))
+        except Exception as exc:
+            raise WarehouseError(_first_line(exc)) from exc
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._session.query(sql, "CSV", params=format_params(params))
+        except Exception as exc:
+            raise WarehouseError(_first_line(exc)) from exc
+
+    def insert_arrow(self, table: str, data: pa.Table) -> int:
+        if data.num_rows == 0:
+            return 0
+        buf = io.BytesIO()
+        with pa.ipc.new_stream(buf, data.schema) as writer:
+            writer.write_table(data)
+        columns = ", ".join(_ident(c) for c in data.column_names)
+        try:
+            with self._session._conn.send_insert(
+                f"INSERT INTO {_ident(table)} ({columns})", "ArrowStream"
+            ) as ins:
+                ins.append(buf.getvalue())
+                return int(ins.finish().rows_written)
+        except Exception as exc:
+            raise WarehouseUnavailable(_first_line(exc)) from exc
+
+    def close(self) -> None:
+        session, self._session = getattr(self, "_session", None), None
+        if session is not None:
+            session.close()
+        self._lock.release()
+
+
+# ------------------------------------------------------------------ ClickHouse server
+
+
+class ServerBackend:
+    """ClickHouse server over HTTP(S) with clickhouse-connect (production path)."""
+
+    def __init__(
+        self,
+        url: str,
+        user: str | None = None,
+        password: str | None = None,
+        database: str = DEFAULT_DATABASE,
+        secure: bool | None = None,
+    ) -> None:
+        import clickhouse_connect
+
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise UsageError(
+                f"--clickhouse-url {_redact(url)}: expected http(s)://[user:pass@]host[:port]"
+            )
+        self.database = database
+        is_tls = parts.scheme == "https" if secure is None else secure
+        try:
+            # Connect without a database first: it may not exist before `db migrate`.
+            self._client = clickhouse_connect.get_client(
+                host=parts.hostname,
+                port=parts.port or (8443 if is_tls else 8123),
+                username=user or unquote(parts.username or "") or "default",
+                password=password if password is not None else unquote(parts.password or ""),
+                secure=is_tls,
+                compress=False,
+            )
+            self._client.command(f"CREATE DATABASE IF NOT EXISTS {_ident(database)}")
+            self._client.database = database
+        except Exception as exc:
+            raise WarehouseUnavailable(
+                f"ClickHouse at {_redact(url)} unavailable: {_first_line(exc)}"
+            ) from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
+        try:
+            return self._client.query_arrow(sql, parameters=dict(params or {}), use_strings=True)
+        except Exception as exc:
+            raise _server_error(exc) from exc
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._client.command(sql, parameters=dict(params or {}) or None)
+        except Exception as exc:
+            raise _server_error(exc) from exc
+
+    def insert_arrow(self, table: str, data: pa.Table) -> int:
+        if data.num_rows == 0:
+            return 0
+        try:
+            self._client.insert_arrow(table, data)
+        except Exception as exc:
+            raise WarehouseUnavailable(_first_line(exc)) from exc
+        return data.num_rows
+
+    def close(self) -> None:
+        self._client.close()
+
+
+# -------------------------------------------------------------------------- factory
+
+
+def open_backend(
+    settings: WarehouseSettings | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    clickhouse_url: str | None = None,
+) -> Backend:
+    """The backend the settings (overridden by explicit flags) ask for."""
+    s = settings or WarehouseSettings()
+    url = clickhouse_url or (None if data_dir else s.clickhouse_url)
+    if url:
+        password = s.clickhouse_password.get_secret_value() if s.clickhouse_password else None
+        return ServerBackend(
+            url, s.clickhouse_user, password, s.clickhouse_database, s.clickhouse_secure
+        )
+    return ChdbBackend(data_dir or s.data_dir, s.clickhouse_database)
+
+
+def _ident(name: str) -> str:
+    """Quote an identifier we chose ourselves (table, column, database) with backticks."""
+    if not name.replace("_", "").replace(".", "").isalnum():
+        raise WarehouseError(f"refusing identifier {name!r}")
+    return ".".join(f"`{part}`" for part in name.split("."))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def _server_error(exc: Exception) -> WarehouseError:
+    """Connection problems are retryable; anything else is a statement error."""
+    name = type(exc).__name__
+    if "Operational" in name or "Connection" in name or "Timeout" in name:
+        return WarehouseUnavailable(_first_line(exc))
+    return WarehouseError(_first_line(exc))

@@ -1,0 +1,532 @@
+"""Metrics over any time range and step, from merged partials (DESIGN principle 1).
+
+SQL sums the stored states (``sumForEach`` over histogram / confusion / bucket
+arrays, ``sumMap`` over scalar sums), per bucket of ``step`` and per series;
+the processors engines then turn each merged state into metrics
+(``Engine.from_dict(...).result()``). A month's PSI is the PSI of the month's
+merged histogram, never an average of minute PSIs.
+
+Which table: the range is cut into aligned pieces, and each piece is read from
+the coarsest table whose grain divides the step (a month at step 1d reads ~30
+rows per series from the day rollup; the ragged edges of an unaligned range
+come from the hour and minute tables). User values only ever travel as
+``{name:Type}`` parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from resonance.errors import UsageError
+from warehouse.backend import Backend
+from warehouse.kinds import KINDS, KindSpec, columns_to_state
+from warehouse.sink import value_aggregates
+
+MINUTE, HOUR, DAY = 60, 3_600, 86_400
+GRAINS = (DAY, HOUR, MINUTE)
+DEFAULT_RANGE_S = DAY
+_STEP = re.compile(r"^(\d+)([mhd])$")
+_UNIT_S = {"m": MINUTE, "h": HOUR, "d": DAY}
+_RELATIVE = re.compile(r"^now(?:-(\d+)([smhdw]))?$")
+_REL_UNIT_S = {"s": 1, "m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}
+
+
+# ----------------------------------------------------------------- times and steps
+
+
+def parse_time(text: str | int | float | datetime | None, *, now: datetime | None = None) -> int:
+    """Epoch seconds from ISO-8601, epoch s/ms, ``now`` or ``now-<N><s|m|h|d|w>``."""
+    now = now or datetime.now(UTC)
+    if text is None:
+        return int(now.timestamp())
+    if isinstance(text, datetime):
+        return int((text if text.tzinfo else text.replace(tzinfo=UTC)).timestamp())
+    if isinstance(text, int | float):
+        return int(text / 1000) if text > 10**11 else int(text)
+    raw = text.strip()
+    rel = _RELATIVE.match(raw)
+    if rel:
+        back = int(rel[1]) * _REL_UNIT_S[rel[2]] if rel[1] else 0
+        return int(now.timestamp()) - back
+    if raw.isdigit():
+        return parse_time(int(raw))
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"time {text!r}: use ISO-8601 (2026-11-29T10:00Z), epoch seconds/ms, or now-7d"
+        ) from None
+    return parse_time(value)
+
+
+def parse_step(text: str | None) -> int | None:
+    """``1m``, ``5m``, ``1h``, ``1d`` … → seconds; None = one bucket for the whole range."""
+    if text is None or text in ("", "all"):
+        return None
+    match = _STEP.match(text.strip())
+    if not match or int(match[1]) == 0:
+        raise UsageError(f"--step {text!r}: use <N>m, <N>h or <N>d (e.g. 1m, 1h, 1d) or all")
+    return int(match[1]) * _UNIT_S[match[2]]
+
+
+def time_range(
+    start: Any = None, end: Any = None, *, now: datetime | None = None
+) -> tuple[int, int]:
+    """[start, end) in epoch seconds; default: the last day up to now."""
+    hi = parse_time(end, now=now)
+    lo = parse_time(start, now=now) if start is not None else hi - DEFAULT_RANGE_S
+    if lo >= hi:
+        raise UsageError(f"--from must be before --to (got {_iso(lo)} .. {_iso(hi)})")
+    return lo, hi
+
+
+def segments(lo: int, hi: int, step: int | None) -> list[tuple[int, int, int]]:
+    """Cut [lo, hi) into (grain, start, end) pieces, coarsest aligned grain first.
+
+    Only grains that divide ``step`` are used, so no stored row straddles a bucket.
+
+    >>> segments(0, 2 * 86400, None)
+    [(86400, 0, 172800)]
+    >>> segments(1800, 86400 + 90, None)
+    [(60, 1800, 3600), (3600, 3600, 86400), (60, 86400, 86490)]
+    >>> segments(0, 86400, 3600)
+    [(3600, 0, 86400)]
+    """
+    grains = [g for g in GRAINS if step is None or step % g == 0] or [MINUTE]
+    return _split(lo, hi, grains)
+
+
+def _split(lo: int, hi: int, grains: Sequence[int]) -> list[tuple[int, int, int]]:
+    if lo >= hi:
+        return []
+    g, rest = grains[0], grains[1:]
+    if not rest:
+        return [(g, lo, hi)]
+    a, b = -(-lo // g) * g, hi // g * g
+    if a >= b:
+        return _split(lo, hi, rest)
+    return _split(lo, a, rest) + [(g, a, b)] + _split(b, hi, rest)
+
+
+# ------------------------------------------------------------------- merged states
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Tenancy filters (exact matches, passed as parameters)."""
+
+    consortium: str
+    model: str | None = None
+    model_version: str | None = None
+    member: str | None = None
+    site: str | None = None
+    hub: str | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        conds, params = [], {}
+        for name in ("consortium", "model", "model_version", "member", "site", "hub"):
+            value = getattr(self, name)
+            if value is not None:
+                conds.append(f"{name} = {{f_{name}:String}}")
+                params[f"f_{name}"] = value
+        return " AND ".join(conds), params
+
+
+@dataclass
+class Merged:
+    """One series × bucket: its key columns and the summed state."""
+
+    bucket: int
+    keys: dict[str, str]
+    state: dict[str, Any]
+
+
+def merged_states(
+    backend: Backend,
+    spec: KindSpec,
+    filters: Filters,
+    lo: int,
+    hi: int,
+    step: int | None,
+    by: Sequence[str],
+    extra_where: str = "",
+) -> list[Merged]:
+    """Sum a kind's stored states per (bucket, ``by``) over [lo, hi) in SQL."""
+    by = list(by)
+    where, params = filters.where()
+    if extra_where:
+        where = f"{where} AND {extra_where}"
+    params["step"] = step or 1
+    params["lo"] = lo
+    bucket = (
+        "{lo:Int64}"
+        if step is None
+        else ("intDiv(toInt64(toUnixTimestamp(window_start)), {step:Int64}) * {step:Int64}")
+    )
+    parts = []
+    for i, (grain, a, b) in enumerate(segments(lo, hi, step)):
+        rollup = grain != MINUTE
+        table = {MINUTE: spec.table, HOUR: spec.hour_table, DAY: spec.day_table}[grain]
+        aggs = ", ".join(f"{f}({c}) AS {c}" for c, f in value_aggregates(spec, rollup))
+        kind_cond = ""
+        if rollup and table.startswith("scalars_"):
+            kind_cond = " AND kind = {kind:String}"
+            params["kind"] = spec.kind
+        params[f"a{i}"], params[f"b{i}"] = a, b
+        parts.append(
+            f"SELECT {bucket} AS bucket, {', '.join(by)}, {aggs} FROM {table} "
+            f"WHERE {where}{kind_cond} "
+            f"AND window_start >= toDateTime({{a{i}:Int64}}, 'UTC') "
+            f"AND window_start < toDateTime({{b{i}:Int64}}, 'UTC') "
+            f"GROUP BY bucket, {', '.join(by)}"
+        )
+    outer = ", ".join(f"{f}({c}) AS {c}" for c, f in value_aggregates(spec, False))
+    sql = (
+        f"SELECT bucket, {', '.join(by)}, {outer} FROM ("
+        + " UNION ALL ".join(parts)
+        + f") GROUP BY bucket, {', '.join(by)} ORDER BY bucket, {', '.join(by)}"
+    )
+    out = []
+    for row in backend.query(sql, params).to_pylist():
+        keys = {k: row[k] for k in by}
+        out.append(Merged(int(row["bucket"]), keys, columns_to_state(spec, row)))
+    return out
+
+
+# ---------------------------------------------------------------------- results
+
+
+@dataclass
+class QueryResult:
+    """Rows of metrics (plain dicts) with a stable column order."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _finish(rows: list[dict[str, Any]], lead: Sequence[str]) -> QueryResult:
+    cols = list(lead)
+    for row in rows:
+        cols.extend(k for k in row if k not in cols)
+    return QueryResult(cols, rows)
+
+
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ------------------------------------------------------------------------- drift
+
+
+def load_profiles(backend: Backend, filters: Filters) -> dict[tuple[str, str], dict]:
+    """(model, model_version) → stored profile JSON (dict) for the consortium."""
+    where, params = Filters(filters.consortium, filters.model, filters.model_version).where()
+    table = backend.query(
+        f"SELECT model, model_version, profile FROM references FINAL WHERE {where}", params
+    )
+    return {(r["model"], r["model_version"]): orjson.loads(r["profile"]) for r in table.to_pylist()}
+
+
+def load_references(backend: Backend, filters: Filters) -> dict[tuple[str, str], Any]:
+    """(model, model_version) → ReferenceProfile for the consortium (latest stored)."""
+    from processors.reference import ReferenceProfile
+
+    return {
+        key: ReferenceProfile.from_dict(doc) for key, doc in load_profiles(backend, filters).items()
+    }
+
+
+def drift(
+    backend: Backend,
+    consortium: str,
+    *,
+    model: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    step: str | int | None = None,
+    by: Sequence[str] = (),
+    **filters: str | None,
+) -> QueryResult:
+    """Drift metrics per bucket, model, version and feature (``by`` adds member/site/hub)."""
+    from processors.drift import CategoricalDrift, NumericDrift
+
+    f = Filters(consortium, model, **filters)
+    lo, hi, step_s = _range(start, end, step)
+    keys = ["model", "model_version", *_extra_by(by), "feature", "kind"]
+    refs = load_references(backend, f)
+    rows = []
+    for m in merged_states(backend, KINDS["drift_numeric"], f, lo, hi, step_s, keys):
+        ref = refs.get((m.keys["model"], m.keys["model_version"]))
+        feat = ref.features.get(m.keys["feature"]) if ref else None
+        metrics: dict[str, Any]
+        try:
+            if feat is None:
+                raise LookupError("no reference profile stored for this model version")
+            engine = NumericDrift if m.keys["kind"] == "numeric" else CategoricalDrift
+            state = m.state if m.keys["kind"] == "numeric" else {"counts": m.state["counts"]}
+            metrics = engine.from_dict(state, ref=feat).result()
+        except (LookupError, ValueError) as exc:
+            metrics = _counts_only(m) | {"error": str(exc)}
+        rows.append({"bucket": _iso(m.bucket), **m.keys, **metrics})
+    return _finish(rows, ["bucket", *keys])
+
+
+def _counts_only(m: Merged) -> dict[str, Any]:
+    """n / n_missing without a reference (categorical: the last bin is ``missing``)."""
+    counts = list(m.state.get("counts") or [])
+    if m.keys["kind"] == "categorical":
+        return {"n": int(sum(counts[:-1])), "n_missing": int(counts[-1]) if counts else 0}
+    return {"n": int(sum(counts)), "n_missing": int(m.state.get("n_missing") or 0)}
+
+
+# ---------------------------------------------------------------------- accuracy
+
+
+def accuracy(
+    backend: Backend,
+    consortium: str,
+    *,
+    model: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    step: str | int | None = None,
+    by: Sequence[str] = (),
+    **filters: str | None,
+) -> QueryResult:
+    """Classification metrics from summed confusion counts, regression from error sums."""
+    from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
+
+    f = Filters(consortium, model, **filters)
+    lo, hi, step_s = _range(start, end, step)
+    keys = ["model", "model_version", *_extra_by(by)]
+    profiles = load_profiles(backend, f)
+    rows = []
+    for m in merged_states(backend, KINDS["classification"], f, lo, hi, step_s, [*keys, "classes"]):
+        classes = _classes(m, profiles.get((m.keys["model"], m.keys["model_version"])))
+        score_bins = len(m.state.get("score_sums") or []) or None
+        static = {"classes": classes} | ({"score_bins": score_bins} if score_bins else {})
+        engine = ClassificationAccuracy.from_dict(m.state, **static)
+        keys_out = {key: m.keys[key] for key in keys}
+        rows.append(
+            {"bucket": _iso(m.bucket), **keys_out, "task": "classification", **engine.result()}
+        )
+    for m in merged_states(backend, KINDS["regression"], f, lo, hi, step_s, keys):
+        state = RegressionAccuracy().to_dict() | m.state
+        rows.append(
+            {
+                "bucket": _iso(m.bucket),
+                **m.keys,
+                "task": "regression",
+                **RegressionAccuracy.from_dict(state).result(),
+            }
+        )
+    rows.sort(key=lambda r: (r["bucket"], *(r[k] for k in keys)))
+    return _finish(rows, ["bucket", *keys, "task"])
+
+
+def _classes(m: Merged, profile: dict | None) -> list[str]:
+    """Class labels: stored with the partial, else the profile's target, else 0..k-1."""
+    if m.keys.get("classes"):
+        return orjson.loads(m.keys["classes"])
+    k = len(m.state["confusion"])
+    target = (profile or {}).get("target") or {}
+    classes = [str(c) for c in target.get("classes") or []]
+    return classes if len(classes) == k else [str(i) for i in range(k)]
+
+
+# ----------------------------------------------------------------------- latency
+
+
+def latency(
+    backend: Backend,
+    consortium: str,
+    *,
+    model: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    step: str | int | None = None,
+    by: Sequence[str] = (),
+    **filters: str | None,
+) -> QueryResult:
+    """Latency quantiles (p50/p95/p99), mean and count from summed log buckets."""
+    from processors.latency import LatencyHistogram
+
+    f = Filters(consortium, model, **filters)
+    lo, hi, step_s = _range(start, end, step)
+    keys = ["model", "model_version", *_extra_by(by)]
+    rows = []
+    for m in merged_states(backend, KINDS["latency"], f, lo, hi, step_s, keys):
+        state = LatencyHistogram().to_dict() | m.state
+        rows.append(
+            {"bucket": _iso(m.bucket), **m.keys, **LatencyHistogram.from_dict(state).result()}
+        )
+    return _finish(rows, ["bucket", *keys])
+
+
+# ------------------------------------------------------------------------ energy
+
+
+def hub_factors_table(backend: Backend) -> dict[str, tuple[float, float]]:
+    """hub → (grid gCO2/kWh, PUE) as stored at migrate time."""
+    table = backend.query("SELECT hub, grid_gco2_per_kwh, pue FROM hubs FINAL")
+    return {r["hub"]: (r["grid_gco2_per_kwh"], r["pue"]) for r in table.to_pylist()}
+
+
+def energy(
+    backend: Backend,
+    consortium: str,
+    *,
+    model: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    step: str | int | None = None,
+    by: Sequence[str] = (),
+    **filters: str | None,
+) -> QueryResult:
+    """J/inference, kWh (facility, PUE applied) and gCO2e per model and compute hub."""
+    from processors.energy import EnergyMeter
+
+    f = Filters(consortium, model, **filters)
+    lo, hi, step_s = _range(start, end, step)
+    keys = ["model", "model_version", *_extra_by([*by, "hub"])]
+    factors = hub_factors_table(backend)
+    rows = []
+    for m in merged_states(backend, KINDS["energy"], f, lo, hi, step_s, keys):
+        grid, pue = factors.get(m.keys["hub"], (None, 1.0))
+        state = EnergyMeter().to_dict() | m.state
+        result = EnergyMeter.from_dict(state).result(grid_gco2_per_kwh=grid, pue=pue)
+        rows.append({"bucket": _iso(m.bucket), **m.keys, **result})
+    return _finish(rows, ["bucket", *keys])
+
+
+# -------------------------------------------------------------- resonance index
+
+
+def resonance(
+    backend: Backend,
+    consortium: str,
+    *,
+    model: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    step: str | int | None = None,
+    slo_p95_ms: float | None = None,
+    **filters: str | None,
+) -> QueryResult:
+    """The Resonance index per bucket and model from its three components.
+
+    data fit = 1 − share of drifting features (engine verdicts); model quality =
+    accuracy (classifiers) or max(0, 1 − MAPE) (regressors), weighted by labelled
+    predictions; service health = 1 − prediction_errors / predictions (volume
+    counters) × the latency SLO factor when ``slo_p95_ms`` is given. Unknown
+    components are left out (processors.resonance_index).
+    """
+    from processors.resonance_index import data_fit, resonance_index, service_health
+
+    kw = dict(model=model, start=start, end=end, step=step, **filters)
+    series: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def slot(row: Mapping[str, Any]) -> dict[str, Any]:
+        return series.setdefault((row["bucket"], row["model"]), {"verdicts": {}, "q": []})
+
+    for row in drift(backend, consortium, **kw).rows:
+        if row.get("drift") is not None:
+            key = f"{row['model_version']}/{row['feature']}"
+            slot(row)["verdicts"][key] = bool(row["drift"])
+    for row in accuracy(backend, consortium, **kw).rows:
+        quality = (
+            row.get("accuracy")
+            if row["task"] == "classification"
+            else (None if row.get("mape") is None else max(0.0, 1.0 - row["mape"]))
+        )
+        if quality is not None and row.get("n"):
+            slot(row)["q"].append((quality, row["n"]))
+    for row in latency(backend, consortium, **kw).rows:
+        slot(row)["p95"] = max(slot(row).get("p95") or 0.0, row.get("p95") or 0.0) or None
+    for row in _volumes(backend, consortium, **kw):
+        s = slot(row)
+        s["events"] = s.get("events", 0) + row["events"]
+        s["errors"] = s.get("errors", 0) + row["errors"]
+    rows = []
+    for (bucket, mdl), s in sorted(series.items()):
+        fit = data_fit(s["verdicts"])
+        labelled = sum(n for _, n in s["q"])
+        quality = sum(q * n for q, n in s["q"]) / labelled if labelled else None
+        error_rate = min(1.0, s["errors"] / s["events"]) if s.get("events") else None
+        health = service_health(error_rate, s.get("p95"), slo_p95_ms)
+        rows.append(
+            {
+                "bucket": bucket,
+                "model": mdl,
+                "resonance_index": resonance_index(fit, quality, health),
+                "data_fit": fit,
+                "model_quality": quality,
+                "service_health": health,
+                "drifting_features": sum(s["verdicts"].values()),
+                "features": len(s["verdicts"]),
+            }
+        )
+    return _finish(rows, ["bucket", "model"])
+
+
+def _volumes(
+    backend: Backend, consortium: str, *, model=None, start=None, end=None, step=None, **filters
+) -> list[dict[str, Any]]:
+    """Served predictions and those served with an error (streams.blocks.VOLUME_FIELDS)."""
+    f = Filters(consortium, model, **filters)
+    lo, hi, step_s = _range(start, end, step)
+    out = []
+    for m in merged_states(backend, KINDS["volume"], f, lo, hi, step_s, ["model"]):
+        events = m.state.get("predictions", 0)
+        errors = m.state.get("prediction_errors", 0)
+        out.append(
+            {"bucket": _iso(m.bucket), "model": m.keys["model"], "events": events, "errors": errors}
+        )
+    return out
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _range(start: Any, end: Any, step: str | int | None) -> tuple[int, int, int | None]:
+    lo, hi = time_range(start, end)
+    step_s = step if isinstance(step, int) else parse_step(step)
+    if step_s is not None and (hi - lo) / step_s > 100_000:
+        raise UsageError(f"--step too fine for the range: {math.ceil((hi - lo) / step_s)} buckets")
+    return lo, hi, step_s
+
+
+_BY = ("member", "site", "hub")
+
+
+def _extra_by(by: Sequence[str]) -> list[str]:
+    bad = [b for b in by if b not in _BY]
+    if bad:
+        raise UsageError(f"--by {bad[0]!r}: choose from {', '.join(_BY)}")
+    return list(dict.fromkeys(by))
+
+
+METRICS: dict[str, Callable[..., QueryResult]] = {
+    "drift": drift,
+    "accuracy": accuracy,
+    "latency": latency,
+    "energy": energy,
+    "resonance": resonance,
+}
+
+__all__ = [
+    *METRICS,
+    "Filters",
+    "QueryResult",
+    "merged_states",
+    "parse_step",
+    "parse_time",
+    "segments",
+]

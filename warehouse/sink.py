@@ -1,0 +1,652 @@
+"""Kafka → ClickHouse sink: idempotent writes of partials, alerts and DLQ records.
+
+The worker emits CUMULATIVE partials: per ``key`` (one block of one source
+partition, one window, one feature) every later ``version`` is a superset of
+the earlier one. If we inserted each record, replays and re-emits would count
+twice. So for every key the sink knows the version and state it has already
+stored, and inserts only ``new state − stored state`` when the version grows:
+
+* the minute tables hold deltas, so plain sums over any rows are right, and
+  the materialized rollups (which fire on INSERT) stay right too;
+* what is "stored" is read back from ClickHouse itself (``max(version)`` and
+  the summed state of the key's rows) on a cache miss, so a crash between the
+  insert and the Kafka commit, a restart or a replayed topic changes nothing;
+* the in-memory ledger is only a bounded cache of that, invalidated on a failed
+  insert and on every partition rebalance.
+
+Offsets are committed only after the batch is in ClickHouse. While ClickHouse
+fails, the sink keeps its offsets, pauses its partitions and retries with
+exponential backoff ("ClickHouse unavailable, retrying in Xs"); nothing is
+dropped. A record that cannot be parsed lands in the ``dlq`` table.
+
+:class:`PartialWriter` (the delta logic) and :class:`Batcher` are pure enough
+to test without Kafka; :func:`run_sink` is the thin loop around them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from warehouse.backend import Backend, WarehouseError
+from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
+from warehouse.kinds import subtract as subtract_state
+
+log = logging.getLogger("resonance.sink")
+
+TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
+TOPICS = ("partials", "alerts", "dlq")
+
+#: keys per ledger lookup query (a server receives the parameter in the URL).
+LOOKUP_CHUNK = 1_000
+#: partials this close to the TTL horizon are refused too (rows must outlive a replay).
+RETENTION_MARGIN_S = 3_600
+
+_TS = pa.timestamp("s", tz="UTC")
+_TS_MS = pa.timestamp("ms", tz="UTC")
+_SUMS = pa.map_(pa.string(), pa.float64())
+
+
+# ------------------------------------------------------------------ partial records
+
+
+@dataclass(frozen=True, slots=True)
+class SinkPartial:
+    """One partial record (docs/internals.md "Partials"), as the sink needs it."""
+
+    kind: str
+    tenancy: tuple[str, ...]
+    dimension: str  # feature / classes / source_topic, by kind ("" if none)
+    window_start: int  # epoch seconds
+    late: bool
+    key: str
+    version: int
+    final: bool
+    state: Mapping[str, Any]
+    source_topic: str = ""
+    source_partition: int = 0
+
+    @property
+    def spec(self) -> KindSpec:
+        return spec_for(self.kind)
+
+
+def parse_partial(record: Mapping[str, Any] | Any) -> SinkPartial:
+    """Validate a decoded partial record (or a streams.partials.Partial); raises
+    ValueError naming the bad field."""
+    if not isinstance(record, Mapping) and hasattr(record, "to_dict"):
+        record = record.to_dict()
+    kind = _field(record, "kind", str)
+    spec = spec_for(kind)
+    tenancy = tuple(_field(record, name, str) for name in TENANCY)
+    state = _field(record, "state", dict)
+    if spec.dimension == "feature":
+        dimension = _field(record, "feature", str)
+    elif spec.dimension == "classes":
+        classes = record.get("classes") or state.get("classes")
+        dimension = orjson.dumps([str(c) for c in classes]).decode() if classes else ""
+        state = {k: v for k, v in state.items() if k != "classes"}
+    elif spec.dimension == "source_topic":
+        dimension = str(record.get("source_topic") or "")
+    else:
+        dimension = ""
+    window_ms = _field(record, "window_start", int)
+    return SinkPartial(
+        kind=kind,
+        tenancy=tenancy,
+        dimension=dimension,
+        window_start=window_ms // 1000,
+        late=bool(record.get("late", False)),
+        key=_field(record, "key", str),
+        version=_field(record, "version", int),
+        final=bool(record.get("final", False)),
+        state=state,
+        source_topic=str(record.get("source_topic") or ""),
+        source_partition=int(record.get("source_partition") or 0),
+    )
+
+
+def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = record.get(name)
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+        raise ValueError(f"partial field {name!r}: expected {kind.__name__}, got {value!r:.60}")
+    return value
+
+
+def latest_per_key(partials: Iterable[SinkPartial]) -> list[SinkPartial]:
+    """Keep the highest version per key (later records win ties), in first-seen order."""
+    best: dict[str, SinkPartial] = {}
+    for p in partials:
+        cur = best.get(p.key)
+        if cur is None or p.version >= cur.version:
+            best[p.key] = p
+    return list(best.values())
+
+
+# ------------------------------------------------------------------------- ledger
+
+Stored = tuple[int, Mapping[str, Any]]  # (version, cumulative state)
+
+
+class Ledger:
+    """Bounded LRU cache of (version, cumulative state) per key; misses go to a loader."""
+
+    def __init__(
+        self,
+        loader: Callable[[Sequence[SinkPartial]], dict[str, Stored]],
+        max_keys: int = 20_000,
+    ) -> None:
+        self._loader = loader
+        self._max = max_keys
+        self._cache: OrderedDict[str, Stored | None] = OrderedDict()
+
+    def lookup(self, partials: Sequence[SinkPartial]) -> dict[str, Stored | None]:
+        """Stored state per key (None = nothing stored yet); one loader call for all misses."""
+        misses = [p for p in partials if p.key not in self._cache]
+        if misses:
+            loaded = self._loader(misses)
+            for p in misses:
+                self._put(p.key, loaded.get(p.key))
+        out = {}
+        for p in partials:
+            self._cache.move_to_end(p.key)
+            out[p.key] = self._cache[p.key]
+        return out
+
+    def record(self, key: str, version: int, state: Mapping[str, Any]) -> None:
+        self._put(key, (version, state))
+
+    def forget(self, keys: Iterable[str] | None = None) -> None:
+        """Drop keys (all when None) so the next lookup re-reads ClickHouse."""
+        if keys is None:
+            self._cache.clear()
+            return
+        for k in keys:
+            self._cache.pop(k, None)
+
+    def _put(self, key: str, value: Stored | None) -> None:
+        self._cache[key] = value
+        self._cache.move_to_end(key)
+        while len(self._cache) > self._max:
+            self._cache.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+def plan_deltas(
+    partials: Iterable[SinkPartial],
+    ledger: Ledger,
+    rejected: list[tuple[SinkPartial, str]] | None = None,
+) -> tuple[list[tuple[SinkPartial, Mapping[str, Any]]], int]:
+    """(partial, delta state) for every key whose version grew; and how many were skipped.
+
+    A partial whose state does not fit (shape changed, not numbers) is appended to
+    ``rejected`` with the reason instead of stopping the batch (a poison record
+    would otherwise stop the sink at every restart).
+    """
+    latest = latest_per_key(partials)
+    stored = ledger.lookup(latest)
+    planned, skipped = [], 0
+    for p in latest:
+        prev = stored[p.key]
+        if prev is not None and p.version <= prev[0]:
+            skipped += 1
+            continue
+        try:
+            delta = subtract_state(p.state, None if prev is None else prev[1])
+            state_to_columns(p.spec, delta)  # validate: numbers of the expected shape
+        except (ValueError, TypeError) as exc:
+            if rejected is None:
+                raise
+            rejected.append((p, f"sink: bad partial state: {exc}"[:500]))
+            continue
+        planned.append((p, delta))
+    return planned, skipped
+
+
+# ------------------------------------------------------------------ Arrow conversion
+
+
+def rows_to_arrow(
+    spec: KindSpec, rows: Sequence[tuple[SinkPartial, Mapping[str, Any]]]
+) -> pa.Table:
+    """Delta rows of one kind table → an Arrow table with the table's column types."""
+    cols: dict[str, list] = defaultdict(list)
+    for p, delta in rows:
+        for name, value in zip(TENANCY, p.tenancy, strict=True):
+            cols[name].append(value)
+        if spec.dimension:
+            cols[spec.dimension].append(p.dimension)
+        if p.kind in DRIFT_KIND:
+            cols["kind"].append(DRIFT_KIND[p.kind])
+        cols["window_start"].append(p.window_start)
+        cols["late"].append(int(p.late))
+        cols["key"].append(p.key)
+        cols["version"].append(p.version)
+        cols["final"].append(int(p.final))
+        for name, value in state_to_columns(spec, delta).items():
+            cols[name].append(list(value.items()) if isinstance(value, dict) else value)
+    return pa.table({name: pa.array(vals, _arrow_type(spec, name)) for name, vals in cols.items()})
+
+
+def _arrow_type(spec: KindSpec, column: str) -> pa.DataType:
+    if column == "window_start":
+        return _TS
+    if column in ("late", "final"):
+        return pa.uint8()
+    if column == "version" or column in spec.int_scalars:
+        return pa.int64()
+    if column == "sums" and spec.map_sums:
+        return _SUMS
+    for col, dtype in spec.arrays.values():
+        if col == column:
+            return pa.list_(pa.int64() if dtype == "int64" else pa.float64())
+    return pa.string()
+
+
+# ------------------------------------------------------------------------- writer
+
+
+class PartialWriter:
+    """Idempotent write path for partial records (no Kafka here)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        max_keys: int = 20_000,
+        retention_days: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.backend = backend
+        self.ledger = Ledger(self._load, max_keys)
+        self.retention_days = retention_days
+        self.clock = clock
+
+    def too_old(self, p: SinkPartial) -> bool:
+        """Windows past the minute TTL: their rows would expire at once, so the ledger
+        could not see them and a replay would count them again. They go to the DLQ."""
+        if not self.retention_days:
+            return False
+        horizon = self.clock() - self.retention_days * 86_400 + RETENTION_MARGIN_S
+        return p.window_start < horizon
+
+    def write(self, records: Iterable[Mapping[str, Any] | SinkPartial]) -> WriteStats:
+        """Insert the deltas of ``records``; raises WarehouseError if an insert fails.
+
+        Each kind table is one INSERT; the ledger learns a key's new version only
+        after its table's insert succeeded, and forgets the batch's keys when one
+        fails (the server may have applied it), so a retry re-reads ClickHouse.
+        """
+        partials = [r if isinstance(r, SinkPartial) else parse_partial(r) for r in records]
+        stats = WriteStats()
+        stats.too_old = [p for p in partials if self.too_old(p)]
+        if stats.too_old:
+            partials = [p for p in partials if not self.too_old(p)]
+        planned, stats.skipped = plan_deltas(partials, self.ledger, stats.rejected)
+        by_table: dict[str, list[tuple[SinkPartial, Mapping[str, Any]]]] = defaultdict(list)
+        for p, delta in planned:
+            by_table[p.spec.table].append((p, delta))
+        for table, rows in by_table.items():
+            try:
+                for spec, group in _by_spec(rows):
+                    self.backend.insert_arrow(table, rows_to_arrow(spec, group))
+            except WarehouseError:
+                self.ledger.forget(p.key for p, _ in rows)
+                raise
+            for p, _ in rows:
+                self.ledger.record(p.key, p.version, p.state)
+            stats.inserted += len(rows)
+        return stats
+
+    def _load(self, partials: Sequence[SinkPartial]) -> dict[str, Stored]:
+        """What ClickHouse already holds for these keys: max(version) and summed state.
+
+        One query per kind and chunk of keys (the key list travels as a parameter,
+        which a server receives in the URL); the batch's window range prunes parts.
+        """
+        out: dict[str, Stored] = {}
+        by_spec: dict[str, list[SinkPartial]] = defaultdict(list)
+        for p in partials:
+            by_spec[p.kind].append(p)
+        for kind, group in by_spec.items():
+            spec = spec_for(kind)
+            aggs = ", ".join(f"{agg}({col}) AS {col}" for col, agg in value_aggregates(spec))
+            group.sort(key=lambda p: p.window_start)
+            for i in range(0, len(group), LOOKUP_CHUNK):
+                chunk = group[i : i + LOOKUP_CHUNK]
+                result = self.backend.query(
+                    f"SELECT key, max(version) AS version, {aggs} FROM {spec.table} "
+                    "WHERE window_start >= toDateTime({lo:Int64}, 'UTC') "
+                    "AND window_start <= toDateTime({hi:Int64}, 'UTC') "
+                    "AND key IN {keys:Array(String)} GROUP BY key",
+                    {
+                        "lo": chunk[0].window_start,
+                        "hi": chunk[-1].window_start,
+                        "keys": sorted({p.key for p in chunk}),
+                    },
+                )
+                for row in result.to_pylist():
+                    out[row["key"]] = (int(row["version"]), columns_to_state(spec, row))
+        return out
+
+
+def _by_spec(rows: list[tuple[SinkPartial, Mapping[str, Any]]]):
+    """Split one table's rows by kind (drift numeric / categorical share a table)."""
+    groups: dict[str, list] = defaultdict(list)
+    for p, delta in rows:
+        groups[p.kind].append((p, delta))
+    return [(spec_for(kind), group) for kind, group in groups.items()]
+
+
+def value_aggregates(spec: KindSpec, rollup: bool = False) -> list[tuple[str, str]]:
+    """(column, aggregate function) for a kind's value columns, minute or rollup table."""
+    out = []
+    seen = set()
+    for _key, (col, _dtype) in spec.arrays.items():
+        if col not in seen:
+            out.append((col, "sumForEachMerge" if rollup else "sumForEach"))
+            seen.add(col)
+    if spec.table == "drift_minute" and "sums" not in seen:
+        out.append(("sums", "sumForEachMerge" if rollup else "sumForEach"))
+    for col in spec.int_scalars:
+        out.append((col, "sum"))
+    if spec.map_sums:
+        out.append(("sums", "sumMapMerge" if rollup else "sumMap"))
+    return out
+
+
+@dataclass
+class WriteStats:
+    inserted: int = 0
+    skipped: int = 0
+    too_old: list[SinkPartial] = field(default_factory=list)
+    rejected: list[tuple[SinkPartial, str]] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------- DLQ and alerts
+
+
+def dlq_rows(records: Sequence[tuple[Mapping[str, Any], bytes]]) -> pa.Table:
+    """DLQ JSON records (with their raw message bytes) → ``dlq`` table columns."""
+    cols: dict[str, list] = defaultdict(list)
+    for rec, _raw in records:
+        src = rec.get("source") or {}
+        cols["source_topic"].append(str(src.get("topic") or ""))
+        cols["source_partition"].append(int(src.get("partition") or 0))
+        cols["source_offset"].append(int(src.get("offset") or 0))
+        cols["reason"].append(str(rec.get("reason") or ""))
+        cols["field"].append(str(rec.get("field") or ""))
+        cols["rows"].append([int(r) for r in rec.get("rows") or []])
+        cols["raw"].append(_b64(rec.get("raw")))
+        cols["received_at"].append(int(rec.get("received_at") or time.time() * 1000))
+    return pa.table(
+        {
+            "source_topic": pa.array(cols["source_topic"], pa.string()),
+            "source_partition": pa.array(cols["source_partition"], pa.int32()),
+            "source_offset": pa.array(cols["source_offset"], pa.int64()),
+            "reason": pa.array(cols["reason"], pa.string()),
+            "field": pa.array(cols["field"], pa.string()),
+            "rows": pa.array(cols["rows"], pa.list_(pa.int64())),
+            "raw": pa.array(cols["raw"], pa.binary()),
+            "received_at": pa.array(cols["received_at"], _TS_MS),
+        }
+    )
+
+
+def sink_reject(
+    raw: bytes, reason: str, topic: str, partition: int, offset: int, field: str | None = None
+) -> dict:
+    """A DLQ record for a message the sink itself cannot store (never dropped silently)."""
+    return {
+        "reason": reason,
+        "field": field,
+        "rows": None,
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "raw": base64.b64encode(raw).decode("ascii"),
+        "received_at": int(time.time() * 1000),
+    }
+
+
+def _b64(value: Any) -> bytes:
+    if not value:
+        return b""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        return str(value).encode()
+
+
+_ALERT_FLOATS = ("value", "threshold")
+
+
+def alert_rows(records: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """Alert JSON records → ``alerts`` columns; the full record is kept in ``payload``."""
+    cols: dict[str, list] = defaultdict(list)
+    for rec in records:
+        for name in (*TENANCY, "feature"):
+            cols[name].append(str(rec.get(name) or ""))
+        cols["rule"].append(str(rec.get("rule") or rec.get("metric") or rec.get("kind") or ""))
+        cols["severity"].append(str(rec.get("severity") or ""))
+        cols["state"].append(str(rec.get("state") or rec.get("status") or "firing"))
+        for name in _ALERT_FLOATS:
+            value = rec.get(name)
+            cols[name].append(float(value) if isinstance(value, int | float) else None)
+        window = rec.get("window_start") or rec.get("ts") or 0
+        cols["window_start"].append(int(window) // 1000 if isinstance(window, int) else 0)
+        fired = rec.get("fired_at") or rec.get("ts") or rec.get("window_end") or 0
+        cols["fired_at"].append(int(fired) if isinstance(fired, int) else 0)
+        payload = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
+        ident = rec.get("id") or rec.get("key") or rec.get("alert_id")
+        cols["dedup_key"].append(str(ident) if ident else hashlib.sha1(payload).hexdigest())
+        cols["payload"].append(payload.decode())
+    types = {"window_start": _TS, "fired_at": _TS_MS, "value": pa.float64()}
+    types["threshold"] = pa.float64()
+    return pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()})
+
+
+# ------------------------------------------------------------------------ batching
+
+
+@dataclass
+class Batcher:
+    """Collects messages until ``max_records`` or ``max_seconds`` since the first one."""
+
+    max_records: int = 5_000
+    max_seconds: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    items: list[Any] = field(default_factory=list)
+    offsets: dict[Any, int] = field(default_factory=dict)  # TopicPartition → next offset
+    _first: float | None = None
+
+    def add(self, item: Any, tp: Any = None, offset: int | None = None) -> None:
+        if self._first is None:
+            self._first = self.clock()
+        self.items.append(item)
+        if tp is not None and offset is not None:
+            self.offsets[tp] = max(self.offsets.get(tp, 0), offset + 1)
+
+    def due(self) -> bool:
+        if not self.items and not self.offsets:
+            return False
+        return len(self.items) >= self.max_records or (
+            self._first is not None and self.clock() - self._first >= self.max_seconds
+        )
+
+    def take(self) -> tuple[list[Any], dict[Any, int]]:
+        items, offsets = self.items, self.offsets
+        self.items, self.offsets, self._first = [], {}, None
+        return items, offsets
+
+
+# --------------------------------------------------------------------- one flush
+
+
+@dataclass
+class SinkBatch:
+    """What one flush writes: partial records, alert records, DLQ records."""
+
+    partials: list[SinkPartial] = field(default_factory=list)
+    alerts: list[Mapping[str, Any]] = field(default_factory=list)
+    dlq: list[tuple[Mapping[str, Any], bytes]] = field(default_factory=list)
+
+
+def decode_message(topic: str, partition: int, offset: int, value: bytes, batch: SinkBatch) -> None:
+    """Route one Kafka message into the batch; undecodable ones become DLQ rows."""
+    try:
+        record = orjson.loads(value)
+        if not isinstance(record, dict):
+            raise ValueError("expected a JSON object")
+        if topic == "dlq":
+            batch.dlq.append((record, value))
+        elif topic == "alerts":
+            batch.alerts.append(record)
+        else:
+            batch.partials.append(parse_partial(record))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        reason = f"sink: {exc}"[:500]
+        batch.dlq.append((sink_reject(value, reason, topic, partition, offset), value))
+
+
+def flush(writer: PartialWriter, batch: SinkBatch) -> WriteStats:
+    """Write one batch (partials, then alerts and DLQ, both idempotent by key)."""
+    stats = writer.write(batch.partials)
+    dlq = list(batch.dlq)
+    old = f"sink: window older than the minute retention ({writer.retention_days} days)"
+    for p, reason in [(p, old) for p in stats.too_old] + stats.rejected:
+        raw = orjson.dumps({"key": p.key, "version": p.version, "kind": p.kind, "state": p.state})
+        rec = sink_reject(raw, reason, p.source_topic, p.source_partition, p.version, p.key)
+        dlq.append((rec, raw))
+    if batch.alerts:
+        writer.backend.insert_arrow("alerts", alert_rows(batch.alerts))
+    if dlq:
+        writer.backend.insert_arrow("dlq", dlq_rows(dlq))
+    return stats
+
+
+def write_with_retry(
+    fn: Callable[[], Any],
+    *,
+    initial: float = 0.5,
+    maximum: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int | None = None,
+) -> Any:
+    """Call ``fn`` until it succeeds, backing off exponentially on WarehouseError."""
+    delay, tries = initial, 0
+    while True:
+        try:
+            return fn()
+        except WarehouseError as exc:
+            tries += 1
+            if attempts is not None and tries >= attempts:
+                raise
+            log.warning("ClickHouse unavailable, retrying in %.1fs (%s)", delay, exc)
+            sleep(delay)
+            delay = min(delay * 2, maximum)
+
+
+# ------------------------------------------------------------------------ the loop
+
+
+@dataclass
+class SinkConfig:
+    bootstrap: str = "localhost:9092"
+    group_id: str = "resonance-sink"
+    topics: tuple[str, ...] = TOPICS
+    max_records: int = 5_000
+    max_seconds: float = 1.0
+    retry_initial_s: float = 0.5
+    retry_max_s: float = 30.0
+    session_timeout_ms: int = 10_000
+    heartbeat_interval_ms: int = 1_000
+
+
+async def run_sink(
+    writer: PartialWriter,
+    config: SinkConfig,
+    stop: asyncio.Event | None = None,
+    on_flush: Callable[[WriteStats, int], None] | None = None,
+) -> None:
+    """Consume ``config.topics`` and flush batches until ``stop`` is set.
+
+    At-least-once from Kafka + idempotent writes = each delta stored once.
+    """
+    from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+
+    stop = stop or asyncio.Event()
+
+    class _Forget(ConsumerRebalanceListener):
+        """Another sink may have written our keys meanwhile: trust ClickHouse, not the cache."""
+
+        async def on_partitions_revoked(self, revoked):
+            writer.ledger.forget()
+
+        async def on_partitions_assigned(self, assigned):
+            writer.ledger.forget()
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=config.bootstrap,
+        group_id=config.group_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        session_timeout_ms=config.session_timeout_ms,
+        heartbeat_interval_ms=config.heartbeat_interval_ms,
+    )
+    consumer.subscribe(list(config.topics), listener=_Forget())
+    await consumer.start()
+    batcher = Batcher(config.max_records, config.max_seconds)
+    pending = SinkBatch()
+    try:
+        while not stop.is_set():
+            got = await consumer.getmany(timeout_ms=200, max_records=config.max_records)
+            for tp, messages in got.items():
+                for msg in messages:
+                    decode_message(tp.topic, tp.partition, msg.offset, msg.value, pending)
+                    batcher.add(None, tp, msg.offset)
+            if batcher.due():
+                _, offsets = batcher.take()
+                batch, pending = pending, SinkBatch()
+                stats = await _flush_until_written(consumer, writer, batch, config, stop)
+                if stats is None:  # stopped while ClickHouse was down: commit nothing
+                    return
+                await consumer.commit(offsets)
+                if on_flush:
+                    on_flush(stats, sum(len(m) for m in (batch.partials, batch.alerts, batch.dlq)))
+    finally:
+        await consumer.stop()
+
+
+async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteStats | None:
+    """Retry the flush with backoff, partitions paused (heartbeats go on meanwhile)."""
+    delay = config.retry_initial_s
+    paused = False
+    try:
+        while True:
+            try:
+                return await asyncio.to_thread(flush, writer, batch)
+            except WarehouseError as exc:
+                log.warning("ClickHouse unavailable, retrying in %.1fs (%s)", delay, exc)
+                if not paused:
+                    consumer.pause(*consumer.assignment())
+                    paused = True
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                    return None
+                except TimeoutError:
+                    pass
+                await consumer.getmany(timeout_ms=0)  # keep the group membership alive
+                delay = min(delay * 2, config.retry_max_s)
+    finally:
+        if paused:
+            consumer.resume(*consumer.assignment())
