@@ -1,0 +1,141 @@
+"""Model detail: per-feature drift over time, the reference histogram against the current
+one, accuracy, latency percentiles, volumes and the dead-letter queue."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders.dashboard import Dashboard
+
+from dashboards import sql
+from dashboards.base import new_dashboard
+from dashboards.panels import bar_chart, table_panel, time_series
+from dashboards.scope import Scope
+from dashboards.variables import feature_variable
+
+STEM = "model"
+FEATURE_COLUMNS = (
+    "model",
+    "model_version",
+    "feature",
+    "psi",
+    "drifting",
+    "n_values",
+    "missing_rate",
+)
+
+
+def feature_psi_over_time() -> str:
+    keys = ("time", "feature")
+    inner = sql.feature_psi(sql.MINUTE, keys, bucket=sql.time_bucket())
+    return sql.select_from(
+        "time, feature, max(psi) AS psi", inner, "GROUP BY time, feature ORDER BY time"
+    )
+
+
+def feature_table() -> str:
+    inner = sql.feature_psi(sql.MINUTE, ("model",))
+    return f"""
+    SELECT model, model_version, feature, round(psi, 4) AS psi, drifting, n_values,
+           n_missing / nullIf(n_values + n_missing, 0) AS missing_rate
+    FROM ({inner}
+    )
+    ORDER BY psi DESC"""
+
+
+def histogram_sql() -> str:
+    """Reference vs current bin shares of the selected feature (first selected model,
+    latest version).
+
+    Bins are labelled by their lower edge (numeric: ``< first`` is the underflow
+    bin) or category (categorical: + ``other`` + ``missing``)."""
+    feature = sql.var_in("feature")
+    return f"""
+    SELECT bin, ref_share AS reference, cur_share AS current
+    FROM (
+        SELECT r.labels AS labels, r.shares AS rs,
+               arrayMap(c -> c / nullIf(arraySum(h.cur), 0), h.cur) AS cs
+        FROM (
+            SELECT consortium, model, model_version, feature, sumForEach(counts) AS cur
+            FROM drift_minute
+            WHERE {sql.where(sql.time_filter(), sql.tenancy_filter(), feature)}
+            GROUP BY consortium, model, model_version, feature
+            ORDER BY consortium, model, model_version DESC
+            LIMIT 1
+        ) AS h
+        INNER JOIN (
+            SELECT consortium, model, model_version, feature,
+                   if(kind = 'categorical', arrayConcat(categories, ['other', 'missing']),
+                      arrayConcat(['< ' || toString(edges[1])], arrayMap(e -> toString(e), edges)))
+                       AS labels,
+                   arrayMap(c -> c / nullIf(arraySum(counts), 0), counts) AS shares
+            FROM reference_features FINAL
+            WHERE {sql.where(sql.tenancy_filter(("consortium", "model")), feature)}
+        ) AS r ON r.consortium = h.consortium AND r.model = h.model
+              AND r.model_version = h.model_version AND r.feature = h.feature
+        WHERE length(r.shares) = length(h.cur)
+    )
+    ARRAY JOIN labels AS bin, rs AS ref_share, cs AS cur_share"""
+
+
+def accuracy_over_time() -> str:
+    inner = sql.classification_accuracy(sql.MINUTE, ("time", "model"), bucket=sql.time_bucket())
+    return sql.series(inner, "accuracy", "model")
+
+
+def regression_over_time() -> str:
+    inner = sql.regression_errors(sql.MINUTE, ("time", "model"), bucket=sql.time_bucket())
+    return sql.series(inner, "mae, rmse", "model")
+
+
+def latency_over_time() -> str:
+    inner = sql.latency_quantiles(sql.MINUTE, ("time",), bucket=sql.time_bucket())
+    return sql.select_from("time, p50, p95, p99", inner, "ORDER BY time")
+
+
+def volume_over_time() -> str:
+    inner = sql.volumes(("time", "source_topic"), bucket=sql.time_bucket())
+    return f"""
+    SELECT time, source_topic,
+           ({sql.map_sum("s", sql.RECORD_FIELDS)}) / $__interval_s AS per_second
+    FROM ({inner}
+    )
+    ORDER BY time"""
+
+
+def build(scope: Scope) -> Dashboard:
+    dash = new_dashboard(
+        scope,
+        STEM,
+        "Model detail",
+        "One model's drift per feature, reference vs current histogram, accuracy, latency "
+        "percentiles and volumes. Pick a single model (and feature) for the histogram.",
+    ).with_variable(feature_variable(scope))
+    dash.with_panel(
+        time_series(
+            scope,
+            "PSI per feature",
+            feature_psi_over_time(),
+            width=16,
+            description=f"Drifting at PSI >= {sql.PSI_THRESHOLD}",
+        )
+    )
+    dash.with_panel(
+        bar_chart(scope, "Reference vs current: $feature", histogram_sql(), "bin", width=8)
+    )
+    dash.with_panel(table_panel(scope, "Features", feature_table(), FEATURE_COLUMNS, height=8))
+    dash.with_panel(
+        time_series(
+            scope, "Accuracy (classifiers)", accuracy_over_time(), unit="percentunit", width=12
+        )
+    )
+    dash.with_panel(time_series(scope, "Errors (regressors)", regression_over_time(), width=12))
+    dash.with_panel(
+        time_series(scope, "Latency percentiles", latency_over_time(), unit="ms", width=12)
+    )
+    dash.with_panel(time_series(scope, "Volumes", volume_over_time(), unit="reqps", width=12))
+    dlq_title = "Dead-letter queue (all consortia)" if scope.operators else "Dead-letter queue"
+    dash.with_panel(
+        time_series(
+            scope, dlq_title, sql.dlq_rate(per_model=not scope.operators), unit="reqps", width=24
+        )
+    )
+    return dash

@@ -1,0 +1,416 @@
+"""SQL fragments for panels and alert rules: metrics from *merged partials*, in ClickHouse.
+
+The warehouse stores mergeable sufficient statistics (histograms, confusion
+counts, latency buckets, energy sums) as deltas, so every metric here is computed
+from ``sumForEach`` / ``sumMap`` over rows at read time, the same way the Python
+engines do it, with the constants imported from those engines (PSI floor, drift
+threshold, latency buckets, J per kWh). One function per concept; dashboards and
+alerts only compose them, so no SQL is written twice.
+
+Tables and columns: warehouse/migrations/0001_init.sql (minute tables
+``*_minute``; rollups ``*_day`` hold ``AggregateFunction`` states read with ``-Merge``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from processors.drift import DEFAULT_THRESHOLDS, PSI_FLOOR
+from processors.energy import JOULES_PER_KWH
+from processors.latency import DEFAULT_GAMMA, DEFAULT_HI_MS, DEFAULT_LO_MS, LatencyHistogram
+from processors.resonance_index import DEFAULT_WEIGHTS
+from streams.blocks import VOLUME_FIELDS
+
+#: Template variables, in dependency order; each one filters the tenancy column of the same name.
+TENANCY = ("consortium", "member", "model", "site", "hub")
+TIME = "window_start"
+
+#: A feature counts as drifting in SQL when its merged-window PSI reaches the engines'
+#: PSI threshold on at least MIN_DRIFT_N values (the engines also require a KS / chi²
+#: p-value, which SQL does not recompute; see docs/dashboards.md).
+PSI_THRESHOLD = DEFAULT_THRESHOLDS.psi
+MIN_DRIFT_N = 100
+
+_LATENCY = LatencyHistogram()  # bucket layout of the default engine (what workers emit)
+_N_LOG = _LATENCY.n_log
+
+
+@dataclass(frozen=True)
+class Grain:
+    """Minute tables (live dashboards, sums of deltas) or day rollups (monthly review)."""
+
+    suffix: str
+    merge_array: str  # sumForEach over Array columns / sumForEachMerge over states
+    merge_map: str  # sumMap over Map columns / sumMapMerge over states
+
+    def table(self, stem: str) -> str:
+        return f"{stem}_{self.suffix}"
+
+
+MINUTE = Grain("minute", "sumForEach", "sumMap")
+DAY = Grain("day", "sumForEachMerge", "sumMapMerge")
+
+
+def scalar_table(grain: Grain, kind: str) -> tuple[str, str]:
+    """(table, extra WHERE) of a scalar kind: own minute table, or the shared rollup."""
+    if grain is MINUTE:
+        return f"{kind}_minute", "1"
+    return "scalars_day", f"kind = '{kind}'"
+
+
+# ---------------------------------------------------------------- filters and buckets
+
+
+def var_in(column: str, variable: str | None = None) -> str:
+    """``column IN (${var:singlequote})``: Grafana quotes every selected value (All = all)."""
+    return f"{column} IN (${{{variable or column}:singlequote}})"
+
+
+def tenancy_filter(dims: Sequence[str] = TENANCY, alias: str = "") -> str:
+    """AND of one IN-filter per tenancy variable; ``alias`` prefixes the columns."""
+    prefix = f"{alias}." if alias else ""
+    return " AND ".join(var_in(prefix + d, d) for d in dims)
+
+
+def time_filter(column: str = TIME) -> str:
+    return f"$__timeFilter({column})"
+
+
+def time_bucket(column: str = TIME) -> str:
+    """Bucket of a time series panel (the plugin's interval, >= 1 s)."""
+    return f"$__timeInterval({column})"
+
+
+def month_bucket(column: str = TIME) -> str:
+    """Calendar month (UTC), as a DateTime so Grafana reads it as the time column."""
+    return f"toDateTime(toStartOfMonth({column}), 'UTC')"
+
+
+def select_from(columns: str, subquery: str, tail: str = "") -> str:
+    """``SELECT columns FROM (subquery) [tail]``: a panel's outer query over a fragment."""
+    return f"SELECT {columns} FROM ({subquery}\n)" + (f" {tail}" if tail else "")
+
+
+def series(subquery: str, value: str, by: str) -> str:
+    """Long-format time series of one column of a per-(time, ``by``) fragment."""
+    return select_from(f"time, {by}, {value}", subquery, "ORDER BY time")
+
+
+def all_tenants(query: str) -> str:
+    """The query without the tenancy variable filters, for alert rules: they run in
+    Grafana's backend, where dashboard variables do not exist, over every tenant
+    (one alert instance per label set)."""
+    return query.replace(f" AND {tenancy_filter()}", "").replace(f"{tenancy_filter()} AND ", "")
+
+
+def where(*conditions: str) -> str:
+    return " AND ".join(c for c in conditions if c and c != "1")
+
+
+def key_select(keys: Sequence[str], bucket: str | None) -> str:
+    """SELECT list of grouping keys; the key ``time`` is the ``bucket`` expression."""
+    if "time" in keys and bucket is None:
+        raise ValueError("key 'time' needs a bucket expression")
+    return ", ".join(f"{bucket} AS time" if k == "time" else k for k in keys)
+
+
+def with_keys(keys: Sequence[str], *required: str) -> list[str]:
+    """``keys`` plus the ``required`` ones, in order, without duplicates."""
+    return list(dict.fromkeys([*keys, *required]))
+
+
+# ------------------------------------------------------------------------ drift (PSI)
+
+
+def floor_shares(counts: str, total: str) -> str:
+    """Shares of ``counts`` over ``total`` with empty bins floored like processors.drift.psi."""
+    return f"arrayMap(c -> if(c = 0, {PSI_FLOOR!r}, c / {total}), {counts})"
+
+
+def psi_expr(ref_counts: str, ref_n: str, cur_counts: str) -> str:
+    """PSI Σ (q−p)·ln(q/p) of the current histogram against the reference (processors.drift)."""
+    p = floor_shares(ref_counts, ref_n)
+    q = floor_shares(cur_counts, f"arraySum({cur_counts})")
+    return f"arraySum(arrayMap((p, q) -> (q - p) * ln(q / p), {p}, {q}))"
+
+
+def feature_psi(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: PSI and n per ``keys`` + model_version + feature, from merged histograms.
+
+    Categorical histograms end with a ``missing`` bin, which PSI excludes (as the
+    engine does); numeric histograms have no missing bin. Rows whose bins do not
+    match the stored reference (another model version's layout) are skipped.
+    """
+    group = with_keys(keys, "consortium", "model", "model_version", "feature")
+    cur = "if(r.kind = 'categorical', arrayPopBack(h.cur), h.cur)"
+    ref = "if(r.kind = 'categorical', arrayPopBack(r.counts), r.counts)"
+    return f"""
+    SELECT {", ".join(f"h.{k} AS {k}" for k in group)},
+           arraySum({cur}) AS n_values, h.n_missing AS n_missing,
+           {psi_expr(ref, "r.n", cur)} AS psi,
+           (psi >= {PSI_THRESHOLD!r} AND n_values >= {MIN_DRIFT_N}) AS drifting
+    FROM (
+        SELECT {key_select(group, bucket)}, {grain.merge_array}(counts) AS cur,
+               sum(n_missing) AS n_missing
+        FROM {grain.table("drift")}
+        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
+        GROUP BY {", ".join(group)}
+    ) AS h
+    INNER JOIN (SELECT * FROM reference_features FINAL) AS r
+        ON r.consortium = h.consortium AND r.model = h.model
+       AND r.model_version = h.model_version AND r.feature = h.feature
+    WHERE length({ref}) = length({cur}) AND arraySum({cur}) > 0"""
+
+
+def drift_share(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: share of (feature, version) pairs drifting and max PSI per ``keys``."""
+    inner = feature_psi(grain, keys, bucket=bucket, extra_where=extra_where)
+    cols = ", ".join(keys)
+    return f"""
+    SELECT {cols}, avg(drifting) AS drift_share, max(psi) AS max_psi, count() AS features
+    FROM ({inner}
+    )
+    GROUP BY {cols}"""
+
+
+# ---------------------------------------------------------------------------- accuracy
+
+
+def accuracy_expr(confusion: str) -> str:
+    """Trace / total of a row-major k×k confusion matrix (k = √length)."""
+    k = f"toUInt32(round(sqrt(length({confusion}))))"
+    trace = f"arraySum(arrayMap(i -> {confusion}[i * {k} + i + 1], range({k})))"
+    return f"if(arraySum({confusion}) = 0, NULL, {trace} / arraySum({confusion}))"
+
+
+def classification_accuracy(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: accuracy and n per ``keys`` from summed confusion counts (per class list)."""
+    group = with_keys(keys, "classes")
+    return f"""
+    SELECT {", ".join(keys)},
+           sum(acc * n) / nullIf(sum(n), 0) AS accuracy, toFloat64(sum(n)) AS labelled
+    FROM (
+        SELECT {key_select(group, bucket)}, {grain.merge_array}(confusion) AS cm,
+               {accuracy_expr("cm")} AS acc, arraySum(cm) AS n
+        FROM {grain.table("classification")}
+        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
+        GROUP BY {", ".join(group)}
+    )
+    GROUP BY {", ".join(keys)}"""
+
+
+def regression_errors(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: MAE, RMSE, MAPE and n per ``keys`` from summed error sums."""
+    table, kind_where = scalar_table(grain, "regression")
+    return f"""
+    SELECT {", ".join(keys)}, toFloat64(s['n']) AS labelled,
+           s['sum_abs_error'] / nullIf(s['n'], 0) AS mae,
+           sqrt(s['sum_sq_error'] / nullIf(s['n'], 0)) AS rmse,
+           s['sum_ape'] / nullIf(s['n_nonzero'], 0) AS mape
+    FROM (
+        SELECT {key_select(keys, bucket)}, {grain.merge_map}(sums) AS s
+        FROM {table}
+        WHERE {where(time_filter(), tenancy_filter(), kind_where, extra_where)}
+        GROUP BY {", ".join(keys)}
+    )"""
+
+
+def model_quality(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: one quality score in [0, 1] per ``keys``: accuracy for classifiers,
+    1 − MAPE for regressors (resonance_index.model_quality with a baseline of 1),
+    averaged weighted by labelled predictions when ``keys`` mix both."""
+    cls = classification_accuracy(grain, keys, bucket=bucket, extra_where=extra_where)
+    reg = regression_errors(grain, keys, bucket=bucket, extra_where=extra_where)
+    cols = ", ".join(keys)
+    return f"""
+    SELECT {cols}, sum(q * w) / nullIf(sum(w), 0) AS quality, sum(w) AS labelled
+    FROM (
+        SELECT {cols}, accuracy AS q, labelled AS w FROM ({cls}
+        )
+        UNION ALL
+        SELECT {cols}, greatest(0, 1 - mape) AS q, labelled AS w FROM ({reg}
+        ) WHERE mape IS NOT NULL
+    )
+    GROUP BY {cols}"""
+
+
+# ----------------------------------------------------------------------------- latency
+
+
+def latency_quantile_expr(buckets: str, q: float) -> str:
+    """Value of the bucket holding the ⌈q·n⌉-th latency, as LatencyHistogram.quantile."""
+    rank = f"greatest(1, ceil({q!r} * arraySum({buckets})))"
+    i = f"(arrayFirstIndex(c -> c >= {rank}, arrayCumSum({buckets})) - 1)"
+    value = (
+        f"multiIf({i} = 0, {DEFAULT_LO_MS!r}, {i} = {_N_LOG + 1}, "
+        f"{DEFAULT_LO_MS!r} * pow({DEFAULT_GAMMA!r}, {_N_LOG}), "
+        f"{DEFAULT_LO_MS!r} * pow({DEFAULT_GAMMA!r}, {i} - 0.5))"
+    )
+    return f"if(arraySum({buckets}) = 0, NULL, {value})"
+
+
+def latency_quantiles(
+    grain: Grain,
+    keys: Sequence[str],
+    *,
+    bucket: str | None = None,
+    quantiles: Sequence[float] = (0.5, 0.95, 0.99),
+) -> str:
+    """Subquery: p50/p95/p99 (ms), mean and count per ``keys`` from summed buckets."""
+    table, kind_where = scalar_table(grain, "latency")
+    cols = ", ".join(keys)
+    qs = ", ".join(f"{latency_quantile_expr('b', q)} AS p{round(q * 100)}" for q in quantiles)
+    return f"""
+    SELECT {cols}, {qs}, s['sum_ms'] / nullIf(arraySum(b), 0) AS mean_ms, arraySum(b) AS requests
+    FROM (
+        SELECT {key_select(keys, bucket)}, {grain.merge_array}(buckets) AS b,
+               {grain.merge_map}(sums) AS s
+        FROM {table}
+        WHERE {where(time_filter(), tenancy_filter(), kind_where)}
+        GROUP BY {cols}
+    )"""
+
+
+LATENCY_RANGE_MS = (DEFAULT_LO_MS, DEFAULT_HI_MS)
+
+# ------------------------------------------------------------------------------ energy
+
+
+def energy(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: J/inference, IT and facility kWh, gCO2e and PUE per ``keys``.
+
+    Same definitions as processors.energy.EnergyMeter.result: facility kWh = IT
+    kWh × the hub's PUE; gCO2e = facility kWh × the hub's grid intensity (table
+    ``hubs``, copied from resonance.carbon at migrate time). Summed per hub first,
+    since PUE and grid intensity are per hub.
+    """
+    table, kind_where = scalar_table(grain, "energy")
+    inner_keys = with_keys(keys, "hub")
+    cols = ", ".join(keys)
+    return f"""
+    SELECT {cols},
+           sum(j) AS joules, sum(n_inf) AS inferences,
+           sum(j) / nullIf(sum(n_inf), 0) AS j_per_inference,
+           sum(j) / {JOULES_PER_KWH!r} AS it_kwh,
+           sum(j * hub_pue) / {JOULES_PER_KWH!r} AS kwh,
+           sum(j * hub_pue * grid) / {JOULES_PER_KWH!r} AS gco2e,
+           sum(j * hub_pue) / nullIf(sum(j), 0) AS pue
+    FROM (
+        SELECT {", ".join(f"e.{k} AS {k}" for k in inner_keys)}, e.s['joules'] AS j,
+               e.s['inferences'] AS n_inf, h.pue AS hub_pue, h.grid_gco2_per_kwh AS grid
+        FROM (
+            SELECT {key_select(inner_keys, bucket)}, {grain.merge_map}(sums) AS s
+            FROM {table}
+            WHERE {where(time_filter(), tenancy_filter(), kind_where, extra_where)}
+            GROUP BY {", ".join(inner_keys)}
+        ) AS e
+        LEFT JOIN (SELECT hub, pue, grid_gco2_per_kwh FROM hubs FINAL) AS h ON h.hub = e.hub
+    )
+    GROUP BY {cols}"""
+
+
+# ----------------------------------------------------------------- volumes, alerts, DLQ
+
+
+def volumes(keys: Sequence[str], *, bucket: str | None = None) -> str:
+    """Subquery: summed volume counters ``s`` (a map) per ``keys``."""
+    cols = ", ".join(keys)
+    return f"""
+    SELECT {key_select(keys, bucket)}, sumMap(sums) AS s
+    FROM volume_minute
+    WHERE {where(time_filter(), tenancy_filter())}
+    GROUP BY {cols}"""
+
+
+def open_alerts(keys: Sequence[str]) -> str:
+    """Subquery: alerts whose latest state (per dedup key) is not resolved, per ``keys``.
+
+    Filtered on consortium and model only: an alert about a model may not name a
+    member, site or hub."""
+    cols = ", ".join(keys)
+    return f"""
+    SELECT {cols}, countIf(last_state != 'resolved') AS open_alerts
+    FROM (
+        SELECT {cols}, dedup_key, argMax(state, fired_at) AS last_state
+        FROM alerts FINAL
+        WHERE {where(time_filter(), tenancy_filter(("consortium", "model")))}
+        GROUP BY {cols}, dedup_key
+    )
+    GROUP BY {cols}"""
+
+
+def dlq_rate(*, per_model: bool) -> str:
+    """Time series: rejected records per second by reason and source topic.
+
+    DLQ rows carry no tenancy columns; the rejected message's own JSON names its
+    consortium and model (the tenant row policy uses the same expression). Operators
+    see every rejection, including messages too broken to name a model
+    (``per_model=False``); a consortium's copy filters on the selected models.
+    """
+    model = "JSONExtractString(raw, 'model')"
+    return f"""
+    SELECT {time_bucket("received_at")} AS time, reason, source_topic,
+           count() / $__interval_s AS per_second
+    FROM dlq FINAL
+    WHERE {where(time_filter("received_at"), var_in(model, "model") if per_model else "")}
+    GROUP BY time, reason, source_topic
+    ORDER BY time"""
+
+
+# ------------------------------------------------------------------------ volumes, health
+
+#: Volume counters (streams.blocks.VOLUME_FIELDS) that count records received; errors
+#: and rejections are counted separately.
+RECORD_FIELDS = (
+    "telemetry_samples",
+    "predictions",
+    "outcomes_matched",
+    "outcomes_unmatched",
+    "energy_readings",
+)
+assert set(RECORD_FIELDS) | {"prediction_errors"} <= set(VOLUME_FIELDS), VOLUME_FIELDS
+
+
+def map_sum(map_expr: str, keys: Sequence[str]) -> str:
+    """Sum of some keys of a sums map (a missing key reads as 0)."""
+    return " + ".join(f"{map_expr}['{k}']" for k in keys)
+
+
+def service_health(keys: Sequence[str], *, bucket: str | None = None) -> str:
+    """Subquery: records, prediction errors and health = 1 − error rate per ``keys``.
+
+    No latency SLO is configured, which resonance_index.service_health counts as a
+    factor of 1."""
+    cols = ", ".join(keys)
+    return f"""
+    SELECT {cols}, {map_sum("s", RECORD_FIELDS)} AS events,
+           s['prediction_errors'] / nullIf(s['predictions'], 0) AS error_rate,
+           greatest(0, 1 - error_rate) AS health
+    FROM ({volumes(keys, bucket=bucket)}
+    )"""
+
+
+def resonance_index_expr(data_fit: str, quality: str, health: str) -> str:
+    """processors.resonance_index.resonance_index in SQL: weighted mean of the known
+    (non-NULL) components × 100, weights renormalised over the known ones."""
+    parts = list(zip(DEFAULT_WEIGHTS, (data_fit, quality, health), strict=True))
+    num = " + ".join(f"if(isNull({c}), 0, {w!r} * ({c}))" for w, c in parts)
+    den = " + ".join(f"if(isNull({c}), 0, {w!r})" for w, c in parts)
+    return f"100 * least(1, ({num}) / nullIf({den}, 0))"
+
+
+#: LEFT JOINs of per-model subqueries must yield NULL (unknown), not 0, for missing rows.
+NULL_JOINS = "SETTINGS join_use_nulls = 1"
