@@ -76,10 +76,23 @@ def js_distance(p: np.ndarray, q: np.ndarray) -> float:
     return float(np.sqrt(np.clip((kl(p) + kl(q)) / 2, 0.0, 1.0)))
 
 
+KS_LIMIT_N = 10_000
+"""Above this effective size the Kolmogorov limit replaces ``kstwo`` (which takes up to 1 s
+per call at n ≈ 10⁶, while the two agree to ~1% relative there)."""
+
+
 def ks_pvalue(d: float, n: int, m: int) -> float:
-    """Two-sample KS p-value, scipy's asymptotic form: ``kstwo.sf(d, round(n·m/(n+m)))``."""
+    """Two-sample KS p-value at the effective size ``en = round(n·m/(n+m))``.
+
+    ``kstwo.sf(d, en)`` up to :data:`KS_LIMIT_N`, the Kolmogorov limit
+    ``kstwobign.sf(d·√en)`` beyond it.
+
+    >>> round(ks_pvalue(0.02, 20_000, 20_000), 4), round(ks_pvalue(0.02, 2_000_000, 2_000_000), 4)
+    (0.0007, 0.0)
+    """
     en = max(1, round(n * m / (n + m)))
-    return float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0))
+    p = stats.kstwo.sf(d, en) if en <= KS_LIMIT_N else stats.kstwobign.sf(d * np.sqrt(en))
+    return float(np.clip(p, 0.0, 1.0))
 
 
 def chi2_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
