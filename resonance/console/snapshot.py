@@ -1,0 +1,197 @@
+"""The console's data, refreshed in the background and served from memory.
+
+One refresher thread reads the warehouse every ``interval`` seconds and replaces an
+immutable :class:`Snapshot`; HTTP requests, the terminal summary and the summary JSON
+only read the latest snapshot. So the number of open browser tabs never multiplies
+chDB queries, a slow query never blocks a request, and every view shows the same
+numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from resonance.console.metrics import ModelMetrics
+from resonance.console.provider import EVENT_KINDS, Payload
+from resonance.console.warehouse_reader import WarehouseReader
+
+log = logging.getLogger(__name__)
+
+THROUGHPUT_POINTS = 120
+RATE_WINDOW_S = 10.0
+"""events/s is measured over this many seconds: partials arrive every emit interval,
+so a per-refresh difference would jump between zero and a burst."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the console shows, computed at ``taken_at``."""
+
+    taken_at: float = 0.0
+    consortia: Mapping[str, list[Payload]] = field(default_factory=dict)  # name → model rows
+    features: Mapping[tuple[str, str], list[Payload]] = field(default_factory=dict)
+    events: Mapping[str, int] = field(default_factory=lambda: dict.fromkeys(EVENT_KINDS, 0))
+    dlq: Mapping[str, int] = field(default_factory=dict)
+    windows_closed: int = 0
+    events_per_s: float = 0.0
+    throughput: tuple[tuple[str, float], ...] = ()
+    totals: tuple[tuple[float, int], ...] = ()  # (wall time, events so far), for the rate
+
+    def drifting(self) -> list[tuple[str, str, str | None]]:
+        """(consortium, model, first_drift_at) of every flagged model, earliest first."""
+        hits = [
+            (c, row["model"], row["first_drift_at"])
+            for c, rows in self.consortia.items()
+            for row in rows
+            if row["drift_detected"]
+        ]
+        return sorted(hits, key=lambda h: (h[2] or "", h[0], h[1]))
+
+    @property
+    def has_metrics(self) -> bool:
+        return any(row["samples"] for rows in self.consortia.values() for row in rows)
+
+
+def _wall_iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_snapshot(
+    reader: WarehouseReader,
+    previous: Snapshot,
+    now: float,
+    horizon: int,
+    min_samples: int,
+) -> Snapshot:
+    """Read the warehouse once and derive every view's numbers."""
+    data = reader.read()
+    pue = reader.hub_pue()
+    consortia: dict[str, list[Payload]] = {}
+    features: dict[tuple[str, str], list[Payload]] = {}
+    events = dict.fromkeys(EVENT_KINDS, 0)
+    windows_closed = 0
+    for (consortium, model), windows in sorted(data.items()):
+        try:
+            metrics = ModelMetrics(windows, pue.get(windows.hub, 1.0), horizon, min_samples)
+            row, feats = metrics.row(), metrics.features()
+        except (ValueError, KeyError, TypeError) as exc:  # one odd model must not blank the rest
+            log.warning("console: skipping %s/%s this refresh: %s", consortium, model, exc)
+            continue
+        consortia.setdefault(consortium, []).append(row)
+        features[(consortium, model)] = feats
+        windows_closed += max(0, len(metrics.windows) - 1)  # the newest window is still open
+        for kind, n in metrics.events().items():
+            events[kind] += n
+    dlq = reader.dlq_reasons()
+    # rejected rows are counted per model by the workers; a message rejected as a whole
+    # (no tenancy to count it under) only shows in the DLQ: take the larger count
+    events["rejected"] = max(events["rejected"], sum(dlq.values()))
+    total = sum(v for k, v in events.items() if k != "rejected")
+    totals = (*previous.totals, (now, total))
+    totals = tuple(p for p in totals if p[0] >= now - RATE_WINDOW_S) or ((now, total),)
+    span = now - totals[0][0]
+    rate = max(0.0, (total - totals[0][1]) / span) if span > 0 else 0.0
+    points = (*previous.throughput, (_wall_iso(now), rate))[-THROUGHPUT_POINTS:]
+    return Snapshot(now, consortia, features, events, dlq, windows_closed, rate, points, totals)
+
+
+class SnapshotProvider:
+    """:class:`~resonance.console.provider.ConsoleProvider` over the latest snapshot."""
+
+    def __init__(self) -> None:
+        self._snapshot = Snapshot()
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def publish(self, snapshot: Snapshot) -> None:
+        with self._lock:
+            self._snapshot = snapshot
+
+    def consortia(self) -> Payload:
+        return {"consortia": sorted(self.snapshot.consortia)}
+
+    def consortium(self, name: str) -> Payload:
+        return {"consortium": name, "models": self.snapshot.consortia[name]}
+
+    def model(self, consortium: str, model: str) -> Payload:
+        return {
+            "consortium": consortium,
+            "model": model,
+            "features": self.snapshot.features[(consortium, model)],
+        }
+
+    def health(self) -> Payload:
+        s = self.snapshot
+        return {
+            "events": dict(s.events),
+            "dlq": dict(s.dlq),
+            "windows_closed": s.windows_closed,
+            "events_per_s": s.events_per_s,
+            "throughput": {
+                "t": [t for t, _ in s.throughput],
+                "events_per_s": [v for _, v in s.throughput],
+            },
+        }
+
+
+class Refresher:
+    """Rebuilds the snapshot every ``interval`` seconds on a daemon thread."""
+
+    def __init__(
+        self,
+        build: Callable[[Snapshot, float], Snapshot],
+        provider: SnapshotProvider,
+        interval: float = 2.0,
+    ) -> None:
+        self._build = build
+        self._provider = provider
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="console-refresh", daemon=True)
+        self.errors: deque[str] = deque(maxlen=5)
+
+    def refresh(self) -> Snapshot:
+        """One refresh now (also used for the final summary after the pipeline drained)."""
+        snapshot = self._build(self._provider.snapshot, time.time())
+        self._provider.publish(snapshot)
+        return snapshot
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.refresh()
+            except Exception as exc:  # keep serving the last good snapshot
+                log.warning("console refresh failed: %s", exc)
+                self.errors.append(str(exc))
+
+    def start(self) -> Refresher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def reader_builder(
+    reader: WarehouseReader, horizon: int, min_samples: int
+) -> Callable[[Snapshot, float], Snapshot]:
+    """Bind the reader and the detection parameters for :class:`Refresher`."""
+
+    def build(previous: Snapshot, now: float) -> Snapshot:
+        return build_snapshot(reader, previous, now, horizon, min_samples)
+
+    return build
+
+
+__all__ = ["Refresher", "Snapshot", "SnapshotProvider", "build_snapshot", "reader_builder"]

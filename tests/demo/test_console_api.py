@@ -1,0 +1,150 @@
+"""The console server against a fake provider: routes, payloads, errors, static assets."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from resonance.console.provider import ConsoleProvider
+from resonance.console.server import ConsoleServer
+from tests.demo.fake_provider import FakeProvider
+
+
+@pytest.fixture
+def provider() -> FakeProvider:
+    return FakeProvider()
+
+
+@pytest.fixture
+def console(provider: FakeProvider) -> Iterator[str]:
+    with ConsoleServer(provider, port=0) as server:
+        yield server.url
+
+
+def get(url: str) -> tuple[int, str, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as res:
+            return res.status, res.headers["Content-Type"], res.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers["Content-Type"], err.read()
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    status, ctype, body = get(url)
+    assert ctype == "application/json"
+    return status, json.loads(body)
+
+
+def test_fake_provider_satisfies_the_protocol(provider: FakeProvider) -> None:
+    assert isinstance(provider, ConsoleProvider)
+
+
+def test_index_and_assets_are_served_from_the_package(console: str) -> None:
+    status, ctype, body = get(console + "/")
+    assert status == 200 and ctype.startswith("text/html")
+    assert b'id="consortium"' in body
+    for asset, kind in (
+        ("app.js", "text/javascript"),
+        ("charts.js", "text/javascript"),
+        ("style.css", "text/css"),
+    ):
+        status, ctype, body = get(f"{console}/static/{asset}")
+        assert status == 200 and ctype.startswith(kind) and body
+
+
+def test_page_references_no_external_url(console: str) -> None:
+    for path in ("/", "/static/app.js", "/static/charts.js", "/static/style.css"):
+        body = get(console + path)[2].decode()
+        assert "https://" not in body and "http://cdn" not in body
+
+
+@pytest.mark.parametrize("path", ["/static/../server.py", "/static/provider.py", "/nope"])
+def test_unknown_paths_are_404(console: str, path: str) -> None:
+    assert get(console + path)[0] == 404
+
+
+def test_consortia(console: str) -> None:
+    assert get_json(console + "/api/consortia") == (200, {"consortia": ["automotive", "steel"]})
+
+
+def test_consortium_payload_and_growth(console: str, provider: FakeProvider) -> None:
+    status, data = get_json(console + "/api/consortium?name=steel")
+    assert status == 200 and data["consortium"] == "steel"
+    assert [m["model"] for m in data["models"]] == ["strip-defect", "coil-temp"]
+    first = data["models"][0]
+    for key in (
+        "samples",
+        "resonance_index",
+        "drift_share",
+        "accuracy",
+        "energy_kwh",
+        "latency_p95_ms",
+        "drift_detected",
+        "first_drift_at",
+    ):
+        assert key in first
+    assert set(first["series"]) >= {
+        "t",
+        "resonance_index",
+        "drift_share",
+        "accuracy",
+        "energy_kwh",
+        "latency_p95_ms",
+    }
+    provider.tick()
+    grown = get_json(console + "/api/consortium?name=steel")[1]
+    assert len(grown["models"][0]["series"]["t"]) == len(first["series"]["t"]) + 1
+
+
+def test_consortia_differ(console: str) -> None:
+    steel = get_json(console + "/api/consortium?name=steel")[1]
+    auto = get_json(console + "/api/consortium?name=automotive")[1]
+    assert {m["model"] for m in steel["models"]}.isdisjoint(m["model"] for m in auto["models"])
+
+
+def test_model_features(console: str) -> None:
+    status, data = get_json(console + "/api/model?consortium=steel&model=strip-defect")
+    assert status == 200
+    feature = data["features"][0]
+    assert len(feature["bins"]) == len(feature["reference"]) == len(feature["current"])
+    assert feature["drift"] is True
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/consortium?name=textiles",
+        "/api/model?consortium=steel&model=nope",
+        "/api/consortium",
+        "/api/model?consortium=steel",
+    ],
+)
+def test_unknown_or_missing_names_are_404(console: str, path: str) -> None:
+    status, data = get_json(console + path)
+    assert status == 404 and "unknown" in data["error"]
+
+
+def test_health(console: str) -> None:
+    status, data = get_json(console + "/api/health")
+    assert status == 200
+    assert set(data["events"]) == {"telemetry", "predictions", "outcomes", "energy", "rejected"}
+    assert data["dlq"] == {"invalid ts": 2, "missing tenancy": 1}
+
+
+class Broken(FakeProvider):
+    def health(self) -> dict:
+        raise RuntimeError("warehouse busy")
+
+    def consortia(self) -> dict:
+        return {"consortia": [], "odd": float("nan")}
+
+
+def test_provider_failure_is_503_and_nan_becomes_null() -> None:
+    with ConsoleServer(Broken(), port=0) as server:
+        status, data = get_json(server.url + "/api/health")
+        assert status == 503 and data["error"] == "warehouse busy"
+        assert get_json(server.url + "/api/consortia")[1]["odd"] is None
