@@ -1,7 +1,7 @@
 """Accuracy engines: confusion counts and error sums, merged as outcomes arrive.
 
 Late ground truth only adds counts, never rewrites them (DESIGN.md principle 1).
-Exact definitions: docs/metrics.md.
+Exact definitions: README.md ("Metric definitions").
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 State is counts (and, for numeric features, value sums) per reference bin, so
 windows merge by addition and a month's PSI is the PSI of the month's merged
-histogram. Exact definitions: docs/metrics.md.
+histogram. Exact definitions: README.md ("Metric definitions").
 """
 
 from __future__ import annotations

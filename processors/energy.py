@@ -2,7 +2,7 @@
 
 The grid factor and PUE are context (per compute hub, overridable), not state,
 so the same partial can be re-priced when factors change. Definitions:
-docs/metrics.md.
+README.md ("Metric definitions").
 """
 
 from __future__ import annotations

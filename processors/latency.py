@@ -3,7 +3,7 @@
 Bucket i (1..N) covers [lo·γ^(i−1), lo·γ^i); bucket 0 holds x < lo and bucket
 N+1 holds x >= lo·γ^N (>= hi). A quantile is reported as the geometric
 midpoint of its bucket, so its relative error against the exact order
-statistic is at most √γ − 1 (1.98% for γ = 1.04). Details: docs/metrics.md.
+statistic is at most √γ − 1 (1.98% for γ = 1.04). Details: README.md ("Metric definitions").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Bins come from the training data once (DESIGN.md principle 2), so window
 histograms share a layout and can be summed. Numeric features get quantile
 edges plus two open bins; categorical features get the top-K categories plus
-``other`` and ``missing``. See docs/metrics.md for the exact layout.
+``other`` and ``missing``. See README.md ("Metric definitions") for the exact layout.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ which also runs the sink), through the same :class:`~warehouse.backend.Backend`,
 second process ever opens chDB. It reads the minute tables summed per model version and
 event-time window (rows are deltas, so a plain sum is exact, late rows included), rebuilds
 the engines with ``Engine.from_dict`` and asks them for metrics: the same engines the
-workers ran, the same definitions (docs/metrics.md).
+workers ran, the same definitions (README.md ("Metric definitions")).
 
 Everything is read in a handful of GROUP BY queries per refresh (one per table), not
 per model, so the cost does not grow with the number of models the console shows.

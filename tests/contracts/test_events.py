@@ -188,7 +188,7 @@ def test_schemas_accept_the_valid_examples(tmp_path):
 
 
 def _doc_blocks() -> list[dict]:
-    text = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     return [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
 
 
