@@ -1,0 +1,44 @@
+"""``resonance worker``: run the streaming worker (Faust) that turns events into partials."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "worker",
+        help="run a streaming worker: input topics -> partials (+ dlq)",
+        description="Start one worker of the consumer group; run several to share partitions. "
+        "Every setting also reads RESONANCE_* environment variables (docs/streaming.md).",
+    )
+    p.add_argument("--bootstrap", help="host:port[,...] (default: RESONANCE_KAFKA_BOOTSTRAP)")
+    p.add_argument(
+        "--references",
+        help="directory holding references/<consortium>/<model>-<version>.json "
+        "(default: RESONANCE_REFERENCES_DIR)",
+    )
+    p.add_argument("--window", type=float, help="tumbling window seconds (default 60)")
+    p.add_argument("--lateness", type=float, help="allowed lateness seconds (default 120)")
+    p.add_argument("--group", help="consumer group / Faust app id (default resonance-worker)")
+    p.add_argument("--loglevel", default="warning", help="worker log level (default warning)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from resonance.errors import UsageError
+    from streams.settings import load_settings
+    from streams.worker import run_worker
+
+    settings = load_settings(
+        args.bootstrap,
+        references_dir=Path(args.references) if args.references else None,
+        window_s=args.window,
+        allowed_lateness_s=args.lateness,
+        app_id=args.group,
+    )
+    if args.references and not Path(args.references).is_dir():
+        raise UsageError(f"--references {args.references}: not a directory")
+    return run_worker(settings, loglevel=args.loglevel)

@@ -1,0 +1,365 @@
+"""Faust glue: one agent over the four input topics, the block/commit protocol, the DLQ.
+
+Faust delivers raw bytes in ``take_events`` batches; everything else happens in
+:class:`streams.partition.PartitionState` (pure). Faust's own offset tracking is switched
+off for the input topics (``acks=False``): offsets are committed here, explicitly, only
+after the broker acknowledged the block's final partials and DLQ records
+(docs/streaming.md, "Blocks and commits"). Faust seeks every assigned partition back to
+its committed offset on each rebalance, so a partition's in-memory state is dropped on
+revocation and rebuilt (join state from the log) when its first message comes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from streams.decode import Rejection, decode
+from streams.dlq import dlq_record
+from streams.partials import Partial
+from streams.partition import BlockConfig, PartitionState
+from streams.registry import ModelRegistry
+from streams.settings import StreamSettings
+from streams.topics import INPUT_TOPICS
+
+log = logging.getLogger("resonance.worker")
+
+PARTIALS_TOPIC = "partials"
+DLQ_TOPIC = "dlq"
+
+
+def block_config(settings: StreamSettings) -> BlockConfig:
+    return BlockConfig(
+        window_ms=int(settings.window_s * 1000),
+        lateness_ms=int(settings.allowed_lateness_s * 1000),
+        block_messages=settings.block_messages,
+        block_max_age_s=settings.block_max_age_s,
+        horizon_ms=int(settings.join_horizon_s * 1000),
+        max_predictions=settings.join_max_predictions,
+        max_pending=settings.join_max_pending,
+    )
+
+
+class StreamProcessor:
+    """State and protocol of one worker process (one Faust app)."""
+
+    def __init__(self, app: faust.App, settings: StreamSettings, registry: ModelRegistry) -> None:
+        self.app = app
+        self.settings = settings
+        self.registry = registry
+        self.cfg = block_config(settings)
+        self.states: dict[int, PartitionState] = {}
+        self.expected: dict[TP, int] = {}  # next offset we accept per TP (dup/stale guard)
+        self.strict: set[TP] = set()  # TPs whose next message must be exactly `expected`
+        self.pending: dict[int, list[Awaitable[Any]]] = {}  # unacked sends per partition
+        self.last_emit: dict[int, float] = {}
+        self.lock = asyncio.Lock()
+        self.generation = 0
+        self._rebuild_consumer: Any = None
+        self.counters = {"messages": 0, "samples": 0, "rejections": 0, "commits": 0}
+        self._reported: tuple[float, dict[str, int]] = (time.monotonic(), dict(self.counters))
+
+    def _report(self, every_s: float = 10.0) -> None:
+        """One stderr line per ``every_s`` while messages flow: counts and rates."""
+        now = time.monotonic()
+        last_at, last = self._reported
+        if now - last_at < every_s or self.counters == last:
+            return
+        dt = now - last_at
+        rate = (self.counters["samples"] - last["samples"]) / dt
+        msgs = (self.counters["messages"] - last["messages"]) / dt
+        line = ", ".join(f"{k} {v:,}" for k, v in self.counters.items())
+        print(f"resonance worker: {line} ({rate:,.0f} samples/s, {msgs:,.0f} msg/s)",
+              file=sys.stderr, flush=True)  # fmt: skip
+        self._reported = (now, dict(self.counters))
+
+    # --- Faust hooks -----------------------------------------------------------------------
+
+    async def agent(self, stream: faust.Stream) -> None:
+        try:
+            async for events in stream.take_events(
+                self.settings.take_max, within=self.settings.take_within_s
+            ):
+                async with self.lock:
+                    await self.handle(events)
+                    await self.maybe_emit()
+        except Exception as exc:
+            # stop the whole worker rather than leave a live process that consumes nothing:
+            # nothing uncommitted is lost, the restart replays from the committed offsets
+            log.exception("agent failed; stopping the worker")
+            await self.app.crash(exc)
+            raise
+
+    async def tick(self) -> None:
+        """Timer: idle blocks are finalised and cumulative partials emitted on time."""
+        self._report()
+        if self.lock.locked():
+            return  # the agent is busy and emits/finalises itself after its batch
+        async with self.lock:
+            try:
+                await self.maybe_emit()
+            except Exception as exc:
+                log.exception("emit failed; stopping the worker")
+                await self.app.crash(exc)
+
+    async def on_revoked(self, sender: Any, revoked: Iterable[TP], **_: Any) -> None:
+        """Drop state of revoked partitions (no lock: never wait on the agent mid-commit)."""
+        lost = {tp.partition for tp in revoked if tp.topic in INPUT_TOPICS}
+        if lost:
+            self.generation += 1
+        for p in lost:
+            self.states.pop(p, None)
+            self.pending.pop(p, None)
+        self.expected = {tp: o for tp, o in self.expected.items() if tp.partition not in lost}
+        self.strict = {tp for tp in self.strict if tp.partition not in lost}
+
+    async def on_assigned(self, sender: Any, assigned: Iterable[TP], **_: Any) -> None:
+        parts = sorted({tp.partition for tp in assigned if tp.topic in INPUT_TOPICS})
+        print(f"resonance worker: assigned partitions {parts}", file=sys.stderr, flush=True)
+
+    # --- batches ---------------------------------------------------------------------------
+
+    async def handle(self, events: list[Any]) -> None:
+        """Process one take() batch, partition group by partition group.
+
+        A rebalance during the batch (seen as a new ``generation``) abandons the rest: Faust
+        seeks every assigned partition back to its committed offset and re-delivers.
+        """
+        generation = self.generation
+        assigned = self._assigned()
+        by_partition: dict[int, list[Any]] = {}
+        for ev in events:
+            msg = ev.message
+            if msg.tp in assigned:
+                by_partition.setdefault(msg.partition, []).append(msg)
+        for p, messages in by_partition.items():
+            state = await self.state_for(p)
+            if generation != self.generation:
+                return
+            if state is None:
+                continue
+            for msg in messages:
+                self._process(state, msg)
+            state.flush()
+
+    def _process(self, state: PartitionState, msg: Any) -> None:
+        tp = msg.tp
+        offset = msg.offset
+        expected = self.expected.get(tp)
+        if expected is not None and (
+            offset < expected or (offset > expected and tp in self.strict)
+        ):
+            return  # replayed, or stale (buffered before a rebalance): Faust re-delivers it
+        self.strict.discard(tp)
+        self.expected[tp] = offset + 1
+        raw = msg.value if msg.value is not None else b""
+        result = decode(raw, max_bytes=self.settings.max_message_bytes)
+        highwater = self._highwater(tp) if tp.topic in state.fresh else None
+        rejects: list[Rejection] = list(result.rejections)
+        try:
+            rejects += state.process(tp.topic, offset, result, highwater)
+        except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
+            log.exception("processing %s[%d]@%d failed", tp.topic, tp.partition, offset)
+            rejects.append(Rejection(f"processing error: {type(exc).__name__}: {exc}"[:300]))
+        self.counters["messages"] += 1
+        self.counters["samples"] += result.n
+        if rejects:
+            self.counters["rejections"] += len(rejects)
+            sends = self.pending.setdefault(state.partition, [])
+            for rej in rejects:
+                record = dlq_record(
+                    raw, rej.reason, rej.field, rej.rows, tp.topic, tp.partition, offset
+                )
+                sends.append(self._send(DLQ_TOPIC, tp.topic.encode(), record))
+
+    # --- partition state and rebuild --------------------------------------------------------
+
+    async def state_for(self, p: int) -> PartitionState | None:
+        state = self.states.get(p)
+        if state is not None:
+            return state
+        generation = self.generation
+        state = PartitionState(p, self.cfg, self.registry)
+        committed = await self._rebuild(state)
+        if generation != self.generation:
+            return None  # revoked while rebuilding; Faust re-delivers after the rebalance
+        state.next_offset.update(committed)
+        for topic, offset in committed.items():
+            self.expected[TP(topic, p)] = offset
+            self.strict.add(TP(topic, p))
+        self.states[p] = state
+        self.last_emit[p] = time.monotonic()
+        return state
+
+    async def _rebuild(self, state: PartitionState) -> dict[str, int]:
+        """Committed offsets of the partition's input TPs; replays the join sides into state.
+
+        Predictions first, then outcomes, each from (now - horizon) to its committed offset:
+        the join state the previous owner had when it committed (docs/streaming.md).
+        """
+        from aiokafka import TopicPartition
+
+        consumer = await self._consumer()
+        p = state.partition
+        tps = [TopicPartition(t, p) for t in INPUT_TOPICS]
+        begins = await consumer.beginning_offsets(tps)
+        committed: dict[str, int] = {}
+        for tp in tps:
+            off = await consumer.committed(tp)
+            committed[tp.topic] = max(off if off is not None else 0, begins[tp])
+        since = int(time.time() * 1000 - self.cfg.horizon_ms)
+        for topic in ("predictions", "outcomes"):
+            tp = TopicPartition(topic, p)
+            end = committed[topic]
+            if end <= begins[tp]:
+                continue
+            found = (await consumer.offsets_for_times({tp: since})).get(tp)
+            start = end if found is None else max(found.offset, begins[tp])  # None: all older
+            n = 0
+            async for raw in _read_range(consumer, tp, start, end):
+                state.rebuild(topic, decode(raw, max_bytes=self.settings.max_message_bytes))
+                n += 1
+            log.info("rebuilt join state of %s[%d] from %d messages", topic, p, n)
+        return committed
+
+    async def _consumer(self) -> Any:
+        if self._rebuild_consumer is None:
+            from aiokafka import AIOKafkaConsumer
+
+            c = AIOKafkaConsumer(
+                group_id=self.settings.app_id,
+                enable_auto_commit=False,
+                **self.settings.aiokafka_kwargs(),
+            )
+            await c.start()
+            self._rebuild_consumer = c
+        return self._rebuild_consumer
+
+    # --- emission, finalisation, commit -------------------------------------------------------
+
+    async def maybe_emit(self) -> None:
+        now = time.monotonic()
+        for p, state in list(self.states.items()):
+            if state.finalisable(self.settings.block_idle_s, now):
+                await self.finalise(p, state)
+            elif state.blocks and now - self.last_emit.get(p, 0.0) >= self.settings.emit_interval_s:
+                self.last_emit[p] = now
+                sends = self.pending.setdefault(p, [])
+                sends[:] = [f for f in sends if not f.done() or f.exception() is not None]
+                for partial in state.partials(final=False):
+                    sends.append(self._send_partial(partial))
+
+    async def finalise(self, p: int, state: PartitionState) -> None:
+        """Final partials, await every ack of the block, commit ``last_offset + 1``, reset."""
+        generation = self.generation
+        sends = self.pending.pop(p, [])
+        sends += [self._send_partial(partial) for partial in state.partials(final=True)]
+        await asyncio.gather(*sends)  # a failed send raises: the worker stops, uncommitted
+        if generation != self.generation or self.states.get(p) is not state:
+            return  # revoked meanwhile: the new owner re-reads from the committed offset
+        offsets = {TP(t, p): o for t, o in state.commit_offsets().items()}
+        if await self._commit(offsets):
+            self.counters["commits"] += 1
+            state.reset()
+            self.last_emit[p] = time.monotonic()
+        else:
+            self.states.pop(p, None)
+
+    async def _commit(self, offsets: dict[TP, int]) -> bool:
+        # Faust's consumer commits through its consumer thread; acks are off for our
+        # topics, so this explicit call is the only commit they ever get.
+        return bool(await self.app.consumer._commit(offsets))
+
+    def _send_partial(self, partial: Partial) -> asyncio.Future:
+        return self._send(PARTIALS_TOPIC, partial.key.encode(), partial.encode())
+
+    def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
+        """Schedule a send; the returned future resolves when the broker acknowledged it."""
+        producer = self.app.producer
+
+        async def go() -> Any:
+            fut = await producer.send(topic, key, value, None, None, None)
+            return await fut
+
+        return asyncio.ensure_future(go())
+
+    # --- consumer helpers --------------------------------------------------------------------
+
+    def _assigned(self) -> set[TP]:
+        return {tp for tp in self.app.consumer.assignment() if tp.topic in INPUT_TOPICS}
+
+    def _highwater(self, tp: TP) -> int | None:
+        try:
+            return int(self.app.consumer.highwater(tp))
+        except Exception:
+            return None
+
+    async def close(self) -> None:
+        if self._rebuild_consumer is not None:
+            await self._rebuild_consumer.stop()
+            self._rebuild_consumer = None
+
+
+async def _read_range(consumer: Any, tp: Any, start: int, end: int) -> Any:
+    """Values of ``tp`` from offset ``start`` up to (excluding) ``end``."""
+    consumer.assign([tp])
+    consumer.seek(tp, start)
+    idle = 0
+    while idle < 10:
+        batch = await consumer.getmany(tp, timeout_ms=500, max_records=10_000)
+        records = batch.get(tp, [])
+        if not records:
+            idle += 1
+            continue
+        idle = 0
+        for rec in records:
+            if rec.offset >= end:
+                return
+            yield rec.value if rec.value is not None else b""
+        if records[-1].offset >= end - 1:
+            return
+
+
+def create_app(
+    settings: StreamSettings, registry: ModelRegistry
+) -> tuple[faust.App, StreamProcessor]:
+    """The Faust app with its agent, timer and rebalance hooks."""
+    app = faust.App(
+        settings.app_id,
+        broker=settings.faust_broker_url(),
+        broker_credentials=settings.faust_credentials(),
+        value_serializer="raw",
+        key_serializer="raw",
+        stream_wait_empty=False,
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_rebalance_timeout=settings.broker_rebalance_timeout,
+        broker_request_timeout=settings.broker_request_timeout,
+        stream_buffer_maxsize=max(4096, settings.take_max * 2),
+        consumer_max_fetch_size=16 * 1024 * 1024,  # 1 MiB = ~50 batch envelopes per fetch
+        topic_partitions=settings.partitions,
+        store="memory://",
+    )
+    processor = StreamProcessor(app, settings, registry)
+    inputs = app.topic(
+        *INPUT_TOPICS,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        acks=False,
+    )
+    app.agent(inputs, name="resonance-partials", concurrency=1)(processor.agent)
+    app.timer(0.5, name="resonance-tick")(processor.tick)
+    app.on_partitions_revoked.connect(processor.on_revoked)
+    app.on_partitions_assigned.connect(processor.on_assigned)
+    return app, processor

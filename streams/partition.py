@@ -1,0 +1,394 @@
+"""One partition number's worth of work: decoded messages → blocks, join state, rejections.
+
+Pure (no Kafka): the Faust agent feeds it decoded messages in offset order and asks it for
+partials; tests drive it directly. A partition number groups the four co-partitioned input
+topics (telemetry, predictions, outcomes, energy) so the join sees both sides and the
+group's blocks are finalised and committed together (docs/streaming.md, "Blocks").
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
+from processors.drift import drift_engine
+from processors.energy import EnergyMeter
+from processors.latency import LatencyHistogram
+from processors.reference import NumericReference
+from streams.blocks import TableSpec, Tenancy, TopicBlock
+from streams.decode import DecodeResult, Rejection
+from streams.join import JoinState, Outcome, Prediction
+from streams.partials import Partial
+from streams.registry import ModelInfo, ModelRegistry
+
+#: Input topic → the event kind it carries.
+TOPIC_KINDS = {
+    "telemetry": "telemetry",
+    "predictions": "prediction",
+    "outcomes": "outcome",
+    "energy": "energy",
+}
+R_UNKNOWN_MODEL = "unknown model"
+R_WRONG_TOPIC = "event kind does not belong on this topic"
+R_NOT_IN_CLASSES = "label not in the model's classes"
+R_NOT_NUMBER = "expected a number"
+R_UNKNOWN_FEATURE = "unknown feature (not in the reference profile; ignored)"
+R_NO_TARGET = "model has no target (class list) in the registry"
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    window_ms: int = 60_000
+    lateness_ms: int = 120_000
+    block_messages: int = 20_000
+    block_max_age_s: float = 300.0
+    horizon_ms: int = 7 * 86_400_000
+    max_predictions: int = 2_000_000
+    max_pending: int = 200_000
+
+
+class PartitionState:
+    """Blocks of the current block period plus the (longer-lived) join state."""
+
+    def __init__(self, partition: int, cfg: BlockConfig, registry: ModelRegistry) -> None:
+        self.partition = partition
+        self.cfg = cfg
+        self.registry = registry
+        self.blocks: dict[str, TopicBlock] = {}
+        self.join = JoinState(cfg.horizon_ms, cfg.max_predictions, cfg.max_pending)
+        self.fresh: set[str] = set(TOPIC_KINDS)  # topics whose first block gets a floor
+        self.last_message_at = time.monotonic()
+        self.opened_at = time.monotonic()
+        self._spec_cache: dict[tuple[str, str, str], tuple[TableSpec, ...]] = {}
+        #: next offset per topic (committed offset at first): where a new block starts
+        self.next_offset: dict[str, int] = {}
+
+    # --- blocks ----------------------------------------------------------------------------
+
+    def block(
+        self, topic: str, offset: int | None = None, highwater: int | None = None
+    ) -> TopicBlock:
+        """The open block of ``topic``; a new one starts at ``offset`` (default: the next
+        offset of the topic-partition, for a block opened by a join match).
+
+        The first message of a topic after (re)assignment sets ``floor = highwater - 1``.
+        """
+        blk = self.blocks.get(topic)
+        if blk is None:
+            if not self.blocks:
+                self.opened_at = time.monotonic()
+            start = self.next_offset.get(topic, 0) if offset is None else offset
+            blk = self.blocks[topic] = TopicBlock(
+                topic, self.partition, start, self.cfg.window_ms, self.cfg.lateness_ms
+            )
+        if offset is not None and topic in self.fresh:
+            self.fresh.discard(topic)
+            blk.floor = None if highwater is None else highwater - 1
+        return blk
+
+    @property
+    def messages(self) -> int:
+        return sum(b.messages for b in self.blocks.values())
+
+    def finalisable(self, idle_s: float, now: float | None = None) -> bool:
+        """Full (``block_messages``), old (``block_max_age_s``) or idle, and every block past
+        its recovery floor.
+
+        A floor that is never reached (a log ending in records a consumer never sees, such
+        as transaction markers) is waived after three idle periods, so the block cannot
+        stay open forever.
+        """
+        if not self.blocks:
+            return False
+        now = time.monotonic() if now is None else now
+        idle = now - self.last_message_at
+        if not all(b.floor_reached for b in self.blocks.values()) and idle < 3 * idle_s:
+            return False
+        return (
+            self.messages >= self.cfg.block_messages
+            or idle >= idle_s
+            or now - self.opened_at >= self.cfg.block_max_age_s
+        )
+
+    def flush(self) -> None:
+        for blk in self.blocks.values():
+            blk.flush()
+
+    def partials(self, final: bool, now_ms: int | None = None) -> list[Partial]:
+        self.flush()
+        return [p for blk in self.blocks.values() for p in blk.partials(final, now_ms)]
+
+    def commit_offsets(self) -> dict[str, int]:
+        return {t: b.last_offset + 1 for t, b in self.blocks.items()}
+
+    def reset(self) -> None:
+        """After the commit: the next message of each topic starts a new block."""
+        self.blocks = {}
+
+    # --- messages --------------------------------------------------------------------------
+
+    def process(
+        self, topic: str, offset: int, result: DecodeResult, highwater: int | None = None
+    ) -> list[Rejection]:
+        """Account one message (already decoded); returns rejections beyond decode's own."""
+        blk = self.block(topic, offset, highwater)
+        blk.seen(offset)
+        self.next_offset[topic] = offset + 1
+        self.last_message_at = time.monotonic()
+        if result.message_rejected or result.kind is None:
+            return []
+        info, rejects = self._check(topic, result)
+        if info is None:
+            return rejects
+        handler = _HANDLERS[result.kind]
+        rejects += handler(self, blk, info, result)
+        for outcome in self.join.expire():
+            self._unmatched(outcome)
+        return rejects
+
+    def rebuild(self, topic: str, result: DecodeResult) -> None:
+        """Replay a committed message into the join state only (no statistics)."""
+        if result.message_rejected or result.kind not in ("prediction", "outcome"):
+            return
+        info, _ = self._check(topic, result)
+        if info is None or info.target is None:
+            return
+        keep, _ = _target_rows(info, result, "prediction" if topic == "predictions" else "actual")
+        if topic == "predictions":
+            self._join_predictions(None, info, result, keep)
+        else:
+            self._join_outcomes(info, result, keep)
+        self.join.expire()
+
+    def _check(self, topic: str, result: DecodeResult) -> tuple[ModelInfo | None, list[Rejection]]:
+        if TOPIC_KINDS.get(topic) != result.kind:
+            return None, [Rejection(f"{R_WRONG_TOPIC} ({result.kind} on {topic})", "kind")]
+        t = result.tenancy
+        info = self.registry.get(t.consortium, t.model, t.model_version)
+        if info is None:
+            return None, [Rejection(R_UNKNOWN_MODEL, "model")]
+        return info, []
+
+    # --- per kind --------------------------------------------------------------------------
+
+    def _telemetry(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
+        tenancy = _tenancy(r)
+        rejects: list[Rejection] = []
+        unknown = sorted(set(r.features) - set(info.profile.features))
+        if unknown:
+            rows = tuple(int(i) for i in r.rows)
+            rejects += [Rejection(R_UNKNOWN_FEATURE, f"features.{f}", rows) for f in unknown]
+        keep = np.ones(r.n, bool)
+        columns: dict[str, np.ndarray] = {}
+        for name, ref in info.profile.features.items():
+            values = r.features.get(name)
+            if values is None:
+                values = np.full(r.n, np.nan)
+            elif isinstance(ref, NumericReference) and values.dtype == object:
+                values, bad = _as_numbers(values)
+                if bad.any():
+                    rejects.append(_row_reject(r, bad, R_NOT_NUMBER, f"features.{name}"))
+                    keep &= ~bad
+            columns[name] = values
+        windows, late = blk.windows(r.ts_ms)
+        if not keep.all():
+            windows, late = windows[keep], late[keep]
+            columns = {k: v[keep] for k, v in columns.items()}
+        blk.add_table(tenancy, self._specs(info), windows, late, columns)
+        return rejects
+
+    def _specs(self, info: ModelInfo) -> tuple[TableSpec, ...]:
+        """(kind, feature, engine factory) per reference feature, built once per model."""
+        key = (info.consortium, info.model, info.version)
+        specs = self._spec_cache.get(key)
+        if specs is None:
+            specs = self._spec_cache[key] = tuple(
+                (
+                    "drift_numeric" if isinstance(ref, NumericReference) else "drift_categorical",
+                    name,
+                    partial(drift_engine, ref),
+                )
+                for name, ref in info.profile.features.items()
+            )
+        return specs
+
+    def _prediction(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
+        keep, rejects = _target_rows(info, r, "prediction")
+        tenancy = _tenancy(r)
+        windows, late = blk.windows(r.ts_ms)
+        w, lt = windows[keep], late[keep]
+        cols = {k: v[keep] for k, v in r.columns.items()}
+        blk.add("latency", tenancy, "", LatencyHistogram, w, lt, cols["latency_ms"])
+        blk.add_volume(tenancy, w, lt, "predictions")
+        err = cols["error"]
+        if err.any():
+            blk.add_volume(tenancy, w[err], lt[err], "prediction_errors")
+        if info.target is not None:
+            matches = self._join_predictions(windows, info, r, keep)
+            self._count_matches(matches)
+        return rejects
+
+    def _outcome(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
+        if info.target is None:
+            return [Rejection(R_NO_TARGET, "model")]
+        keep, rejects = _target_rows(info, r, "actual")
+        self._count_matches(self._join_outcomes(info, r, keep))
+        return rejects
+
+    def _energy(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
+        tenancy = _tenancy(r)
+        w, lt = blk.windows(r.ts_ms)
+        c = r.columns
+        blk.add(
+            "energy", tenancy, "", EnergyMeter, w, lt, c["joules"], c["inferences"], c["duration_s"]
+        )
+        blk.add_volume(tenancy, w, lt, "energy_readings")
+        return []
+
+    # --- join ------------------------------------------------------------------------------
+
+    def _join_predictions(
+        self, windows: np.ndarray | None, info: ModelInfo, r: DecodeResult, keep: np.ndarray
+    ) -> list[tuple[Prediction, Outcome]]:
+        tenancy = _tenancy(r)
+        ts = r.ts_ms
+        if windows is None:
+            windows = ts - ts % self.cfg.window_ms
+        ids, preds, scores = r.columns["prediction_id"], r.columns["prediction"], r.columns["score"]
+        add = self.join.add_prediction
+        matches: list[tuple[Prediction, Outcome]] = []
+        for i in np.flatnonzero(keep).tolist():
+            found = add(ids[i], int(windows[i]), tenancy, preds[i], float(scores[i]), int(ts[i]))
+            if found:
+                matches += found
+        return matches
+
+    def _join_outcomes(
+        self, info: ModelInfo, r: DecodeResult, keep: np.ndarray
+    ) -> list[tuple[Prediction, Outcome]]:
+        tenancy = _tenancy(r)
+        ids, actual, ts = r.columns["prediction_id"], r.columns["actual"], r.ts_ms
+        add = self.join.add_outcome
+        matches = []
+        for i in np.flatnonzero(keep).tolist():
+            pred = add(ids[i], actual[i], int(ts[i]), tenancy)
+            if pred is not None:
+                matches.append((pred, Outcome(ids[i], actual[i], int(ts[i]), tenancy)))
+        return matches
+
+    def _count_matches(self, matches: list[tuple[Prediction, Outcome]]) -> None:
+        """Accuracy rows in the *prediction's* window (late=false: labels are late by nature).
+
+        Always credited to the open *outcomes* block, whichever side completed the match:
+        a replay may meet the two sides in another order, and must still produce the same
+        keys so that its versions supersede the previous owner's (docs/streaming.md).
+        """
+        if not matches:
+            return
+        blk = self.block("outcomes")
+        by_tenancy: dict[Tenancy, list[tuple[Prediction, Outcome]]] = {}
+        for pred, outcome in matches:
+            by_tenancy.setdefault(pred.tenancy, []).append((pred, outcome))
+        for tenancy, rows in by_tenancy.items():
+            info = self.registry.get(tenancy[0], tenancy[2], tenancy[3])
+            if info is None or info.target is None:
+                continue
+            windows = np.fromiter((p.window_start for p, _ in rows), np.int64, len(rows))
+            late = np.zeros(len(rows), bool)
+            y_pred = _column([p.prediction for p, _ in rows], info)
+            y_true = _column([o.actual for _, o in rows], info)
+            if info.target.is_classifier:
+                classes = info.target.classes
+                scores = None
+                if len(classes) == 2:
+                    scores = np.fromiter((p.score for p, _ in rows), np.float64, len(rows))
+                factory = partial(ClassificationAccuracy, classes)
+                blk.add(
+                    "classification", tenancy, "", factory, windows, late, y_true, y_pred, scores
+                )
+            else:
+                blk.add(
+                    "regression", tenancy, "", RegressionAccuracy, windows, late, y_true, y_pred
+                )
+            blk.add_volume(tenancy, windows, late, "outcomes_matched")
+
+    def _unmatched(self, outcome: Outcome) -> None:
+        blk = self.block("outcomes")
+        ts = np.array([outcome.ts], np.int64)
+        blk.add_volume(
+            outcome.tenancy, blk.window_start(ts), np.zeros(1, bool), "outcomes_unmatched"
+        )
+
+
+_HANDLERS: dict[str, Any] = {
+    "telemetry": PartitionState._telemetry,
+    "prediction": PartitionState._prediction,
+    "outcome": PartitionState._outcome,
+    "energy": PartitionState._energy,
+}
+
+
+def _tenancy(r: DecodeResult) -> Tenancy:
+    t = r.tenancy
+    return (t.consortium, t.member, t.model, t.model_version, t.site, t.hub)
+
+
+def _column(values: list[Any], info: ModelInfo) -> np.ndarray:
+    if info.target is not None and info.target.is_classifier:
+        arr = np.empty(len(values), object)
+        arr[:] = values
+        return arr
+    return np.asarray(values, np.float64)
+
+
+def _as_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Object column → float64 (None → NaN) plus a mask of rows holding non-numbers."""
+    out = np.full(values.size, np.nan)
+    bad = np.zeros(values.size, bool)
+    for i, v in enumerate(values.tolist()):
+        if v is None:
+            continue
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out[i] = v
+        else:
+            bad[i] = True
+    return out, bad
+
+
+def _row_reject(r: DecodeResult, bad: np.ndarray, reason: str, field: str) -> Rejection:
+    return Rejection(reason, field, tuple(int(i) for i in r.rows[bad]))
+
+
+def _target_rows(info: ModelInfo, r: DecodeResult, column: str) -> tuple[np.ndarray, list]:
+    """Rows whose label fits the model's target (class list / numbers), plus rejections."""
+    keep = np.ones(r.n, bool)
+    target = info.target
+    if target is None or r.n == 0:
+        return keep, []
+    values = r.columns[column]
+    if target.is_classifier:
+        labels = _labels(values)
+        bad = ~np.isin(labels, np.asarray(target.classes, dtype=object))
+        reason = R_NOT_IN_CLASSES
+    else:
+        bad = np.zeros(r.n, bool) if values.dtype != object else _as_numbers(values)[1]
+        if values.dtype == object:
+            r.columns[column] = _as_numbers(values)[0]
+        reason = R_NOT_NUMBER
+    if not bad.any():
+        return keep, []
+    return ~bad, [_row_reject(r, bad, reason, column)]
+
+
+def _labels(values: np.ndarray) -> np.ndarray:
+    if values.dtype == object:
+        return values
+    # numeric labels (e.g. classes "0"/"1"): compare as the engines do, integral as ints
+    out = np.empty(values.size, object)
+    out[:] = [str(int(v)) if float(v).is_integer() else str(v) for v in values.tolist()]
+    return out

@@ -1,0 +1,75 @@
+"""Topic layout and idempotent creation (``resonance topics create``).
+
+The four input topics share one partition count and are keyed by model, so a model's
+predictions and outcomes land on the same partition number and meet in one worker.
+Retention is generous on inputs (the join rebuild re-reads predictions back to the join
+horizon) and on ``partials`` (the sink may lag), longer on ``dlq`` (someone must look).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from streams.settings import StreamSettings
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    key: str
+    schema: str
+    retention_days: int
+    copartitioned: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+
+    def configs(self) -> dict[str, str]:
+        return {
+            "retention.ms": str(self.retention_days * DAY_MS),
+            "cleanup.policy": "delete",
+            **self.config,
+        }
+
+
+INPUT_TOPICS = ("telemetry", "predictions", "outcomes", "energy")
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec("telemetry", "model", "streams.events telemetry (single or batch)", 8, True),
+    TopicSpec("predictions", "model", "streams.events prediction (single or batch)", 8, True),
+    TopicSpec("outcomes", "model", "streams.events outcome (single or batch)", 8, True),
+    TopicSpec("energy", "model", "streams.events energy (single or batch)", 8, True),
+    TopicSpec("partials", "partial key (sha1)", "streams.partials.Partial JSON", 7),
+    TopicSpec("alerts", "model", "alert JSON (drift/accuracy rule firing)", 30),
+    TopicSpec("dlq", "source topic", "streams.dlq record JSON", 30),
+)
+
+
+def create_topics(settings: StreamSettings, partitions: int | None = None) -> dict[str, str]:
+    """Create missing topics; returns ``{name: "created" | "exists"}``. Idempotent."""
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    n = partitions or settings.partitions
+    admin = AdminClient(settings.confluent_config())
+    new = [
+        NewTopic(spec.name, n, settings.replication_factor, config=spec.configs())
+        for spec in TOPICS
+    ]
+    status: dict[str, str] = {}
+    for name, fut in admin.create_topics(new, request_timeout=30).items():
+        try:
+            fut.result()
+            status[name] = "created"
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+            status[name] = "exists"
+    return status
+
+
+def topic_partitions(settings: StreamSettings, timeout: float = 10.0) -> dict[str, int]:
+    """Partition count per existing topic (metadata request)."""
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient(settings.confluent_config()).list_topics(timeout=timeout)
+    return {name: len(t.partitions) for name, t in md.topics.items()}
