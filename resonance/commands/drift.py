@@ -45,7 +45,7 @@ of fitting one from REF: the features compared are the profile's features that C
 n_reference is the number of rows the profile was fitted on, and --reference may then be
 omitted (if given, it is not read).
 
-verdict (defaults of processors.drift.DriftThresholds, definitions in README.md ("Metric definitions")):
+verdict (defaults of processors.drift.DriftThresholds, defined in the README, "Metric definitions"):
 DRIFT when the effect is large (numeric: Wasserstein/std >= {_T.wasserstein} or PSI >= {_T.psi};
 categorical: JS >= {_T.js} or PSI >= {_T.psi}) AND significant (KS or chi-square p < {_T.alpha}),
 or when the missing rate rose by >= {_T.missing_increase} (binomial p < {_T.alpha}).
