@@ -95,29 +95,18 @@ def resonance(ref: dict, cur: dict) -> dict:
 
 
 def evidently_seconds(ref: dict, cur: dict) -> float | None:
-    """DataDriftPreset on the same data, or None when evidently is not importable."""
+    """DataDriftPreset on the same data, or None without the ``bench`` extra (evidently)."""
     try:
         import pandas as pd
-
-        try:  # evidently >= 0.7
-            from evidently import Report
-            from evidently.presets import DataDriftPreset
-
-            def run() -> None:
-                Report([DataDriftPreset()]).run(pd.DataFrame(cur), pd.DataFrame(ref))
-
-        except ImportError:  # evidently 0.4 - 0.6
-            from evidently.metric_preset import DataDriftPreset
-            from evidently.report import Report
-
-            def run() -> None:
-                Report(metrics=[DataDriftPreset()]).run(
-                    reference_data=pd.DataFrame(ref), current_data=pd.DataFrame(cur)
-                )
-
+        from evidently import Report
+        from evidently.presets import DataDriftPreset
     except ImportError:
-        log("evidently is not installed: skipped")
+        log("evidently is not installed (pip install -e '.[bench]'): skipped")
         return None
+
+    def run() -> None:
+        Report([DataDriftPreset()]).run(pd.DataFrame(cur), pd.DataFrame(ref))
+
     t0 = time.perf_counter()
     run()
     return time.perf_counter() - t0
