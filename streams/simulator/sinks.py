@@ -15,10 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-# gzip: aiokafka (under Faust) decodes it with the standard library alone. Its lz4, snappy
-# and zstd codecs need `cramjam` (aiokafka >= 0.12; the `lz4` package is not used), which
-# Resonance does not install: an lz4 batch kills a Faust agent with UnsupportedCodecError.
-# Level 1 keeps gzip cheap for the producer; JSON batches still shrink several-fold.
+# gzip: any Kafka consumer reads it without extra libraries, and on Tansu it measured as
+# fast as no compression. Level 1 keeps it cheap; JSON batches still shrink several-fold.
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "compression.type": "gzip",
     "compression.level": 1,
