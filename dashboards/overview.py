@@ -55,13 +55,6 @@ def models_sql() -> str:
     {sql.NULL_JOINS}"""
 
 
-TREND_KEYS = ("time", "model")
-
-
-def trend(subquery: str, value: str) -> str:
-    return sql.series(subquery, value, "model")
-
-
 def build(scope: Scope) -> Dashboard:
     dash = new_dashboard(
         scope,
@@ -105,31 +98,11 @@ def build(scope: Scope) -> Dashboard:
     )
     dash.with_panel(table_panel(scope, "Models", models_sql(), MODEL_COLUMNS, height=10))
     bucket = sql.time_bucket()
-    dash.with_panel(
-        time_series(
-            scope,
-            "Drift share",
-            trend(sql.drift_share(sql.MINUTE, TREND_KEYS, bucket=bucket), "drift_share"),
-            unit="percentunit",
-            width=8,
-        )
-    )
-    dash.with_panel(
-        time_series(
-            scope,
-            "Model quality (accuracy / 1 − MAPE)",
-            trend(sql.model_quality(sql.MINUTE, TREND_KEYS, bucket=bucket), "quality"),
-            unit="percentunit",
-            width=8,
-        )
-    )
-    dash.with_panel(
-        time_series(
-            scope,
-            "Energy per inference",
-            trend(sql.energy(sql.MINUTE, TREND_KEYS, bucket=bucket), "j_per_inference"),
-            unit="joule",
-            width=8,
-        )
-    )
+    for title, metric, value, unit in (
+        ("Drift share", sql.drift_share, "drift_share", "percentunit"),
+        ("Model quality (accuracy / 1 − MAPE)", sql.model_quality, "quality", "percentunit"),
+        ("Energy per inference", sql.energy, "j_per_inference", "joule"),
+    ):
+        trend = sql.model_trend(metric, sql.MINUTE, value, bucket)
+        dash.with_panel(time_series(scope, title, trend, unit=unit, width=8))
     return dash

@@ -51,10 +51,6 @@ def monthly_sql() -> str:
     {sql.NULL_JOINS}"""
 
 
-def monthly_trend(value: str, subquery: str) -> str:
-    return sql.series(subquery, value, "model")
-
-
 def build(scope: Scope) -> Dashboard:
     dash = new_dashboard(
         scope,
@@ -67,22 +63,10 @@ def build(scope: Scope) -> Dashboard:
     )
     bucket = sql.month_bucket()
     dash.with_panel(table_panel(scope, "Per model and month", monthly_sql(), COLUMNS, height=12))
-    dash.with_panel(
-        time_series(
-            scope,
-            "Monthly drift share",
-            monthly_trend(
-                "drift_share", sql.drift_share(sql.DAY, ("time", "model"), bucket=bucket)
-            ),
-            unit="percentunit",
-        )
-    )
-    dash.with_panel(
-        time_series(
-            scope,
-            "Monthly gCO2e",
-            monthly_trend("gco2e", sql.energy(sql.DAY, ("time", "model"), bucket=bucket)),
-            unit="massg",
-        )
-    )
+    for title, metric, value, unit in (
+        ("Monthly drift share", sql.drift_share, "drift_share", "percentunit"),
+        ("Monthly gCO2e", sql.energy, "gco2e", "massg"),
+    ):
+        trend = sql.model_trend(metric, sql.DAY, value, bucket)
+        dash.with_panel(time_series(scope, title, trend, unit=unit))
     return dash

@@ -13,7 +13,7 @@ Tables and columns: warehouse/migrations/0001_init.sql (minute tables
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from processors.drift import DEFAULT_THRESHOLDS, PSI_FLOOR
@@ -95,6 +95,11 @@ def select_from(columns: str, subquery: str, tail: str = "") -> str:
 def series(subquery: str, value: str, by: str) -> str:
     """Long-format time series of one column of a per-(time, ``by``) fragment."""
     return select_from(f"time, {by}, {value}", subquery, "ORDER BY time")
+
+
+def model_trend(metric: Callable[..., str], grain: Grain, value: str, bucket: str) -> str:
+    """Per-model time series of ``value`` from a per-(time, model) ``metric`` fragment."""
+    return series(metric(grain, ("time", "model"), bucket=bucket), value, "model")
 
 
 def all_tenants(query: str) -> str:

@@ -117,6 +117,13 @@ def _missing_jump(ref_rate: float, n_missing: int, total: int, t: DriftThreshold
     return float(stats.binom.sf(n_missing - 1, total, ref_rate)) < t.alpha
 
 
+def _check_bins(engine: Any, **stored: np.ndarray) -> None:
+    """Raise unless each stored array has the shape of the engine's own (the reference bins)."""
+    if any(array.shape != getattr(engine, name).shape for name, array in stored.items()):
+        counts = stored["counts"]
+        raise ValueError(f"partial has {counts.size} bins, the reference {engine.counts.size}")
+
+
 def _integral_f(edges: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
     """∫ F over each inner bin [a, b): (b−a)·F(a⁻) + Σ_bin (b − x) / n."""
     n = counts.sum()
@@ -213,8 +220,7 @@ class NumericDrift:
         out = cls(ref, thresholds)
         counts = np.asarray(d["counts"], dtype=np.int64)
         sums = np.asarray(d["sums"], dtype=np.float64)
-        if counts.shape != out.counts.shape or sums.shape != out.sums.shape:
-            raise ValueError(f"partial has {counts.size} bins, the reference {out.counts.size}")
+        _check_bins(out, counts=counts, sums=sums)
         out.counts, out.sums, out.n_missing = counts, sums, int(d["n_missing"])
         return out
 
@@ -302,8 +308,7 @@ class CategoricalDrift:
     ) -> Self:
         out = cls(ref, thresholds)
         counts = np.asarray(d["counts"], dtype=np.int64)
-        if counts.shape != out.counts.shape:
-            raise ValueError(f"partial has {counts.size} bins, the reference {out.counts.size}")
+        _check_bins(out, counts=counts)
         out.counts = counts
         return out
 

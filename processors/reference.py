@@ -50,8 +50,19 @@ def histogram(edges: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     return counts, sums, n_missing
 
 
+class _MissingRate:
+    """What both reference kinds derive from ``n`` (non-missing values) and ``n_missing``."""
+
+    n: int
+    n_missing: int
+
+    @property
+    def missing_rate(self) -> float:
+        return self.n_missing / (self.n + self.n_missing)
+
+
 @dataclass(frozen=True)
-class NumericReference:
+class NumericReference(_MissingRate):
     """Reference bins and moments of one numeric feature.
 
     ``edges``: unique reference quantiles (min .. max) followed by one closing
@@ -87,10 +98,6 @@ class NumericReference:
             return self.std
         return abs(self.mean) or 1.0
 
-    @property
-    def missing_rate(self) -> float:
-        return self.n_missing / (self.n + self.n_missing)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
@@ -118,7 +125,7 @@ class NumericReference:
 
 
 @dataclass(frozen=True)
-class CategoricalReference:
+class CategoricalReference(_MissingRate):
     """Reference categories of one categorical feature.
 
     ``counts`` has ``len(categories) + 2`` entries: the categories in order,
@@ -130,10 +137,6 @@ class CategoricalReference:
     n: int
     n_missing: int
     kind: ClassVar[str] = "categorical"
-
-    @property
-    def missing_rate(self) -> float:
-        return self.n_missing / (self.n + self.n_missing)
 
     def to_dict(self) -> dict[str, Any]:
         return {

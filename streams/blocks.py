@@ -83,8 +83,22 @@ def volume_codes(name: str, n: int) -> np.ndarray:
     return np.full(n, _VOLUME_INDEX[name], np.int64)
 
 
+class _Rows:
+    """A buffer of messages' rows: per-row window/late plus the update columns."""
+
+    __slots__ = ()
+    windows: list[np.ndarray]
+    late: list[np.ndarray]
+    columns: list[Any]
+
+    def append(self, windows: np.ndarray, late: np.ndarray, columns: Any) -> None:
+        self.windows.append(windows)
+        self.late.append(late)
+        self.columns.append(columns)
+
+
 @dataclass(slots=True)
-class Series:
+class Series(_Rows):
     """Rows waiting for one engine type: per-row window/late plus the update columns."""
 
     factory: Callable[[], Any]
@@ -97,7 +111,7 @@ TableSpec = tuple[str, str, Callable[[], Any]]  # kind, feature, engine factory
 
 
 @dataclass(slots=True)
-class Table:
+class Table(_Rows):
     """Messages waiting for a set of per-feature engines (and their volume counter)."""
 
     specs: tuple[TableSpec, ...]
@@ -191,9 +205,7 @@ class TopicBlock:
         series = self.buffer.get(key)
         if series is None:
             series = self.buffer[key] = Series(factory)
-        series.windows.append(windows)
-        series.late.append(late)
-        series.columns.append(columns)
+        series.append(windows, late, columns)
 
     def add_volume(
         self, tenancy: Tenancy, windows: np.ndarray, late: np.ndarray, name: str
@@ -218,9 +230,7 @@ class TopicBlock:
         series = self.tables.get(tenancy)
         if series is None:
             series = self.tables[tenancy] = Table(specs)
-        series.windows.append(windows)
-        series.late.append(late)
-        series.columns.append(columns)
+        series.append(windows, late, columns)
 
     def flush(self) -> None:
         """Apply buffered rows: one engine update per (series, window, late) group."""

@@ -257,12 +257,11 @@ def drift(
     """Drift metrics per bucket, model, version and feature (``by`` adds member/site/hub)."""
     from processors.drift import CategoricalDrift, NumericDrift
 
-    f = Filters(consortium, model, **filters)
-    lo, hi, step_s = _range(start, end, step)
+    q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by), "feature", "kind"]
-    refs = load_references(backend, f)
+    refs = load_references(backend, q.filters)
     rows = []
-    for m in merged_states(backend, KINDS["drift_numeric"], f, lo, hi, step_s, keys):
+    for m in q.merged(backend, "drift_numeric", keys):
         ref = refs.get((m.keys["model"], m.keys["model_version"]))
         feat = ref.features.get(m.keys["feature"]) if ref else None
         metrics: dict[str, Any]
@@ -303,12 +302,11 @@ def accuracy(
     """Classification metrics from summed confusion counts, regression from error sums."""
     from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 
-    f = Filters(consortium, model, **filters)
-    lo, hi, step_s = _range(start, end, step)
+    q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by)]
-    profiles = load_profiles(backend, f)
+    profiles = load_profiles(backend, q.filters)
     rows = []
-    for m in merged_states(backend, KINDS["classification"], f, lo, hi, step_s, [*keys, "classes"]):
+    for m in q.merged(backend, "classification", [*keys, "classes"]):
         classes = _classes(m, profiles.get((m.keys["model"], m.keys["model_version"])))
         score_bins = len(m.state.get("score_sums") or []) or None
         static = {"classes": classes} | ({"score_bins": score_bins} if score_bins else {})
@@ -317,16 +315,9 @@ def accuracy(
         rows.append(
             {"bucket": _iso(m.bucket), **keys_out, "task": "classification", **engine.result()}
         )
-    for m in merged_states(backend, KINDS["regression"], f, lo, hi, step_s, keys):
-        state = RegressionAccuracy().to_dict() | m.state
-        rows.append(
-            {
-                "bucket": _iso(m.bucket),
-                **m.keys,
-                "task": "regression",
-                **RegressionAccuracy.from_dict(state).result(),
-            }
-        )
+    for m in q.merged(backend, "regression", keys):
+        result = _engine(RegressionAccuracy, m).result()
+        rows.append({"bucket": _iso(m.bucket), **m.keys, "task": "regression", **result})
     rows.sort(key=lambda r: (r["bucket"], *(r[k] for k in keys)))
     return _finish(rows, ["bucket", *keys, "task"])
 
@@ -358,15 +349,11 @@ def latency(
     """Latency quantiles (p50/p95/p99), mean and count from summed log buckets."""
     from processors.latency import LatencyHistogram
 
-    f = Filters(consortium, model, **filters)
-    lo, hi, step_s = _range(start, end, step)
+    q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by)]
     rows = []
-    for m in merged_states(backend, KINDS["latency"], f, lo, hi, step_s, keys):
-        state = LatencyHistogram().to_dict() | m.state
-        rows.append(
-            {"bucket": _iso(m.bucket), **m.keys, **LatencyHistogram.from_dict(state).result()}
-        )
+    for m in q.merged(backend, "latency", keys):
+        rows.append({"bucket": _iso(m.bucket), **m.keys, **_engine(LatencyHistogram, m).result()})
     return _finish(rows, ["bucket", *keys])
 
 
@@ -393,15 +380,13 @@ def energy(
     """J/inference, kWh (facility, PUE applied) and gCO2e per model and compute hub."""
     from processors.energy import EnergyMeter
 
-    f = Filters(consortium, model, **filters)
-    lo, hi, step_s = _range(start, end, step)
+    q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by([*by, "hub"])]
     factors = hub_factors_table(backend)
     rows = []
-    for m in merged_states(backend, KINDS["energy"], f, lo, hi, step_s, keys):
+    for m in q.merged(backend, "energy", keys):
         grid, pue = factors.get(m.keys["hub"], (None, 1.0))
-        state = EnergyMeter().to_dict() | m.state
-        result = EnergyMeter.from_dict(state).result(grid_gco2_per_kwh=grid, pue=pue)
+        result = _engine(EnergyMeter, m).result(grid_gco2_per_kwh=grid, pue=pue)
         rows.append({"bucket": _iso(m.bucket), **m.keys, **result})
     return _finish(rows, ["bucket", *keys])
 
@@ -480,10 +465,9 @@ def _volumes(
     backend: Backend, consortium: str, *, model=None, start=None, end=None, step=None, **filters
 ) -> list[dict[str, Any]]:
     """Served predictions and those served with an error (streams.blocks.VOLUME_FIELDS)."""
-    f = Filters(consortium, model, **filters)
-    lo, hi, step_s = _range(start, end, step)
+    q = _Query.of(consortium, model, filters, start, end, step)
     out = []
-    for m in merged_states(backend, KINDS["volume"], f, lo, hi, step_s, ["model"]):
+    for m in q.merged(backend, "volume", ["model"]):
         events = m.state.get("predictions", 0)
         errors = m.state.get("prediction_errors", 0)
         out.append(
@@ -501,6 +485,37 @@ def _range(start: Any, end: Any, step: str | int | None) -> tuple[int, int, int 
     if step_s is not None and (hi - lo) / step_s > 100_000:
         raise UsageError(f"--step too fine for the range: {math.ceil((hi - lo) / step_s)} buckets")
     return lo, hi, step_s
+
+
+@dataclass(frozen=True)
+class _Query:
+    """What every metric query starts from: the tenancy filters, the time range and the step."""
+
+    filters: Filters
+    lo: int
+    hi: int
+    step: int | None
+
+    @classmethod
+    def of(
+        cls,
+        consortium: str,
+        model: str | None,
+        filters: Mapping[str, str | None],
+        start: Any,
+        end: Any,
+        step: str | int | None,
+    ) -> _Query:
+        f = Filters(consortium, model, **filters)
+        return cls(f, *_range(start, end, step))
+
+    def merged(self, backend: Backend, kind: str, by: Sequence[str]) -> list[Merged]:
+        return merged_states(backend, KINDS[kind], self.filters, self.lo, self.hi, self.step, by)
+
+
+def _engine(cls: Any, m: Merged) -> Any:
+    """The engine of a merged state (fields the stored state lacks keep their defaults)."""
+    return cls.from_dict(cls().to_dict() | m.state)
 
 
 _BY = ("member", "site", "hub")

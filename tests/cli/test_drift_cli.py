@@ -16,6 +16,7 @@ from scipy import stats
 
 from resonance.cli import main
 from resonance.sample_data import CURRENT, REFERENCE
+from tests.cli.conftest import SAMPLE_FEATURES, fails, reference_build
 
 FEATURE_TYPES = {
     "kind": (str,),
@@ -48,19 +49,6 @@ def drift_json(capsys, *argv: str) -> dict:
     return json.loads(out)
 
 
-def fails(capsys, argv: list[str], *needles: str) -> str:
-    """Exit 2, nothing on stdout, exactly one line on stderr containing every needle."""
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    lines = captured.err.strip().splitlines()
-    assert len(lines) == 1, captured.err
-    assert "Traceback" not in captured.err
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 # --- contract --------------------------------------------------------------------------------
 
 
@@ -72,14 +60,7 @@ def test_json_contract_on_sample_data(capsys):
     assert type(report["drift_share"]) is float
     assert type(report["n_reference"]) is int and report["n_reference"] == 2000
     assert type(report["n_current"]) is int and report["n_current"] == 2000
-    assert list(report["features"]) == [
-        "grade",
-        "strip_temp_c",
-        "coil_speed_mps",
-        "thickness_mm",
-        "rolling_force_kn",
-        "cooling_water_m3h",
-    ]  # coil_id is text and not named categorical: skipped
+    assert list(report["features"]) == SAMPLE_FEATURES
     for name, feature in report["features"].items():
         assert set(feature) == set(FEATURE_TYPES), name
         for key, types in FEATURE_TYPES.items():
@@ -171,25 +152,10 @@ def test_subprocess_smoke(tmp_path):
 
 def test_profile_replaces_fitting(tmp_path, capsys):
     profile = tmp_path / "ref.json"
-    assert (
-        main(
-            [
-                "reference",
-                "build",
-                "--data",
-                str(REFERENCE),
-                "--model",
-                "strip-defect",
-                "--version",
-                "3",
-                "--categorical",
-                "grade",
-                "--out",
-                str(profile),
-            ]
-        )
-        == 0
+    build = reference_build(
+        REFERENCE, profile, "--categorical", "grade", model="strip-defect", version="3"
     )
+    assert main(build) == 0
     capsys.readouterr()
     fitted = drift_json(
         capsys, "--reference", str(REFERENCE), "--current", str(CURRENT), "--categorical", "grade"

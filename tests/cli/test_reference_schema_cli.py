@@ -14,35 +14,13 @@ from resonance.cli import main
 from resonance.errors import UsageError
 from resonance.io import read_table, split_columns
 from resonance.sample_data import REFERENCE
-
-
-def one_error_line(capsys, argv: list[str]) -> str:
-    assert main(argv) == 2
-    captured = capsys.readouterr()
-    lines = captured.err.strip().splitlines()
-    assert captured.out == "" and len(lines) == 1 and "Traceback" not in captured.err
-    return lines[0]
+from tests.cli.conftest import SAMPLE_FEATURES, fails, reference_build
 
 
 def test_reference_build_and_show(tmp_path, capsys):
     out = tmp_path / "ref.json"
-    argv = [
-        "reference",
-        "build",
-        "--data",
-        str(REFERENCE),
-        "--model",
-        "strip-defect",
-        "--version",
-        "3",
-        "--categorical",
-        "grade",
-        "--top-k",
-        "2",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
+    extra = ("--categorical", "grade", "--top-k", "2")
+    assert main(reference_build(REFERENCE, out, *extra, model="strip-defect", version="3")) == 0
     err = capsys.readouterr().err
     assert "5 numeric and 1 categorical features from 2000 rows" in err
     assert "skipping text columns not named with --categorical: coil_id" in err
@@ -53,14 +31,7 @@ def test_reference_build_and_show(tmp_path, capsys):
         DEFAULT_BINS,
         2,
     )
-    assert list(profile.features) == [
-        "grade",
-        "strip_temp_c",
-        "coil_speed_mps",
-        "thickness_mm",
-        "rolling_force_kn",
-        "cooling_water_m3h",
-    ]
+    assert list(profile.features) == SAMPLE_FEATURES
     assert profile.features["grade"].categories == ("Q235", "Q345")
     assert profile.features["strip_temp_c"].n == 2000
     assert main(["reference", "show", str(out)]) == 0
@@ -73,21 +44,7 @@ def test_reference_build_bins(tmp_path, capsys):
     data = tmp_path / "d.parquet"
     pq.write_table(pa.table({"x": np.arange(1000.0)}), data)
     out = tmp_path / "r.json"
-    argv = [
-        "reference",
-        "build",
-        "--data",
-        str(data),
-        "--model",
-        "m",
-        "--version",
-        "1",
-        "--bins",
-        "10",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
+    assert main(reference_build(data, out, "--bins", "10")) == 0
     edges = json.loads(out.read_text())["features"]["x"]["edges"]
     assert len(edges) == 12  # 11 quantile edges + the closing edge above max
 
@@ -101,44 +58,20 @@ def test_reference_build_bins(tmp_path, capsys):
     ],
 )
 def test_reference_build_errors(tmp_path, capsys, extra, needle):
-    argv = [
-        "reference",
-        "build",
-        "--data",
-        str(REFERENCE),
-        "--model",
-        "m",
-        "--version",
-        "1",
-        "--out",
-        str(tmp_path / "r.json"),
-        *extra,
-    ]
-    assert needle in one_error_line(capsys, argv)
+    fails(capsys, reference_build(REFERENCE, tmp_path / "r.json", *extra), needle)
 
 
 def test_reference_build_bad_out_dir(tmp_path, capsys):
-    argv = [
-        "reference",
-        "build",
-        "--data",
-        str(REFERENCE),
-        "--model",
-        "m",
-        "--version",
-        "1",
-        "--out",
-        str(tmp_path / "no" / "r.json"),
-    ]
-    assert "does not exist" in one_error_line(capsys, argv)
+    fails(capsys, reference_build(REFERENCE, tmp_path / "no" / "r.json"), "does not exist")
 
 
 def test_reference_show_errors(tmp_path, capsys):
     (tmp_path / "e.json").write_text("")
-    assert "empty file" in one_error_line(capsys, ["reference", "show", str(tmp_path / "e.json")])
+    fails(capsys, ["reference", "show", str(tmp_path / "e.json")], "empty file")
     (tmp_path / "j.json").write_text("[1]")
-    line = one_error_line(capsys, ["reference", "show", str(tmp_path / "j.json")])
-    assert "j.json: not a reference profile" in line
+    fails(
+        capsys, ["reference", "show", str(tmp_path / "j.json")], "j.json: not a reference profile"
+    )
 
 
 def test_schema_export(tmp_path, capsys):
@@ -150,7 +83,7 @@ def test_schema_export(tmp_path, capsys):
         assert json.loads(path.read_text())["type"] == "object"
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert "cannot write" in one_error_line(capsys, ["schema", "export", str(blocker / "sub")])
+    fails(capsys, ["schema", "export", str(blocker / "sub")], "cannot write")
 
 
 def test_help_texts_have_examples(capsys):

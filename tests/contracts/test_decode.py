@@ -14,17 +14,7 @@ from hypothesis import strategies as st
 from streams.decode import MAX_MESSAGE_BYTES, R_JSON, R_NONFINITE, Rejection, decode
 from streams.dlq import dlq_records, parse_dlq_record
 from streams.events import MAX_TS_SKEW_MS, TENANCY_FIELDS
-
-NOW = 1_795_946_400_000  # 2026-11-29T10:00:00Z
-YEAR_MS = 365 * 86_400_000
-TENANCY = {
-    "consortium": "steel",
-    "member": "baowu",
-    "model": "strip-defect",
-    "model_version": "3",
-    "site": "shanghai-hsm-2",
-    "hub": "yangtze-river-delta",
-}
+from tests.contracts.conftest import NOW, TENANCY, YEAR_MS
 
 
 def msg(kind: str, batch: bool = False, **fields: object) -> bytes:

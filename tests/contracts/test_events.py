@@ -21,17 +21,8 @@ from streams.events import (
     export_json_schemas,
     validate_event,
 )
+from tests.contracts.conftest import NOW, TENANCY, YEAR_MS
 
-NOW = 1_795_946_400_000
-YEAR_MS = 365 * 86_400_000
-TENANCY = {
-    "consortium": "steel",
-    "member": "baowu",
-    "model": "strip-defect",
-    "model_version": "3",
-    "site": "shanghai-hsm-2",
-    "hub": "yangtze-river-delta",
-}
 ENVELOPE = {"schema_version": 1, **TENANCY}
 
 VALID = [
