@@ -71,9 +71,9 @@ class DemoOptions:
     """Event-time window of the demo's workers: short, so a 90 s run closes nine windows."""
     emit_interval_s: float = 1.0
     batch_interval_s: float = 2.0
+    """The simulator sends one batch per model every this many seconds of event time."""
     label_delay_s: float = 15.0
     """Median delay of ground truth (outcomes) in the demo; see with_live_label_delays."""
-    """The simulator sends one batch per model every this many seconds of event time."""
     block_idle_s: float = 3.0
     refresh_s: float = 1.0
     report_every_s: float = 5.0
