@@ -60,8 +60,8 @@ def drift_rule() -> RuleSpec:
         sql.all_tenants(sql.select_from("consortium, model, drift_share AS value", inner)),
         DRIFT_SHARE_MAX,
         15 * 60,
-        f"More than {DRIFT_SHARE_MAX:.0%} of the model's features drift (PSI >= "
-        f"{sql.PSI_THRESHOLD}) over the last 15 minutes.",
+        f"More than {DRIFT_SHARE_MAX:.0%} of the model's features drift over the last 15 "
+        f"minutes. {sql.DRIFT_RULE}",
     )
 
 

@@ -17,6 +17,8 @@ FEATURE_COLUMNS = (
     "model_version",
     "feature",
     "psi",
+    "ks",
+    "p_value",
     "drifting",
     "n_values",
     "missing_rate",
@@ -34,7 +36,8 @@ def feature_psi_over_time() -> str:
 def feature_table() -> str:
     inner = sql.feature_psi(sql.MINUTE, ("model",))
     return f"""
-    SELECT model, model_version, feature, round(psi, 4) AS psi, drifting, n_values,
+    SELECT model, model_version, feature, round(psi, 4) AS psi, round(ks, 4) AS ks,
+           p_value, drifting, n_values,
            n_missing / nullIf(n_values + n_missing, 0) AS missing_rate
     FROM ({inner}
     )
@@ -115,13 +118,23 @@ def build(scope: Scope) -> Dashboard:
             "PSI per feature",
             feature_psi_over_time(),
             width=16,
-            description=f"Drifting at PSI >= {sql.PSI_THRESHOLD}",
+            description=f"PSI of each feature's merged window. {sql.DRIFT_RULE}",
         )
     )
     dash.with_panel(
         bar_chart(scope, "Reference vs current: $feature", histogram_sql(), "bin", width=8)
     )
-    dash.with_panel(table_panel(scope, "Features", feature_table(), FEATURE_COLUMNS, height=8))
+    dash.with_panel(
+        table_panel(
+            scope,
+            "Features",
+            feature_table(),
+            FEATURE_COLUMNS,
+            height=8,
+            description=f"ks: KS statistic (numeric); p_value: KS (numeric) or chi-square "
+            f"(categorical) p-value. {sql.DRIFT_RULE}",
+        )
+    )
     dash.with_panel(
         time_series(
             scope, "Accuracy (classifiers)", accuracy_over_time(), unit="percentunit", width=12

@@ -26,11 +26,26 @@ from streams.blocks import VOLUME_FIELDS
 TENANCY = ("consortium", "member", "model", "site", "hub")
 TIME = "window_start"
 
-#: A feature counts as drifting in SQL when its merged-window PSI reaches the engines'
-#: PSI threshold on at least MIN_DRIFT_N values (the engines also require a KS / chi²
-#: p-value, which SQL does not recompute; see docs/dashboards.md).
+#: A feature counts as drifting in SQL when, on at least MIN_DRIFT_N values of its merged
+#: window, the effect size passes the engines' threshold (numeric: PSI; categorical: PSI or
+#: JS distance) AND the engines' significance test rejects "same distribution" at ALPHA
+#: (numeric: two-sample KS, Kolmogorov limit; categorical: chi-square, Wilson-Hilferty).
+#: Differences from processors.drift (no Wasserstein, no missing-rate jump, approximate
+#: p-values): docs/dashboards.md.
 PSI_THRESHOLD = DEFAULT_THRESHOLDS.psi
+JS_THRESHOLD = DEFAULT_THRESHOLDS.js
+ALPHA = DEFAULT_THRESHOLDS.alpha
 MIN_DRIFT_N = 100
+#: Terms of the Kolmogorov series (either form converges far below float precision by then).
+KOLMOGOROV_TERMS = 100
+#: Below this λ the Kolmogorov survival function is evaluated as 1 − CDF with the series in
+#: 1/λ² (the alternating series in λ² converges too slowly there); both are the same function.
+KOLMOGOROV_SWITCH = 1.0
+#: The verdict in words, for panel descriptions and alert summaries.
+DRIFT_RULE = (
+    f"Drifting: PSI >= {PSI_THRESHOLD} (categorical: or JS distance >= {JS_THRESHOLD}) and "
+    f"p-value < {ALPHA} on >= {MIN_DRIFT_N} values."
+)
 
 _LATENCY = LatencyHistogram()  # bucket layout of the default engine (what workers emit)
 _N_LOG = _LATENCY.n_log
@@ -140,23 +155,100 @@ def psi_expr(ref_counts: str, ref_n: str, cur_counts: str) -> str:
     return f"arraySum(arrayMap((p, q) -> (q - p) * ln(q / p), {p}, {q}))"
 
 
+def js_expr(ref_counts: str, ref_n: str, cur_counts: str, cur_n: str) -> str:
+    """Jensen-Shannon distance, base 2, no smoothing (processors.drift.js_distance)."""
+    half_kl = "if({a} > 0, {a} * log2(2 * {a} / ({a} + {b})), 0)"
+    terms = f"{half_kl.format(a='p', b='q')} + {half_kl.format(a='q', b='p')}"
+    div = (
+        f"arraySum(arrayMap((p, q) -> {terms}, "
+        f"arrayMap(c -> c / {ref_n}, {ref_counts}), arrayMap(c -> c / {cur_n}, {cur_counts}))) / 2"
+    )
+    return f"sqrt(least(1, greatest(0, {div})))"
+
+
+def ks_expr(ref_counts: str, ref_n: str, cur_counts: str, cur_n: str) -> str:
+    """KS D = max over bin edges of |F_ref − F_cur| (processors.drift.NumericDrift: exact at
+    the edges), from cumulative bin counts."""
+    gap = (
+        f"arrayMax(arrayMap((a, b) -> abs(a / {ref_n} - b / {cur_n}), "
+        f"arrayCumSum({ref_counts}), arrayCumSum({cur_counts})))"
+    )
+    return f"least(1, greatest(0, {gap}))"
+
+
+def kolmogorov_sf_expr(lam: str) -> str:
+    """Q(λ) = P(K > λ) of the Kolmogorov distribution (= scipy.stats.kstwobign.sf), in [0, 1].
+
+    λ >= KOLMOGOROV_SWITCH: 2 Σ_{k>=1} (−1)^(k−1) exp(−2k²λ²); below: 1 − √(2π)/λ ·
+    Σ_{k>=1} exp(−(2k−1)²π²/(8λ²)) (Jacobi's identity: the same function, fast there)."""
+    k = f"range(1, {KOLMOGOROV_TERMS + 1})"
+    big = f"2 * arraySum(arrayMap(k -> pow(-1, k - 1) * exp(-2 * k * k * {lam} * {lam}), {k}))"
+    small = (
+        f"1 - sqrt(2 * pi()) / {lam} * arraySum(arrayMap("
+        f"k -> exp(-pow(2 * k - 1, 2) * pi() * pi() / (8 * {lam} * {lam})), {k}))"
+    )
+    q = f"multiIf({lam} <= 0, 1, {lam} < {KOLMOGOROV_SWITCH!r}, {small}, {big})"
+    return f"least(1, greatest(0, {q}))"
+
+
+def ks_pvalue_expr(d: str, ref_n: str, cur_n: str) -> str:
+    """Two-sample KS p-value: Kolmogorov limit Q(D·√en), en = round(m·n/(m+n)) as the engine
+    rounds it (processors.drift.ks_pvalue, which uses kstwo below KS_LIMIT_N: see docs)."""
+    en = f"greatest(1, roundBankers(toFloat64({ref_n}) * {cur_n} / ({ref_n} + {cur_n})))"
+    return kolmogorov_sf_expr(f"({d} * sqrt({en}))")
+
+
+def chi2_expr(ref_counts: str, cur_counts: str) -> str:
+    """Pearson chi-square statistic of the 2×m table (reference, current), columns empty in
+    both dropped, no Yates correction (processors.drift.chi2_pvalue)."""
+    r1, r2 = f"arraySum({ref_counts})", f"arraySum({cur_counts})"
+    total = f"({r1} + {r2})"
+    cell = " + ".join(
+        f"pow({o} - {row} * (a + b) / {total}, 2) / ({row} * (a + b) / {total})"
+        for o, row in (("a", r1), ("b", r2))
+    )
+    return f"arraySum(arrayMap((a, b) -> if(a + b = 0, 0, {cell}), {ref_counts}, {cur_counts}))"
+
+
+def chi2_pvalue_expr(ref_counts: str, cur_counts: str) -> str:
+    """Chi-square p-value P(χ²_k > X), k = non-empty columns − 1, by the Wilson–Hilferty
+    normal approximation ((X/k)^(1/3) is ~normal); 1 when k < 1 or a row is empty."""
+    x = chi2_expr(ref_counts, cur_counts)
+    k = f"(arrayCount((a, b) -> a + b > 0, {ref_counts}, {cur_counts}) - 1)"
+    z = f"((pow({x} / {k}, 1 / 3) - (1 - 2 / (9 * {k}))) / sqrt(2 / (9 * {k})))"
+    p = f"0.5 * erfc({z} / sqrt(2))"
+    empty = f"{k} < 1 OR arraySum({ref_counts}) = 0 OR arraySum({cur_counts}) = 0"
+    return f"if({empty}, 1, least(1, greatest(0, {p})))"
+
+
 def feature_psi(
     grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
-    """Subquery: PSI and n per ``keys`` + model_version + feature, from merged histograms.
+    """Subquery: PSI, JS, KS, p-value, verdict and n per ``keys`` + model_version + feature,
+    from merged histograms.
 
-    Categorical histograms end with a ``missing`` bin, which PSI excludes (as the
-    engine does); numeric histograms have no missing bin. Rows whose bins do not
+    Categorical histograms end with a ``missing`` bin, which every metric excludes (as
+    the engine does); numeric histograms have no missing bin. Rows whose bins do not
     match the stored reference (another model version's layout) are skipped.
+    ``ks`` is NULL for categorical features; ``p_value`` is the KS p-value (numeric) or
+    the chi-square p-value (categorical). ``drifting``: effect AND p_value < ALPHA AND
+    n_values >= MIN_DRIFT_N (module constants).
     """
     group = with_keys(keys, "consortium", "model", "model_version", "feature")
+    numeric = "r.kind = 'numeric'"
+    # Wasserstein (numeric) is not computed in SQL: the numeric effect is PSI alone.
+    effect = f"(psi >= {PSI_THRESHOLD!r} OR (NOT {numeric} AND js >= {JS_THRESHOLD!r}))"
     cur = "if(r.kind = 'categorical', arrayPopBack(h.cur), h.cur)"
     ref = "if(r.kind = 'categorical', arrayPopBack(r.counts), r.counts)"
     return f"""
     SELECT {", ".join(f"h.{k} AS {k}" for k in group)},
            arraySum({cur}) AS n_values, h.n_missing AS n_missing,
            {psi_expr(ref, "r.n", cur)} AS psi,
-           (psi >= {PSI_THRESHOLD!r} AND n_values >= {MIN_DRIFT_N}) AS drifting
+           {js_expr(ref, "r.n", cur, "n_values")} AS js,
+           if({numeric}, {ks_expr(ref, "r.n", cur, "n_values")}, NULL) AS ks,
+           if({numeric}, {ks_pvalue_expr("assumeNotNull(ks)", "r.n", "n_values")},
+              {chi2_pvalue_expr(ref, cur)}) AS p_value,
+           ({effect} AND p_value < {ALPHA!r} AND n_values >= {MIN_DRIFT_N}) AS drifting
     FROM (
         SELECT {key_select(group, bucket)}, {grain.merge_array}(counts) AS cur,
                sum(n_missing) AS n_missing
