@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
-from scipy import stats
 
 from processors.base import (
     as_float,
@@ -91,6 +90,8 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
     (0.0007, 0.0)
     """
     en = max(1, round(n * m / (n + m)))
+    from scipy import stats  # deferred: scipy.stats costs ~0.5 s, and every CLI command loads us
+
     p = stats.kstwo.sf(d, en) if en <= KS_LIMIT_N else stats.kstwobign.sf(d * np.sqrt(en))
     return float(np.clip(p, 0.0, 1.0))
 
@@ -107,6 +108,8 @@ def chi2_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
         return 1.0
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
     stat = float(np.sum((table - expected) ** 2 / expected))
+    from scipy import stats
+
     return float(stats.chi2.sf(stat, table.shape[1] - 1))
 
 
@@ -114,6 +117,8 @@ def _missing_jump(ref_rate: float, n_missing: int, total: int, t: DriftThreshold
     """True when the missing rate rose by >= ``missing_increase`` and a binomial test agrees."""
     if total == 0 or n_missing / total - ref_rate < t.missing_increase:
         return False
+    from scipy import stats
+
     return float(stats.binom.sf(n_missing - 1, total, ref_rate)) < t.alpha
 
 
