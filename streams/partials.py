@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -52,6 +52,7 @@ __all__ = [
     "KINDS",
     "PARTIAL_VERSION",
     "Partial",
+    "keep_latest",
     "latest_per_key",
     "partial_key",
     "sum_partials",
@@ -141,19 +142,35 @@ class Partial:
         return cls.from_dict(orjson.loads(raw))
 
 
-def _rank(p: Partial) -> tuple[int, bool, int]:
-    return (p.version, p.final, p.emitted_at)
+R = TypeVar("R", bound="Ranked")
 
 
-def latest_per_key(records: Iterable[Partial | Mapping[str, Any] | bytes]) -> dict[str, Partial]:
+class Ranked(Protocol):
+    """What de-duplication reads of a partial (``Partial``, or the sink's own view of one)."""
+
+    key: str
+    version: int
+    final: bool
+    emitted_at: int
+
+
+def keep_latest(items: Iterable[R]) -> dict[str, R]:
     """Highest version per key; among equal versions the final, then the latest emission."""
-    best: dict[str, Partial] = {}
-    for rec in records:
-        p = _as_partial(rec)
+    best: dict[str, R] = {}
+    for p in items:
         old = best.get(p.key)
         if old is None or _rank(p) > _rank(old):
             best[p.key] = p
     return best
+
+
+def _rank(p: Ranked) -> tuple[int, bool, int]:
+    return (p.version, p.final, p.emitted_at)
+
+
+def latest_per_key(records: Iterable[Partial | Mapping[str, Any] | bytes]) -> dict[str, Partial]:
+    """:func:`keep_latest` over records in any form (Partial, dict or encoded bytes)."""
+    return keep_latest(map(_as_partial, records))
 
 
 def _as_partial(rec: Partial | Mapping[str, Any] | bytes) -> Partial:

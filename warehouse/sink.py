@@ -38,6 +38,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from streams.partials import keep_latest
 from warehouse.backend import Backend, WarehouseError
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
@@ -75,6 +76,7 @@ class SinkPartial:
     state: Mapping[str, Any]
     source_topic: str = ""
     source_partition: int = 0
+    emitted_at: int = 0
 
     @property
     def spec(self) -> KindSpec:
@@ -113,6 +115,7 @@ def parse_partial(record: Mapping[str, Any] | Any) -> SinkPartial:
         state=state,
         source_topic=str(record.get("source_topic") or ""),
         source_partition=int(record.get("source_partition") or 0),
+        emitted_at=int(record.get("emitted_at") or 0),
     )
 
 
@@ -121,16 +124,6 @@ def _field(record: Mapping[str, Any], name: str, kind: type) -> Any:
     if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
         raise ValueError(f"partial field {name!r}: expected {kind.__name__}, got {value!r:.60}")
     return value
-
-
-def latest_per_key(partials: Iterable[SinkPartial]) -> list[SinkPartial]:
-    """Keep the highest version per key (later records win ties), in first-seen order."""
-    best: dict[str, SinkPartial] = {}
-    for p in partials:
-        cur = best.get(p.key)
-        if cur is None or p.version >= cur.version:
-            best[p.key] = p
-    return list(best.values())
 
 
 # ------------------------------------------------------------------------- ledger
@@ -195,7 +188,7 @@ def plan_deltas(
     ``rejected`` with the reason instead of stopping the batch (a poison record
     would otherwise stop the sink at every restart).
     """
-    latest = latest_per_key(partials)
+    latest = list(keep_latest(partials).values())
     stored = ledger.lookup(latest)
     planned, skipped = [], 0
     for p in latest:
