@@ -24,7 +24,7 @@ from faust.types import TP
 from streams.decode import Rejection, decode
 from streams.dlq import dlq_record
 from streams.partials import Partial
-from streams.partition import BlockConfig, PartitionState
+from streams.partition import REPLAYED_TOPICS, BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.settings import StreamSettings
 from streams.topics import INPUT_TOPICS
@@ -161,10 +161,9 @@ class StreamProcessor:
         self.expected[tp] = offset + 1
         raw = msg.value if msg.value is not None else b""
         result = decode(raw, max_bytes=self.settings.max_message_bytes)
-        highwater = self._highwater(tp) if tp.topic in state.fresh else None
         rejects: list[Rejection] = list(result.rejections)
         try:
-            rejects += state.process(tp.topic, offset, result, highwater)
+            rejects += state.process(tp.topic, offset, result)
         except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
             log.exception("processing %s[%d]@%d failed", tp.topic, tp.partition, offset)
             rejects.append(Rejection(f"processing error: {type(exc).__name__}: {exc}"[:300]))
@@ -187,10 +186,10 @@ class StreamProcessor:
             return state
         generation = self.generation
         state = PartitionState(p, self.cfg, self.registry)
-        committed = await self._rebuild(state)
+        committed, ends = await self._rebuild(state)
         if generation != self.generation:
             return None  # revoked while rebuilding; Faust re-delivers after the rebalance
-        state.next_offset.update(committed)
+        state.restore(committed, ends)
         for topic, offset in committed.items():
             self.expected[TP(topic, p)] = offset
             self.strict.add(TP(topic, p))
@@ -198,36 +197,45 @@ class StreamProcessor:
         self.last_emit[p] = time.monotonic()
         return state
 
-    async def _rebuild(self, state: PartitionState) -> dict[str, int]:
-        """Committed offsets of the partition's input TPs; replays the join sides into state.
+    async def _rebuild(self, state: PartitionState) -> tuple[dict[str, int], dict[str, int]]:
+        """Committed offsets and high watermarks of the partition's four input TPs; replays
+        the join sides into ``state`` meanwhile.
 
-        Predictions first, then outcomes, each from (now - horizon) to its committed offset:
-        the join state the previous owner had when it committed (docs/streaming.md).
+        Predictions and outcomes are read together, each from (now - horizon) up to its
+        committed offset: the join pairs do not depend on the interleaving, so this is the
+        join state the previous owner had when it committed (docs/streaming.md). The high
+        watermarks come from fetch responses (Tansu's ListOffsets can lag the real end).
         """
         from aiokafka import TopicPartition
 
         consumer = await self._consumer()
         p = state.partition
-        tps = [TopicPartition(t, p) for t in INPUT_TOPICS]
-        begins = await consumer.beginning_offsets(tps)
+        tps = {t: TopicPartition(t, p) for t in INPUT_TOPICS}
+        begins = await consumer.beginning_offsets(list(tps.values()))
         committed: dict[str, int] = {}
-        for tp in tps:
+        for topic, tp in tps.items():
             off = await consumer.committed(tp)
-            committed[tp.topic] = max(off if off is not None else 0, begins[tp])
+            committed[topic] = max(off if off is not None else 0, begins[tp])
         since = int(time.time() * 1000 - self.cfg.horizon_ms)
-        for topic in ("predictions", "outcomes"):
-            tp = TopicPartition(topic, p)
-            end = committed[topic]
-            if end <= begins[tp]:
-                continue
-            found = (await consumer.offsets_for_times({tp: since})).get(tp)
-            start = end if found is None else max(found.offset, begins[tp])  # None: all older
-            n = 0
-            async for raw in _read_range(consumer, tp, start, end):
-                state.rebuild(topic, decode(raw, max_bytes=self.settings.max_message_bytes))
-                n += 1
+        ranges: dict[Any, tuple[int, int]] = {}
+        for topic, tp in tps.items():
+            start = end = committed[topic]
+            if topic in REPLAYED_TOPICS and end > begins[tp]:
+                found = (await consumer.offsets_for_times({tp: since})).get(tp)
+                start = end if found is None else max(found.offset, begins[tp])  # None: older
+            ranges[tp] = (start, end)
+        counts = dict.fromkeys(REPLAYED_TOPICS, 0)
+        async for tp, raw in _read_ranges(consumer, ranges):
+            result = decode(raw, max_bytes=self.settings.max_message_bytes)
+            try:
+                state.rebuild(tp.topic, result)
+            except Exception:  # the live pass sent this message to the dlq: go on
+                log.exception("rebuilding the join from %s[%d] failed", tp.topic, p)
+            counts[tp.topic] += 1
+        for topic, n in counts.items():
             log.info("rebuilt join state of %s[%d] from %d messages", topic, p, n)
-        return committed
+        ends = {tp.topic: int(consumer.highwater(tp) or 0) for tp in tps.values()}
+        return committed, ends
 
     async def _consumer(self) -> Any:
         if self._rebuild_consumer is None:
@@ -246,8 +254,13 @@ class StreamProcessor:
 
     async def maybe_emit(self) -> None:
         now = time.monotonic()
+        idle_s = self.settings.block_idle_s
         for p, state in list(self.states.items()):
-            if state.finalisable(self.settings.block_idle_s, now):
+            fetched = None
+            unreached = state.unreached_floors()
+            if unreached and state.blocks and now - state.last_message_at >= 3 * idle_s:
+                fetched = {t: await self._position(TP(t, p)) for t in unreached}
+            if state.finalisable(idle_s, now, fetched):
                 await self.finalise(p, state)
             elif state.blocks and now - self.last_emit.get(p, 0.0) >= self.settings.emit_interval_s:
                 self.last_emit[p] = now
@@ -295,11 +308,13 @@ class StreamProcessor:
     def _assigned(self) -> set[TP]:
         return {tp for tp in self.app.consumer.assignment() if tp.topic in INPUT_TOPICS}
 
-    def _highwater(self, tp: TP) -> int | None:
+    async def _position(self, tp: TP) -> int:
+        """The consumer's fetch position of ``tp`` (-1 if unknown)."""
         try:
-            return int(self.app.consumer.highwater(tp))
+            position = await self.app.consumer.position(tp)
         except Exception:
-            return None
+            return -1
+        return -1 if position is None else int(position)
 
     async def close(self) -> None:
         if self._rebuild_consumer is not None:
@@ -307,24 +322,29 @@ class StreamProcessor:
             self._rebuild_consumer = None
 
 
-async def _read_range(consumer: Any, tp: Any, start: int, end: int) -> Any:
-    """Values of ``tp`` from offset ``start`` up to (excluding) ``end``."""
-    consumer.assign([tp])
-    consumer.seek(tp, start)
+async def _read_ranges(consumer: Any, ranges: dict[Any, tuple[int, int]]) -> Any:
+    """``(tp, value)`` of every record in ``[start, end)`` of each TP, TPs interleaved as
+    the fetches return them; afterwards ``consumer.highwater(tp)`` is known for every TP
+    (an empty range still gets one fetch response)."""
+    consumer.assign(list(ranges))
+    for tp, (start, _) in ranges.items():
+        consumer.seek(tp, start)
+    todo = set(ranges)
     idle = 0
-    while idle < 10:
-        batch = await consumer.getmany(tp, timeout_ms=500, max_records=10_000)
-        records = batch.get(tp, [])
-        if not records:
-            idle += 1
-            continue
-        idle = 0
-        for rec in records:
-            if rec.offset >= end:
-                return
-            yield rec.value if rec.value is not None else b""
-        if records[-1].offset >= end - 1:
-            return
+    while todo and idle < 20:
+        batch = await consumer.getmany(*todo, timeout_ms=500, max_records=10_000)
+        idle = 0 if batch else idle + 1
+        for tp in list(todo):
+            end = ranges[tp][1]
+            for rec in batch.get(tp, []):
+                if rec.offset < end:
+                    yield tp, rec.value if rec.value is not None else b""
+            if consumer.highwater(tp) is not None and (await consumer.position(tp)) >= end:
+                todo.discard(tp)
+                consumer.pause(tp)
+    if todo:
+        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(todo))
+        log.warning("rebuild: %s did not reach its committed offset; going on", names)
 
 
 def create_app(

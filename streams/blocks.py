@@ -1,17 +1,18 @@
 """Per topic-partition blocks: the pure accumulation behind the worker (no Kafka here).
 
 A block holds every statistic a worker built from one source topic-partition since its
-``block_start`` (the committed offset). Rows are first buffered per series (kind, tenancy,
-feature) and applied to the engines once per batch, so a take() of 10,000 single events
-costs a handful of numpy calls per series rather than one per event (DESIGN.md
-principle 5). Statistics are keyed (kind, tenancy, feature, window_start, late) and
-emitted as cumulative :class:`streams.partials.Partial` records.
+``block_start`` (the committed offset); the four blocks of one partition number form a
+group, named by all four start offsets (``group_start``). Rows are first buffered per
+series (kind, tenancy, feature) and applied to the engines once per batch, so a take() of
+10,000 single events costs a handful of numpy calls per series rather than one per event
+(docs/streaming.md, "Worker"). Statistics are keyed (kind, tenancy, feature,
+window_start, late) and emitted as cumulative :class:`streams.partials.Partial` records.
 
 >>> b = TopicBlock("energy", 0, block_start=5, window_ms=60_000)
 >>> t = ("c", "m", "x", "1", "s", "h")
 >>> b.add_volume(t, np.array([0, 60_000]), np.zeros(2, bool), "energy_readings")
 >>> b.flush()
->>> sorted((p.window_start, p.state["energy_readings"]) for p in b.partials(final=True))
+>>> sorted((p.window_start, p.state["energy_readings"]) for p in b.partials(True, version=1))
 [(0, 1), (60000, 1)]
 """
 
@@ -130,9 +131,8 @@ class Stat:
 class TopicBlock:
     """Everything accumulated from one source topic-partition since ``block_start``.
 
-    ``floor``: after a (re)assignment, the block may not be finalised before it has read up
-    to this offset (the partition's end when we got it), so its final version is at least
-    every version a previous owner may have emitted for the same key.
+    ``group_start``: the start offsets of the block's group (all four input topics of the
+    partition number; default: this topic alone), part of every partial's key.
     """
 
     def __init__(
@@ -142,7 +142,7 @@ class TopicBlock:
         block_start: int,
         window_ms: int,
         lateness_ms: int = 0,
-        floor: int | None = None,
+        group_start: dict[str, int] | None = None,
     ) -> None:
         self.topic = topic
         self.partition = partition
@@ -150,7 +150,7 @@ class TopicBlock:
         self.last_offset = block_start - 1
         self.window_ms = window_ms
         self.lateness_ms = lateness_ms
-        self.floor = floor
+        self.group_start = {topic: block_start} if group_start is None else group_start
         self.messages = 0
         self.max_ts: int | None = None
         self.stats: dict[StatKey, Stat] = {}
@@ -183,10 +183,6 @@ class TopicBlock:
     def seen(self, offset: int) -> None:
         self.last_offset = max(self.last_offset, offset)
         self.messages += 1
-
-    @property
-    def floor_reached(self) -> bool:
-        return self.floor is None or self.last_offset >= self.floor
 
     def add(
         self,
@@ -273,8 +269,11 @@ class TopicBlock:
 
     # --- emission --------------------------------------------------------------------------
 
-    def partials(self, final: bool, now_ms: int | None = None) -> list[Partial]:
-        """Cumulative partials: every statistic when ``final``, else those changed since."""
+    def partials(self, final: bool, version: int, now_ms: int | None = None) -> list[Partial]:
+        """Cumulative partials: every statistic when ``final``, else those changed since.
+
+        ``version`` ranks emissions of one key (the group's offsets read so far).
+        """
         now = int(time.time() * 1000) if now_ms is None else now_ms
         out = []
         for (kind, tenancy, feature, w, late), stat in self.stats.items():
@@ -301,6 +300,8 @@ class TopicBlock:
                     source_partition=self.partition,
                     block_start=self.block_start,
                     last_offset=self.last_offset,
+                    group_start=self.group_start,
+                    version=version,
                     final=final,
                     state=state,
                     count=stat.engine.count,

@@ -4,36 +4,66 @@ Outcomes name a ``prediction_id`` and may arrive days later; accuracy counts in 
 of the *prediction's* event time. Predictions and outcomes share a partition number
 (same partition count, key = model), so one worker sees both sides.
 
-Bounds (docs/streaming.md, "Join horizon"):
+**Keys and pairing.** The join key is (:func:`join_scope`, prediction_id): consortium,
+member, model, model_version, site and the id (a tenant's label never meets another tenant's
+prediction, even when ids collide). Ids repeat in practice (producer retries, a model
+server restarting its counter), so per key the *i*-th prediction (in predictions-partition
+order) pairs with the *i*-th outcome (in outcomes-partition order): two FIFO queues per
+key, at most one of them non-empty. The pairs therefore do not depend on how the two
+partitions' messages interleave, which is what lets a new owner rebuild, from the
+committed offsets, exactly the state the previous owner had when it committed
+(docs/streaming.md, "Late ground truth").
+
+**Bounds** (docs/streaming.md, "Join horizon"):
 
 * ``clock`` = the highest *prediction* event time seen on this partition (outcome times
   do not move it: a label observed days later must not push out predictions that are
   still waiting for theirs);
-* a prediction is kept until it is matched (one outcome per prediction), its event time
-  falls ``horizon_ms`` behind the clock, or ``max_predictions`` newer ones push it out;
-* an outcome whose prediction is unknown waits in ``pending``; if its prediction arrives
-  it is matched then; once the clock is ``horizon_ms`` past the outcome's own time (its
-  prediction, which precedes it, should long have arrived) or ``max_pending`` newer ones
-  push it out, :meth:`expire` returns it so the caller counts it as
-  ``outcomes_unmatched`` — never silently lost.
+* a waiting prediction is dropped once its event time falls ``horizon_ms`` behind the
+  clock, or ``max_predictions`` newer ones push it out (oldest arrival first);
+* a waiting outcome is returned by :meth:`JoinState.expire` (the caller counts it as
+  ``outcomes_unmatched``, never silently lost) once the clock is ``horizon_ms`` past its
+  own time, or ``max_pending`` newer ones push it out. Both sides expire in arrival
+  order: an entry waits behind older arrivals that are still inside the horizon.
+
+Only these bounds depend on the interleaving: a pair whose prediction falls out of the
+horizon while its outcome is still on the way may be matched in one run and not in
+another.
 
 >>> j = JoinState(horizon_ms=1000)
 >>> t = ("c", "m", "x", "1", "s", "h")
->>> j.add_prediction("p1", 0, t, "ok", 0.2, 10), j.add_outcome("p1", "ok", 50, t).prediction
-([], 'ok')
->>> j.add_outcome("p2", "defect", 60, t) is None, len(j.pending)
+>>> scope = join_scope(t)
+>>> j.add_prediction((scope, "p1"), Prediction(0, t, "ok", 0.2, 10)) is None
+True
+>>> j.add_outcome((scope, "p1"), Outcome("p1", "ok", 50, t)).prediction
+'ok'
+>>> j.add_outcome((scope, "p2"), Outcome("p2", "defect", 60, t)) is None, j.n_pending
 (True, 1)
->>> [o.prediction_id for _, o in j.add_prediction("p2", 0, t, "ok", 0.9, 20)]
-['p2']
+>>> j.add_prediction((scope, "p2"), Prediction(0, t, "ok", 0.9, 20)).actual
+'defect'
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 Tenancy = tuple[str, ...]
+JoinKey = tuple[Tenancy, str]  # (join_scope(tenancy), prediction_id)
+
+
+def join_scope(tenancy: Tenancy) -> Tenancy:
+    """The part of the tenancy a join key holds: all but the hub.
+
+    The hub is where inference ran; the system that reports ground truth (the plant)
+    does not know it, and a model served from two hubs keeps one id space. One scope
+    object serves every row of a message, so keys share it.
+
+    >>> join_scope(("steel", "baowu", "m", "3", "hsm-2", "yangtze"))
+    ('steel', 'baowu', 'm', '3', 'hsm-2')
+    """
+    return tenancy[:5]
 
 
 class Prediction(NamedTuple):
@@ -58,6 +88,76 @@ class JoinStats:
     predictions_evicted: int = 0
 
 
+T = TypeVar("T", Prediction, Outcome)
+
+
+class _Repeat(NamedTuple):
+    """The slot of an entry whose key already had one waiting (repeated ids)."""
+
+    key: Any
+    serial: int
+
+
+class WaitingSide(Generic[T]):
+    """Entries waiting for a partner: FIFO per key, and one global arrival order.
+
+    Both orders are arrival orders, so the oldest arrival overall is always the oldest
+    of its own key. An entry costs one ordered-dict slot, named by its key; a key with
+    several waiting entries (repeated ids, rare) gives the later ones their own slots and
+    keeps the key's slots in a queue.
+
+    >>> w = WaitingSide()
+    >>> w.push(("a",), "a1"); w.push(("b",), "b1"); w.push(("a",), "a2")
+    >>> w.pop(("a",)), w.oldest(), len(w)
+    ('a1', 'b1', 2)
+    >>> w.pop_oldest(), w.pop(("a",)), len(w), w.pop(("a",))
+    ('b1', 'a2', 0, None)
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[Any, T] = OrderedDict()  # slot -> entry, arrival order
+        self._queues: dict[Any, deque[Any]] = {}  # key -> its slots, for repeated keys
+        self._serial = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def push(self, key: Any, item: T) -> None:
+        queue = self._queues.get(key)
+        if queue is None and key not in self._entries:
+            self._entries[key] = item
+            return
+        self._serial += 1
+        slot = _Repeat(key, self._serial)
+        if queue is None:
+            queue = self._queues[key] = deque((key,))
+        queue.append(slot)
+        self._entries[slot] = item
+
+    def pop(self, key: Any) -> T | None:
+        """The oldest entry of ``key`` (removed), or None."""
+        queue = self._queues.get(key)
+        if queue is None:
+            return self._entries.pop(key, None)
+        slot = queue.popleft()
+        if not queue:
+            del self._queues[key]
+        return self._entries.pop(slot)
+
+    def oldest(self) -> T:
+        return next(iter(self._entries.values()))
+
+    def pop_oldest(self) -> T:
+        slot, item = self._entries.popitem(last=False)
+        key = slot.key if isinstance(slot, _Repeat) else slot
+        queue = self._queues.get(key)
+        if queue is not None:  # the oldest of its key: the head of its queue
+            queue.popleft()
+            if not queue:
+                del self._queues[key]
+        return item
+
+
 class JoinState:
     """Predictions waiting for ground truth and outcomes waiting for their prediction."""
 
@@ -70,63 +170,51 @@ class JoinState:
         self.horizon_ms = horizon_ms
         self.max_predictions = max_predictions
         self.max_pending = max_pending
-        self.predictions: OrderedDict[str, Prediction] = OrderedDict()
-        self.pending: OrderedDict[str, list[Outcome]] = OrderedDict()
-        self.n_pending = 0
+        self.predictions: WaitingSide[Prediction] = WaitingSide()
+        self.pending: WaitingSide[Outcome] = WaitingSide()
         self.clock: int | None = None
         self.stats = JoinStats()
 
-    def add_prediction(
-        self, pid: str, window_start: int, tenancy: Tenancy, prediction: Any, score: float, ts: int
-    ) -> list[tuple[Prediction, Outcome]]:
-        """Remember a prediction; returns outcomes that were waiting for it (now matched)."""
-        if self.clock is None or ts > self.clock:
-            self.clock = ts
-        pred = Prediction(window_start, tenancy, prediction, score, ts)
-        waiting = self.pending.pop(pid, None)
-        if waiting:
-            self.n_pending -= len(waiting)
-            self.stats.matched += 1
-            out = [(pred, waiting[0])]
-            for extra in waiting[1:]:  # a second label for one prediction: unmatched
-                self._park(extra)
-            return out
-        self.predictions[pid] = pred
-        self.predictions.move_to_end(pid)
-        return []
+    @property
+    def n_pending(self) -> int:
+        return len(self.pending)
 
-    def add_outcome(self, pid: str, actual: Any, ts: int, tenancy: Tenancy) -> Prediction | None:
-        """The prediction this outcome completes (removed from the state), or None (pending)."""
-        pred = self.predictions.pop(pid, None)
-        if pred is not None:
-            self.stats.matched += 1
-            return pred
-        self._park(Outcome(pid, actual, ts, tenancy))
-        return None
+    def add_prediction(self, key: JoinKey, pred: Prediction) -> Outcome | None:
+        """The oldest outcome waiting for ``key`` (now matched, removed), or None: the
+        prediction then waits."""
+        if self.clock is None or pred.ts > self.clock:
+            self.clock = pred.ts
+        return self._meet(self.pending, self.predictions, key, pred)
 
-    def _park(self, outcome: Outcome) -> None:
-        self.pending.setdefault(outcome.prediction_id, []).append(outcome)
-        self.n_pending += 1
+    def add_outcome(self, key: JoinKey, outcome: Outcome) -> Prediction | None:
+        """The oldest prediction waiting for ``key`` (now matched, removed), or None: the
+        outcome then waits (pending)."""
+        return self._meet(self.predictions, self.pending, key, outcome)
+
+    def _meet(
+        self, partners: WaitingSide[Any], own: WaitingSide[Any], key: JoinKey, item: Any
+    ) -> Any:
+        partner = partners.pop(key)
+        if partner is None:
+            own.push(key, item)
+        else:
+            self.stats.matched += 1
+        return partner
 
     def expire(self) -> list[Outcome]:
-        """Drop state beyond the horizon or the size bounds; returns the outcomes dropped."""
-        expired: list[Outcome] = []
+        """Drop entries beyond the horizon or the size bounds; returns the outcomes dropped."""
         cutoff = None if self.clock is None else self.clock - self.horizon_ms
         preds = self.predictions
         while preds and (
-            len(preds) > self.max_predictions
-            or (cutoff is not None and next(iter(preds.values())).ts < cutoff)
+            len(preds) > self.max_predictions or (cutoff is not None and preds.oldest().ts < cutoff)
         ):
-            preds.popitem(last=False)
+            preds.pop_oldest()
             self.stats.predictions_evicted += 1
+        expired: list[Outcome] = []
         pending = self.pending
-        while pending:
-            pid, outcomes = next(iter(pending.items()))
-            oldest = min(o.ts for o in outcomes)
-            if self.n_pending <= self.max_pending and (cutoff is None or oldest >= cutoff):
-                break
-            pending.popitem(last=False)
-            self.n_pending -= len(outcomes)
-            expired.extend(outcomes)
+        while pending and (
+            len(pending) > self.max_pending or (cutoff is not None and pending.oldest().ts < cutoff)
+        ):
+            expired.append(pending.pop_oldest())
         self.stats.expired += len(expired)
         return expired

@@ -5,13 +5,16 @@ again (``final=false`` every ``emit_interval``, ``final=true`` once). Records wi
 ``key`` describe the same block, so a consumer keeps the highest ``version`` per key and
 sums over keys (:func:`latest_per_key` then :func:`sum_partials`). See docs/streaming.md.
 
+>>> group = {"telemetry": 0, "predictions": 0, "outcomes": 0, "energy": 0}
 >>> a = Partial(kind="volume", consortium="c", member="m", model="x", model_version="1",
 ...             site="s", hub="h", feature="", window_start=0, window_end=60_000, late=False,
 ...             source_topic="telemetry", source_partition=0, block_start=0, last_offset=9,
-...             final=False, count=5, state={"telemetry_samples": 5})
->>> b = Partial.decode(a.replace(last_offset=12, count=7, state={"telemetry_samples": 7}).encode())
+...             group_start=group, version=14, final=False, count=5,
+...             state={"telemetry_samples": 5})
+>>> b = Partial.decode(a.replace(last_offset=12, version=20, count=7,
+...                              state={"telemetry_samples": 7}).encode())
 >>> [p.version for p in latest_per_key([a, b]).values()]
-[12]
+[20]
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
-PARTIAL_VERSION = 1
+#: 2: keys name the block group (``group_start``) and ``version`` counts the offsets the
+#: group has read; 1: ``version`` was the block's ``last_offset``.
+PARTIAL_VERSION = 2
 KINDS = (
     "drift_numeric",
     "drift_categorical",
@@ -44,6 +49,7 @@ KEY_FIELDS = (
     "source_topic",
     "source_partition",
     "block_start",
+    "group_start",
 )
 #: Default grouping of :func:`sum_partials`: one statistic per window, sources merged.
 SERIES = ("kind", *TENANCY, "feature", "window_start")
@@ -69,6 +75,8 @@ def partial_key(values: Mapping[str, Any]) -> str:
 def _key_text(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
+    if isinstance(value, Mapping):
+        return ",".join(f"{k}={value[k]}" for k in sorted(value))
     return str(value)
 
 
@@ -78,7 +86,10 @@ class Partial:
 
     ``count`` (samples or readings the state holds: ``engine.count``) and ``emitted_at``
     (wall ms, tie-breaker between two emissions of the same version) extend the contract;
-    both are optional on decode.
+    both are optional on decode. ``group_start`` (start offset per input topic of the
+    block's group) and ``version`` (offsets the group had read at this emission) came with
+    partial_version 2; a record without a version ranks by its ``last_offset``, as
+    version 1 did.
     """
 
     kind: str
@@ -98,22 +109,21 @@ class Partial:
     last_offset: int
     final: bool
     state: dict[str, Any]
+    group_start: dict[str, int] = field(default_factory=dict)
+    version: int = -1
     count: int = 0
     emitted_at: int = 0
     partial_version: int = PARTIAL_VERSION
     key: str = field(default="")
 
     def __post_init__(self) -> None:
+        if self.version < 0:
+            self.version = self.last_offset
         if not self.key:
             self.key = partial_key(self.key_values())
 
     def key_values(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in KEY_FIELDS}
-
-    @property
-    def version(self) -> int:
-        """The block's last offset: a higher version of a key is a superset of a lower one."""
-        return self.last_offset
 
     @property
     def tenancy(self) -> tuple[str, ...]:
@@ -124,9 +134,7 @@ class Partial:
         return replace(self, key="", **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["version"] = self.version
-        return out
+        return asdict(self)
 
     def encode(self) -> bytes:
         return orjson.dumps(self.to_dict(), option=orjson.OPT_SERIALIZE_NUMPY)

@@ -4,11 +4,16 @@ Pure (no Kafka): the Faust agent feeds it decoded messages in offset order and a
 partials; tests drive it directly. A partition number groups the four co-partitioned input
 topics (telemetry, predictions, outcomes, energy) so the join sees both sides and the
 group's blocks are finalised and committed together (docs/streaming.md, "Blocks").
+
+A new owner calls :meth:`PartitionState.rebuild` for every committed message of
+:data:`REPLAYED_TOPICS` (any interleaving of the two), then
+:meth:`PartitionState.restore` with the committed offsets and the partitions' ends.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -22,7 +27,7 @@ from processors.latency import LatencyHistogram
 from processors.reference import NumericReference
 from streams.blocks import TableSpec, Tenancy, TopicBlock
 from streams.decode import DecodeResult, Rejection
-from streams.join import JoinState, Outcome, Prediction
+from streams.join import JoinState, Outcome, Prediction, join_scope
 from streams.partials import Partial
 from streams.registry import ModelInfo, ModelRegistry
 
@@ -33,6 +38,8 @@ TOPIC_KINDS = {
     "outcomes": "outcome",
     "energy": "energy",
 }
+#: Topics whose committed history a new owner replays into the join state.
+REPLAYED_TOPICS = ("predictions", "outcomes")
 R_UNKNOWN_MODEL = "unknown model"
 R_WRONG_TOPIC = "event kind does not belong on this topic"
 R_NOT_IN_CLASSES = "label not in the model's classes"
@@ -53,7 +60,13 @@ class BlockConfig:
 
 
 class PartitionState:
-    """Blocks of the current block period plus the (longer-lived) join state."""
+    """Blocks of the current block group plus the (longer-lived) join state.
+
+    A block group is identified by ``group_start``, the next offset of all four input
+    topic-partitions when its first block opened (the committed offsets): a replay from
+    the same commit reproduces it, and two groups never share it (every group reads at
+    least one message). Its version, :meth:`covered`, only grows while it reads.
+    """
 
     def __init__(self, partition: int, cfg: BlockConfig, registry: ModelRegistry) -> None:
         self.partition = partition
@@ -61,53 +74,84 @@ class PartitionState:
         self.registry = registry
         self.blocks: dict[str, TopicBlock] = {}
         self.join = JoinState(cfg.horizon_ms, cfg.max_predictions, cfg.max_pending)
-        self.fresh: set[str] = set(TOPIC_KINDS)  # topics whose first block gets a floor
+        #: recovery floor per topic: the first group after :meth:`restore` must read up to
+        #: this offset (excluded) before it may be finalised
+        self.floors: dict[str, int] = {}
         self.last_message_at = time.monotonic()
         self.opened_at = time.monotonic()
         self._spec_cache: dict[tuple[str, str, str], tuple[TableSpec, ...]] = {}
         #: next offset per topic (committed offset at first): where a new block starts
         self.next_offset: dict[str, int] = {}
+        self.group_start: dict[str, int] = {}
+
+    def restore(self, committed: Mapping[str, int], ends: Mapping[str, int]) -> None:
+        """Start after an assignment: blocks begin at the ``committed`` offsets, and the
+        first group is not finalised before it has read up to ``ends`` (the high
+        watermarks of the four input topic-partitions, fetched after the assignment).
+
+        A previous owner can only have read below ``ends``, so this group's final version
+        is at least every version that owner may have emitted for the group's keys.
+        """
+        self.next_offset.update(committed)
+        self.floors = {t: e for t, e in ends.items() if e > committed.get(t, 0)}
 
     # --- blocks ----------------------------------------------------------------------------
 
-    def block(
-        self, topic: str, offset: int | None = None, highwater: int | None = None
-    ) -> TopicBlock:
-        """The open block of ``topic``; a new one starts at ``offset`` (default: the next
-        offset of the topic-partition, for a block opened by a join match).
-
-        The first message of a topic after (re)assignment sets ``floor = highwater - 1``.
-        """
+    def block(self, topic: str) -> TopicBlock:
+        """The open block of ``topic``; a new one starts at the topic's next offset (also
+        for a block opened by a join match alone). The first block opens the group."""
         blk = self.blocks.get(topic)
         if blk is None:
             if not self.blocks:
                 self.opened_at = time.monotonic()
-            start = self.next_offset.get(topic, 0) if offset is None else offset
+                self.group_start = {t: self.next_offset.get(t, 0) for t in TOPIC_KINDS}
             blk = self.blocks[topic] = TopicBlock(
-                topic, self.partition, start, self.cfg.window_ms, self.cfg.lateness_ms
+                topic,
+                self.partition,
+                self.group_start[topic],
+                self.cfg.window_ms,
+                self.cfg.lateness_ms,
+                group_start=self.group_start,
             )
-        if offset is not None and topic in self.fresh:
-            self.fresh.discard(topic)
-            blk.floor = None if highwater is None else highwater - 1
         return blk
+
+    def covered(self) -> int:
+        """Offsets the open group has read, over all four topics: the partials' version.
+
+        Componentwise more reading gives a superset of statistics (the join pairs do not
+        depend on the interleaving), so more offsets never means less data.
+        """
+        return sum(self.next_offset.get(t, 0) - s for t, s in self.group_start.items())
+
+    def unreached_floors(self) -> dict[str, int]:
+        """Topics whose recovery floor the open group has not read up to: topic -> floor."""
+        return {t: f for t, f in self.floors.items() if self.next_offset.get(t, 0) < f}
 
     @property
     def messages(self) -> int:
         return sum(b.messages for b in self.blocks.values())
 
-    def finalisable(self, idle_s: float, now: float | None = None) -> bool:
-        """Full (``block_messages``), old (``block_max_age_s``) or idle, and every block past
-        its recovery floor.
+    def finalisable(
+        self, idle_s: float, now: float | None = None, fetched: Mapping[str, int] | None = None
+    ) -> bool:
+        """Full (``block_messages``), old (``block_max_age_s``) or idle, and past every
+        recovery floor.
 
         A floor that is never reached (a log ending in records a consumer never sees, such
-        as transaction markers) is waived after three idle periods, so the block cannot
-        stay open forever.
+        as transaction markers) is waived once the partition has been idle for three idle
+        periods and the consumer has ``fetched`` (its position per topic) past the floor,
+        so the group cannot stay open forever.
         """
         if not self.blocks:
             return False
         now = time.monotonic() if now is None else now
         idle = now - self.last_message_at
-        if not all(b.floor_reached for b in self.blocks.values()) and idle < 3 * idle_s:
+        unreached = self.unreached_floors()
+        if unreached and not (
+            idle >= 3 * idle_s
+            and fetched is not None
+            and all(fetched.get(t, -1) >= f for t, f in unreached.items())
+        ):
             return False
         return (
             self.messages >= self.cfg.block_messages
@@ -121,22 +165,23 @@ class PartitionState:
 
     def partials(self, final: bool, now_ms: int | None = None) -> list[Partial]:
         self.flush()
-        return [p for blk in self.blocks.values() for p in blk.partials(final, now_ms)]
+        version = self.covered()
+        return [p for blk in self.blocks.values() for p in blk.partials(final, version, now_ms)]
 
     def commit_offsets(self) -> dict[str, int]:
         return {t: b.last_offset + 1 for t, b in self.blocks.items()}
 
     def reset(self) -> None:
-        """After the commit: the next message of each topic starts a new block."""
+        """After the commit: the next message starts a new group (floors only hold for the
+        first group after an assignment)."""
         self.blocks = {}
+        self.floors = {}
 
     # --- messages --------------------------------------------------------------------------
 
-    def process(
-        self, topic: str, offset: int, result: DecodeResult, highwater: int | None = None
-    ) -> list[Rejection]:
+    def process(self, topic: str, offset: int, result: DecodeResult) -> list[Rejection]:
         """Account one message (already decoded); returns rejections beyond decode's own."""
-        blk = self.block(topic, offset, highwater)
+        blk = self.block(topic)
         blk.seen(offset)
         self.next_offset[topic] = offset + 1
         self.last_message_at = time.monotonic()
@@ -152,7 +197,12 @@ class PartitionState:
         return rejects
 
     def rebuild(self, topic: str, result: DecodeResult) -> None:
-        """Replay a committed message into the join state only (no statistics)."""
+        """Replay a committed message into the join state only (no statistics).
+
+        The pairs do not depend on how the two topics interleave, so the state equals
+        the previous owner's at its last commit (up to the horizon bounds, streams.join).
+        Outcomes that expire here were counted when the previous owner expired them.
+        """
         if result.message_rejected or result.kind not in ("prediction", "outcome"):
             return
         info, _ = self._check(topic, result)
@@ -260,12 +310,13 @@ class PartitionState:
         if windows is None:
             windows = ts - ts % self.cfg.window_ms
         ids, preds, scores = r.columns["prediction_id"], r.columns["prediction"], r.columns["score"]
-        add = self.join.add_prediction
+        add, scope = self.join.add_prediction, join_scope(tenancy)
         matches: list[tuple[Prediction, Outcome]] = []
         for i in np.flatnonzero(keep).tolist():
-            found = add(ids[i], int(windows[i]), tenancy, preds[i], float(scores[i]), int(ts[i]))
-            if found:
-                matches += found
+            pred = Prediction(int(windows[i]), tenancy, preds[i], float(scores[i]), int(ts[i]))
+            outcome = add((scope, ids[i]), pred)
+            if outcome is not None:
+                matches.append((pred, outcome))
         return matches
 
     def _join_outcomes(
@@ -273,12 +324,13 @@ class PartitionState:
     ) -> list[tuple[Prediction, Outcome]]:
         tenancy = _tenancy(r)
         ids, actual, ts = r.columns["prediction_id"], r.columns["actual"], r.ts_ms
-        add = self.join.add_outcome
+        add, scope = self.join.add_outcome, join_scope(tenancy)
         matches = []
         for i in np.flatnonzero(keep).tolist():
-            pred = add(ids[i], actual[i], int(ts[i]), tenancy)
+            outcome = Outcome(ids[i], actual[i], int(ts[i]), tenancy)
+            pred = add((scope, ids[i]), outcome)
             if pred is not None:
-                matches.append((pred, Outcome(ids[i], actual[i], int(ts[i]), tenancy)))
+                matches.append((pred, outcome))
         return matches
 
     def _count_matches(self, matches: list[tuple[Prediction, Outcome]]) -> None:

@@ -10,12 +10,13 @@ import orjson
 import pytest
 
 from streams.blocks import TopicBlock
-from streams.decode import decode
-from streams.join import JoinState
+from streams.decode import DecodeResult, decode
+from streams.join import JoinState, Outcome, Prediction, join_scope
 from streams.partials import Partial, latest_per_key, sum_partials
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator
+from streams.simulator.catalogue import MODELS_BY_NAME
 from streams.simulator.references import write_references
 
 from .counts import diff, expected_totals, totals
@@ -98,22 +99,57 @@ def test_late_rows_are_flagged_but_still_counted():
     assert w.tolist() == [0, 60_000] and late.tolist() == [True, False]
     blk.add_volume(T, w, late, "telemetry_samples")
     blk.flush()
-    flags = {(p.window_start, p.late) for p in blk.partials(final=True)}
+    flags = {(p.window_start, p.late) for p in blk.partials(final=True, version=1)}
     assert flags == {(0, True), (60_000, False)}
+
+
+def key(tenancy, pid: str):
+    return (join_scope(tenancy), pid)
 
 
 def test_join_is_bounded_and_counts_what_it_drops():
     j = JoinState(horizon_ms=1000, max_predictions=2, max_pending=1)
     for i in range(3):
-        j.add_prediction(f"p{i}", 0, T, "ok", 0.1, i)
+        j.add_prediction(key(T, f"p{i}"), Prediction(0, T, "ok", 0.1, i))
     j.expire()
-    assert list(j.predictions) == ["p1", "p2"]  # max_predictions
-    assert j.add_outcome("a", "ok", 10, T) is None
-    assert j.add_outcome("b", "ok", 11, T) is None
-    assert [o.prediction_id for o in j.expire()] == ["a"]  # max_pending
-    j.add_prediction("p9", 0, T, "ok", 0.1, 2000)  # clock 2000: horizon passes "b" (ts 11)
-    assert [o.prediction_id for o in j.expire()] == ["b"]
-    assert list(j.predictions) == ["p9"]  # older predictions fell out of the horizon
+    assert j.add_outcome(key(T, "p0"), Outcome("p0", "ok", 5, T)) is None  # max_predictions
+    assert [o.prediction_id for o in j.expire()] == []  # p0's outcome now waits (max_pending 1)
+    assert j.add_outcome(key(T, "b"), Outcome("b", "ok", 11, T)) is None
+    assert [o.prediction_id for o in j.expire()] == ["p0"]  # max_pending: the oldest goes
+    j.add_prediction(key(T, "p9"), Prediction(0, T, "ok", 0.1, 2000))  # clock 2000
+    assert [o.prediction_id for o in j.expire()] == ["b"]  # the horizon passed "b" (ts 11)
+    # p1, p2 (ts 1, 2) fell out of the horizon: their outcomes wait instead of matching
+    assert j.add_outcome(key(T, "p1"), Outcome("p1", "ok", 2001, T)) is None
+    assert j.add_outcome(key(T, "p9"), Outcome("p9", "ok", 2002, T)).ts == 2000
+    assert j.stats.predictions_evicted == 3 and j.stats.expired == 2
+
+
+def test_join_pairs_repeated_ids_first_with_first_in_any_interleaving():
+    """Per key, the i-th prediction meets the i-th outcome, whichever side comes first;
+    a tenant's label never meets another tenant's prediction with the same id."""
+    other = ("automotive", *T[1:])
+    preds = [(T, Prediction(w, T, f"y{w}", 0.5, w)) for w in range(3)]
+    preds.append((other, Prediction(9, other, "z", 0.5, 9)))
+    outcomes = [(t, Outcome("x", f"a{k}", 100 + k, t)) for k, t in enumerate([T, other, T])]
+    events = [("p", item) for item in preds] + [("o", item) for item in outcomes]
+    seen = set()
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        order = sorted(range(len(events)), key=lambda i: (rng.random(), i))
+        p_iter = iter([e for e in events if e[0] == "p"])  # each side stays in offset order
+        o_iter = iter([e for e in events if e[0] == "o"])
+        j, pairs = JoinState(), []
+        for i in order:
+            side, (tenancy, item) = next(p_iter if events[i][0] == "p" else o_iter)
+            if side == "p":
+                found = j.add_prediction(key(tenancy, "x"), item)
+                pairs += [] if found is None else [(item.prediction, found.actual)]
+            else:
+                found = j.add_outcome(key(tenancy, "x"), item)
+                pairs += [] if found is None else [(found.prediction, item.actual)]
+        seen.add(tuple(sorted(pairs)))
+        assert j.n_pending == 0 and len(j.predictions) == 1  # y2 waits for a third label
+    assert seen == {(("y0", "a0"), ("y1", "a2"), ("z", "a1"))}
 
 
 def partial(version: int, final: bool = False, emitted_at: int = 0, n: int = 1) -> Partial:
@@ -143,8 +179,6 @@ def test_partial_round_trip_and_sum():
 
 
 def test_registry_targets_from_summary_and_reload(tmp_path):
-    from streams.simulator.catalogue import MODELS_BY_NAME
-
     model = MODELS_BY_NAME["compressor-fault"]
     (tmp_path / "summary.json").write_text(orjson.dumps({"models": {model.name: {
         **model.tenancy, "kind": "binary", "classes": ["normal", "fault"]}}}).decode())  # fmt: skip
@@ -165,6 +199,44 @@ def test_block_finalises_when_full_idle_or_old(run):
     assert state.finalisable(idle_s=5, now=state.last_message_at + 6)  # idle
     feed(state, records[2:3], Counter({"telemetry": 2, "predictions": 2}))
     assert state.finalisable(idle_s=1000, now=t + 1)  # full
-    state.blocks["telemetry"].floor = 10**9  # recovery floor not reached yet
+    state.floors = {"energy": 10**9}  # recovery floor not reached yet (a topic with no block)
     assert not state.finalisable(idle_s=5, now=state.last_message_at + 6)
-    assert state.finalisable(idle_s=5, now=state.last_message_at + 16)  # waived when idle
+    idle = state.last_message_at + 16
+    assert not state.finalisable(idle_s=5, now=idle)  # records below the floor still to come
+    assert not state.finalisable(idle_s=5, now=idle, fetched={"energy": 10**9 - 1})
+    assert state.finalisable(idle_s=5, now=idle, fetched={"energy": 10**9})  # markers: waived
+    assert not state.finalisable(idle_s=5, now=state.last_message_at + 14,
+                                 fetched={"energy": 10**9})  # fmt: skip
+
+
+def test_a_match_only_group_keeps_its_credits(run):
+    """A group whose only outcomes-side content is a match (no outcome message read) and
+    the next group, which starts at the same outcomes offset, have different keys."""
+    _, _, registry = run
+    model = MODELS_BY_NAME["weld-defect"]
+    ts = int(START.timestamp() * 1000)
+
+    def event(kind: str, pid: str, **fields) -> DecodeResult:
+        body = {"schema_version": 1, "kind": kind, **model.tenancy, "ts": ts,
+                "prediction_id": pid, **fields}  # fmt: skip
+        return decode(orjson.dumps(body), now_ms=NOW_MS)
+
+    pred = {"prediction": "ok", "score": 0.1, "latency_ms": 5.0}
+    state = PartitionState(0, BlockConfig(), registry)
+    emitted = []
+    groups = [
+        [("outcomes", 0, event("outcome", "a", actual="ok"))],  # waits for its prediction
+        [("predictions", 0, event("prediction", "b", **pred)),  # waits for its outcome
+         ("predictions", 1, event("prediction", "a", **pred))],  # match: outcomes block at 1
+        [("outcomes", 1, event("outcome", "b", actual="defect"))],  # match: outcomes at 1 too
+    ]  # fmt: skip
+    for group in groups:
+        for topic, offset, result in group:
+            state.process(topic, offset, result)
+        emitted += state.partials(final=True)
+        state.reset()
+    matched = [p for p in emitted if p.kind == "volume" and p.state["outcomes_matched"]]
+    assert [p.block_start for p in matched] == [1, 1] and matched[0].key != matched[1].key
+    latest = latest_per_key(emitted).values()
+    credited = sum(p.state["outcomes_matched"] for p in latest if p.kind == "volume")
+    assert credited == 2, f"{credited} matches credited after de-duplication"
