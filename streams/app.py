@@ -7,12 +7,16 @@ after the broker acknowledged the block's final partials and DLQ records
 (docs/streaming.md, "Blocks and commits"). Faust seeks every assigned partition back to
 its committed offset on each rebalance, so a partition's in-memory state is dropped on
 revocation and rebuilt (join state from the log) when its first message comes back.
+
+``RESONANCE_FAULT_POINT`` (tests only) stops the process at a chosen point of the
+protocol, the way a crash would (docs/streaming.md, "Fault injection").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Iterable
@@ -63,6 +67,7 @@ class StreamProcessor:
         self.lock = asyncio.Lock()
         self.generation = 0
         self._rebuild_consumer: Any = None
+        self._faults: dict[str, int] = {}  # fault point -> times reached
         self.counters = {"messages": 0, "samples": 0, "rejections": 0, "commits": 0}
         self._reported: tuple[float, dict[str, int]] = (time.monotonic(), dict(self.counters))
 
@@ -275,15 +280,30 @@ class StreamProcessor:
         sends = self.pending.pop(p, [])
         sends += [self._send_partial(partial) for partial in state.partials(final=True)]
         await asyncio.gather(*sends)  # a failed send raises: the worker stops, uncommitted
+        self._fault("after-acks")
         if generation != self.generation or self.states.get(p) is not state:
             return  # revoked meanwhile: the new owner re-reads from the committed offset
         offsets = {TP(t, p): o for t, o in state.commit_offsets().items()}
         if await self._commit(offsets):
+            self._fault("after-commit")
             self.counters["commits"] += 1
             state.reset()
             self.last_emit[p] = time.monotonic()
         else:
             self.states.pop(p, None)
+
+    def _fault(self, point: str) -> None:
+        """Exit without a goodbye (like SIGKILL) when ``point`` is reached the configured
+        number of times (``RESONANCE_FAULT_POINT=after-acks:3``: the third group's final
+        partials are acknowledged, its offsets not committed)."""
+        spec = self.settings.fault_point
+        if not spec or spec.split(":")[0] != point:
+            return
+        self._faults[point] = self._faults.get(point, 0) + 1
+        if self._faults[point] == int(spec.split(":")[1]):
+            print(f"resonance worker: fault injection: exiting at {spec}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            os._exit(70)
 
     async def _commit(self, offsets: dict[TP, int]) -> bool:
         # Faust's consumer commits through its consumer thread; acks are off for our

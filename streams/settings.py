@@ -58,6 +58,9 @@ class StreamSettings(BaseSettings):
     join_horizon_s: float = Field(7 * 86400.0, gt=0)
     join_max_predictions: int = Field(2_000_000, ge=1)
     join_max_pending: int = Field(200_000, ge=1)
+    #: tests only: exit at a point of the block protocol, ``after-acks:N`` (the N-th
+    #: group's final partials acknowledged, not committed) or ``after-commit:N``
+    fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")
 
     # Faust/aiokafka group timings (Tansu needs short ones; see DESIGN.md section 4)
     broker_session_timeout: float = 10.0

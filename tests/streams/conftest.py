@@ -70,6 +70,15 @@ class Worker:
             self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
+    def wait_exit(self, timeout: float, what: str) -> int:
+        """The exit code, once the process has ended on its own."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"worker still running after {timeout} s; awaited: {what}\n{self.output()[-3000:]}"
+            ) from None
+
     def stop(self, timeout: float = 30.0) -> None:
         if self.alive:
             self.proc.send_signal(signal.SIGTERM)
@@ -124,7 +133,7 @@ class Stack:
         self,
         topic: str,
         until: Callable[[list[bytes]], bool],
-        timeout: float = 120.0,
+        timeout: float = 300.0,
         what: str = "",
         check: bool = True,
     ) -> list[bytes]:
@@ -138,7 +147,24 @@ class Stack:
             )
         return values
 
-    def partials(self, until: Callable[[dict[str, Partial]], bool], timeout: float = 150.0,
+    def committed(self) -> int:
+        """Sum of the group's committed offsets over every input topic-partition."""
+        return asyncio.run(_committed(self.bootstrap, self.group, self.partitions))
+
+    def wait_committed(self, messages: int, timeout: float = 300.0) -> None:
+        """Until the workers have committed ``messages`` input messages (offsets start at 0
+        and have no gaps on a fresh broker without transactions)."""
+        deadline = time.monotonic() + timeout
+        while (got := self.committed()) < messages and time.monotonic() < deadline:
+            time.sleep(1.0)
+        if got < messages:
+            logs = "\n".join(w.output()[-3000:] for w in self.workers)
+            raise AssertionError(
+                f"committed offsets cover {got} of {messages} input messages after {timeout} s"
+                f"\n{logs}"
+            )
+
+    def partials(self, until: Callable[[dict[str, Partial]], bool], timeout: float = 300.0,
                  what: str = "", check: bool = True) -> dict[str, Partial]:  # fmt: skip
         """De-duplicated partials (latest per key) once ``until`` holds on them."""
         values = self.read(
@@ -178,6 +204,26 @@ async def _read_until(
     finally:
         await consumer.stop()
     return values
+
+
+async def _committed(bootstrap: str, group: str, partitions: int) -> int:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from streams.topics import INPUT_TOPICS
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        offsets = [
+            await consumer.committed(TopicPartition(t, p))
+            for t in INPUT_TOPICS
+            for p in range(partitions)
+        ]
+    finally:
+        await consumer.stop()
+    return sum(o or 0 for o in offsets)
 
 
 @pytest.fixture
