@@ -123,7 +123,7 @@ def test_subprocess_smoke(tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
@@ -141,7 +141,7 @@ def test_subprocess_smoke(tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
     )
     assert bad.returncode == 2 and bad.stdout == ""

@@ -21,6 +21,11 @@ from pathlib import Path
 
 import pytest
 
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # the browser tests skip themselves; the others do not need playwright
+    PlaywrightTimeout = TimeoutError
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("RESONANCE_CHROMIUM", "/usr/bin/chromium"))
@@ -35,6 +40,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_DURATION_S = 90
+#: Playwright's default deadline for waits (its own default, 30 s, is short on a loaded CI)
+BROWSER_TIMEOUT_S = 120
 
 
 def free_port() -> int:
@@ -63,7 +70,7 @@ class DemoRun:
     log: Path
     started: float
 
-    def wait_for_metrics(self, timeout: float = 90.0) -> dict:
+    def wait_for_metrics(self, timeout: float = 240.0) -> dict:
         """Block until the console reports stored telemetry; returns /api/health."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -131,6 +138,7 @@ def browser_page(chromium_path: Path) -> Iterator[tuple[object, list[str]]]:
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.set_default_timeout(BROWSER_TIMEOUT_S * 1000)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -138,3 +146,15 @@ def browser_page(chromium_path: Path) -> Iterator[tuple[object, list[str]]]:
             yield page, errors
         finally:
             browser.close()
+
+
+def wait_until(page, what: str, js: str, arg=None, timeout_s: float = BROWSER_TIMEOUT_S) -> None:  # noqa: ANN001
+    """``page.wait_for_function`` with a generous deadline and a message saying what it
+    waited for (and what the page showed) when the deadline passes."""
+    try:
+        page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=250)
+    except PlaywrightTimeout:
+        shown = (page.text_content("body") or "")[:300]
+        raise AssertionError(
+            f"waited {timeout_s} s for {what}; the page showed: {shown!r}"
+        ) from None

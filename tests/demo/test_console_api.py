@@ -27,7 +27,7 @@ def console(provider: FakeProvider) -> Iterator[str]:
 
 def get(url: str) -> tuple[int, str, bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as res:
+        with urllib.request.urlopen(url, timeout=60) as res:
             return res.status, res.headers["Content-Type"], res.read()
     except urllib.error.HTTPError as err:
         return err.code, err.headers["Content-Type"], err.read()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from resonance.console.server import ConsoleServer
-from tests.demo.conftest import ARTIFACTS
+from tests.demo.conftest import ARTIFACTS, wait_until
 from tests.demo.fake_provider import FakeProvider
 
 pytestmark = pytest.mark.browser
@@ -39,7 +39,8 @@ def test_console_renders_grows_and_switches(served, browser_page) -> None:  # no
     provider, url = served
     page, errors = browser_page
     page.goto(f"{url}/?poll=300")
-    page.wait_for_function("document.body.dataset.consortium === 'automotive'")
+    wait_until(page, "the first consortium rendered",
+               "document.body.dataset.consortium === 'automotive'")  # fmt: skip
     assert page.eval_on_selector_all("#consortium option", "o => o.map(x => x.value)") == [
         "automotive",
         "steel",
@@ -48,18 +49,16 @@ def test_console_renders_grows_and_switches(served, browser_page) -> None:  # no
     assert all(n > 0 for n in before.values()), before
     provider.tick()
     provider.tick()
-    page.wait_for_function(
-        "n => Number(document.querySelector('[data-chart=resonance_index]').dataset.points) > n",
-        arg=before["resonance_index"],
-    )
-    assert all(points(page, c) > before[c] for c in CHARTS)
+    wait_until(page, f"every chart to grow past {before}",
+               "b => Object.entries(b).every(([c, n]) =>"
+               " Number(document.querySelector(`[data-chart=${c}]`).dataset.points) > n)",
+               arg=before)  # fmt: skip
     assert page.locator(".feature").count() == 3
     automotive = models_shown(page)
     page.select_option("#consortium", "steel")
-    page.wait_for_function("document.body.dataset.consortium === 'steel'")
-    page.wait_for_function(
-        "document.querySelector('#model-table tbody tr').dataset.model === 'strip-defect'"
-    )
+    wait_until(page, "the switch to steel", "document.body.dataset.consortium === 'steel'")
+    first_row = "document.querySelector('#model-table tbody tr').dataset.model"
+    wait_until(page, "steel's models in the table", f"{first_row} === 'strip-defect'")
     assert models_shown(page) == ["strip-defect", "coil-temp"] != automotive
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console-fake.png"), full_page=True)

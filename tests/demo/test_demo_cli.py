@@ -37,7 +37,7 @@ def test_data_dir_in_use_fails_fast_and_cleans_up(tmp_path) -> None:  # noqa: AN
     try:
         argv = [sys.executable, "-m", "resonance.cli", "demo", "--no-browser", "--port", "0",
                 "--duration", "5", "--data-dir", str(tmp_path)]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     finally:
         lock.release()
     assert done.returncode == 2, done.stderr

@@ -9,17 +9,18 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
-import time
 from datetime import datetime, timedelta
 
 import pytest
 
-from tests.demo.conftest import ARTIFACTS, DemoRun, get_json, start_demo
-
-try:
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # the browser test skips itself; the others do not need playwright
-    PlaywrightTimeout = TimeoutError
+from tests.demo.conftest import (
+    ARTIFACTS,
+    DemoRun,
+    PlaywrightTimeout,
+    get_json,
+    start_demo,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -35,53 +36,56 @@ def chart_points(page) -> dict[str, int]:  # noqa: ANN001 (playwright Page)
     return {c: int(page.get_attribute(f'[data-chart="{c}"]', "data-points") or 0) for c in CHARTS}
 
 
+POINTS = "c => Number(document.querySelector(`[data-chart=${c}]`).dataset.points || 0)"
+
+
 @pytest.mark.browser
 def test_live_console_in_chromium(demo_run: DemoRun, browser_page) -> None:  # noqa: ANN001
     page, errors = browser_page
-    demo_run.wait_for_metrics()
+    demo_run.wait_for_metrics(timeout=240)
     page.goto(f"{demo_run.url}/?poll=500")
-    page.wait_for_function(
-        "Number(document.querySelector('[data-chart=resonance_index]').dataset.points) > 0"
-    )
+    wait_until(page, "a first point of the resonance index chart",
+               f"({POINTS})('resonance_index') > 0")  # fmt: skip
+    wait_until(page, "the four consortia in the selector",
+               "document.querySelectorAll('#consortium option').length >= 4")  # fmt: skip
     options = page.eval_on_selector_all("#consortium option", "o => o.map(x => x.value)")
-    assert len(options) >= 4, options
     first = chart_points(page)
-    deadline = time.monotonic() + 45
-    while time.monotonic() < deadline and not all(
-        n > first[c] for c, n in chart_points(page).items()
-    ):
-        page.wait_for_timeout(1000)
-    grown = chart_points(page)
-    assert all(grown[c] > first[c] for c in CHARTS), (first, grown)
+    wait_until(page, f"every chart to grow past {first}",
+               f"first => Object.entries(first).every(([c, n]) => ({POINTS})(c) > n)",
+               arg=first)  # fmt: skip
 
     current = page.eval_on_selector("body", "b => b.dataset.consortium")
     models = page.eval_on_selector_all("#model-table tbody tr", "r => r.map(x => x.dataset.model)")
     other = next(c for c in options if c != current)
     page.select_option("#consortium", other)
-    page.wait_for_function(f"document.body.dataset.consortium === {json.dumps(other)}")
-    page.wait_for_function(
-        "m => document.querySelector('#model-table tbody tr') &&"
-        " !m.includes(document.querySelector('#model-table tbody tr').dataset.model)",
-        arg=models,
-    )
+    wait_until(page, f"the console to switch to {other}",
+               f"document.body.dataset.consortium === {json.dumps(other)}")  # fmt: skip
+    wait_until(page, f"{other}'s models in the table (not {models})",
+               "m => document.querySelector('#model-table tbody tr') &&"
+               " !m.includes(document.querySelector('#model-table tbody tr').dataset.model)",
+               arg=models)  # fmt: skip
     switched = page.eval_on_selector_all(
         "#model-table tbody tr", "r => r.map(x => x.dataset.model)"
     )
     assert switched and set(switched).isdisjoint(models)
     assert page.locator(".feature").count() > 0  # reference vs current histograms
+    assert errors == []  # the demo is live: every request so far was answered
 
     # the screenshot shows the injected sudden drift once the pipeline caught it (the
-    # summary test asserts detection; here it only picks a telling moment, for free:
-    # the summary test waits for the end of the same run anyway)
+    # summary test asserts detection; here it only picks a telling moment while the demo
+    # still runs: the summary test waits for the end of the same run anyway)
     page.select_option("#consortium", "steel")
     flagged = page.locator('tr[data-model="strip-surface-defect"] .flag.drift')
     with contextlib.suppress(PlaywrightTimeout):
         flagged.wait_for(timeout=80_000)
     page.click('tr[data-model="strip-surface-defect"]')
-    page.wait_for_timeout(1500)
+    wait_until(page, "the feature histograms of strip-surface-defect",
+               "document.querySelector('#feature-model').textContent === 'strip-surface-defect'"
+               " && document.querySelectorAll('.feature').length > 0")  # fmt: skip
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
-    assert errors == []
+    if demo_run.process.poll() is None:  # after the demo's end the page's polls fail
+        assert errors == []
 
 
 def test_demo_summary_catches_injected_drift_and_spares_controls(demo_run: DemoRun) -> None:

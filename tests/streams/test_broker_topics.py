@@ -58,11 +58,11 @@ def test_broker_command_prints_bootstrap_and_stops_on_sigterm():
         bootstrap = proc.stdout.readline().strip()
         assert bootstrap.startswith("127.0.0.1:") and metadata_ok(bootstrap)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
-        deadline = time.monotonic() + 10
+        assert proc.wait(120) == 0
+        deadline = time.monotonic() + 60
         while metadata_ok(bootstrap, timeout=0.5) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not metadata_ok(bootstrap, timeout=0.5)
+        assert not metadata_ok(bootstrap, timeout=0.5), "the broker still answers 60 s after exit"
     finally:
         if proc.poll() is None:
             proc.kill()

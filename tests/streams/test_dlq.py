@@ -104,14 +104,17 @@ def test_malformed_messages_go_to_dlq_and_good_samples_are_exact(stack):
     for f in features:
         want[(model, f"feature:{f}")] += n_rows - 1
     want[(model, "telemetry_samples")] += n_rows - 1
-    got = stack.partials(lambda ps: totals(ps) == want, 150, "good totals", check=False)
+    got = stack.partials(lambda ps: totals(ps) == want, what="good totals", check=False)
     assert diff(totals(got), want) == {}
 
     def sources(values):
         return {(r.source["topic"], r.source["partition"], r.source["offset"]): r
                 for r in map(parse_dlq_record, values)}  # fmt: skip
 
-    dlq = sources(stack.read("dlq", lambda vs: expect_dlq.keys() <= sources(vs).keys(), 90))
+    def complete(values: list[bytes]) -> bool:
+        return expect_dlq.keys() <= sources(values).keys()
+
+    dlq = sources(stack.read("dlq", complete, what="a dlq record of every bad message"))
     for where, reason in expect_dlq.items():
         record = dlq[where]
         raw = stream[next(i for i, d in delivered.items() if d == where)][2]

@@ -46,7 +46,7 @@ def test_outcomes_after_window_close_count_in_the_prediction_window(stack):
     # later predictions move the watermark well past W's end + allowed lateness (60 s)
     closer = t0 + 5 * MINUTE
     producer.produce("predictions", prediction("closer", closer, "ok"), key)
-    producer.flush(30)
+    assert producer.flush(120) == 0, "messages still queued in the producer after 120 s"
 
     def has_window(start: int):
         return lambda ps: any(p.kind == "latency" and p.window_start == start for p in ps.values())
@@ -57,7 +57,7 @@ def test_outcomes_after_window_close_count_in_the_prediction_window(stack):
     for i in range(n):
         producer.produce("outcomes", outcome(f"late-{i}", t0 + 10 * MINUTE, actual[i]), key)
     producer.produce("outcomes", outcome("never-predicted", t0 + 10 * MINUTE, "ok"), key)
-    producer.flush(30)
+    assert producer.flush(120) == 0, "messages still queued in the producer after 120 s"
 
     want = np.zeros((2, 2), int)
     for a, p in zip(actual, predicted, strict=True):
@@ -82,7 +82,7 @@ def test_outcomes_after_window_close_count_in_the_prediction_window(stack):
     # a prediction 30 min on moves the join clock past that outcome's horizon (15 min):
     # it is counted as unmatched, not dropped
     producer.produce("predictions", prediction("clock", t0 + 30 * MINUTE, "ok"), key)
-    producer.flush(30)
+    assert producer.flush(120) == 0, "messages still queued in the producer after 120 s"
     got = stack.partials(lambda ps: volume(ps, "outcomes_unmatched") == 1, check=False)
     assert confusion(got).tolist() == want.tolist()
     assert volume(got, "outcomes_matched") == n

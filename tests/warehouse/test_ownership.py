@@ -25,7 +25,7 @@ def resonance(*args: str) -> subprocess.CompletedProcess:
         [sys.executable, "-m", "resonance.cli", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         cwd=Path(__file__).parents[2],
     )
 

@@ -96,15 +96,21 @@ async def committed(bootstrap: str, group: str) -> int:
         await consumer.stop()
 
 
-async def sink_until(backend, bootstrap, group, expected: int | None, seconds: float) -> int:
-    """Run the sink until ``expected`` records were flushed (or ``seconds`` passed)."""
+async def sink_until(backend, bootstrap, group, done, what: str, timeout: float = 300) -> int:
+    """Run the sink until ``done(records flushed)`` holds; returns the records flushed.
+
+    Fails, saying what it waited for, if that takes more than ``timeout`` seconds.
+    """
     stop = asyncio.Event()
     seen = [0]
 
     def on_flush(_stats, records):
         seen[0] += records
-        if expected is not None and seen[0] >= expected:
-            stop.set()
+
+    async def watch() -> None:
+        while not done(seen[0]):
+            await asyncio.sleep(0.1)
+        stop.set()
 
     config = SinkConfig(
         bootstrap=bootstrap,
@@ -115,11 +121,17 @@ async def sink_until(backend, bootstrap, group, expected: int | None, seconds: f
         retry_max_s=0.2,
     )
     task = asyncio.create_task(run_sink(PartialWriter(backend), config, stop, on_flush))
+    watcher = asyncio.create_task(watch())
     try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        await asyncio.wait_for(asyncio.shield(watcher), timeout=timeout)
     except TimeoutError:
+        raise AssertionError(
+            f"sink: {what} not seen within {timeout} s ({seen[0]} flushed)"
+        ) from None
+    finally:
+        watcher.cancel()
         stop.set()
-    await asyncio.wait_for(task, timeout=30)
+        await asyncio.wait_for(task, timeout=120)
     return seen[0]
 
 
@@ -133,17 +145,23 @@ def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
 
     caplog.set_level(logging.WARNING, logger="resonance.sink")
     down = Failing(backend)  # ClickHouse down the whole time: nothing may be committed
-    assert asyncio.run(sink_until(down, broker.bootstrap, "g1", None, 12)) == 0
-    assert down.failures >= 2
+    failing = sink_until(down, broker.bootstrap, "g1", lambda _: down.failures >= 2,
+                         "two failed inserts")  # fmt: skip
+    assert asyncio.run(failing) == 0
     assert "ClickHouse unavailable, retrying in" in caplog.text
     assert asyncio.run(committed(broker.bootstrap, "g1")) == 0
 
     flaky = Failing(backend, down=3)  # comes back after three failed inserts
-    assert asyncio.run(sink_until(flaky, broker.bootstrap, "g1", total, 90)) == total
+
+    def everything(flushed: int) -> bool:
+        return flushed >= total
+
+    what = f"all {total} records flushed"
+    assert asyncio.run(sink_until(flaky, broker.bootstrap, "g1", everything, what)) == total
     assert asyncio.run(committed(broker.bootstrap, "g1")) == len(records)
 
     # a second consumer group replays the whole topic: nothing is counted twice
-    assert asyncio.run(sink_until(backend, broker.bootstrap, "g2", total, 90)) == total
+    assert asyncio.run(sink_until(backend, broker.bootstrap, "g2", everything, what)) == total
 
     lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
     for row in queries.drift(backend, CONSORTIUM, start=lo, end=hi).rows:
