@@ -239,7 +239,7 @@ class StreamProcessor:
             counts[tp.topic] += 1
         for topic, n in counts.items():
             log.info("rebuilt join state of %s[%d] from %d messages", topic, p, n)
-        ends = {tp.topic: int(consumer.highwater(tp) or 0) for tp in tps.values()}
+        ends = {tp.topic: int(consumer.highwater(tp)) for tp in tps.values()}
         return committed, ends
 
     async def _consumer(self) -> Any:
@@ -345,13 +345,18 @@ class StreamProcessor:
 async def _read_ranges(consumer: Any, ranges: dict[Any, tuple[int, int]]) -> Any:
     """``(tp, value)`` of every record in ``[start, end)`` of each TP, TPs interleaved as
     the fetches return them; afterwards ``consumer.highwater(tp)`` is known for every TP
-    (an empty range still gets one fetch response)."""
+    (an empty range still gets one fetch response, and a log that ends below ``end``
+    ends the range there).
+
+    Raises RuntimeError when a TP gets no fetch response for a minute: without its high
+    watermark there is no recovery floor, and the worker must not guess one.
+    """
     consumer.assign(list(ranges))
     for tp, (start, _) in ranges.items():
         consumer.seek(tp, start)
     todo = set(ranges)
     idle = 0
-    while todo and idle < 20:
+    while todo:
         batch = await consumer.getmany(*todo, timeout_ms=500, max_records=10_000)
         idle = 0 if batch else idle + 1
         for tp in list(todo):
@@ -359,12 +364,13 @@ async def _read_ranges(consumer: Any, ranges: dict[Any, tuple[int, int]]) -> Any
             for rec in batch.get(tp, []):
                 if rec.offset < end:
                     yield tp, rec.value if rec.value is not None else b""
-            if consumer.highwater(tp) is not None and (await consumer.position(tp)) >= end:
+            highwater = consumer.highwater(tp)
+            if highwater is not None and await consumer.position(tp) >= min(end, highwater):
                 todo.discard(tp)
                 consumer.pause(tp)
-    if todo:
-        names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(todo))
-        log.warning("rebuild: %s did not reach its committed offset; going on", names)
+        if todo and idle >= 120:
+            names = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(todo))
+            raise RuntimeError(f"rebuild: no fetch response for {names} within 60 s")
 
 
 def create_app(
