@@ -61,6 +61,7 @@ def messages(*summaries) -> int:
     return sum(s.topics[t]["messages"] for s in summaries for t in INPUT_TOPICS)
 
 
+@pytest.mark.timeout(1500)  # five phases, each waiting up to 300 s on its own condition
 def test_crash_mid_stream_then_restart_is_exact(stack):
     """Workers die at chosen points of the block protocol (RESONANCE_FAULT_POINT) and by
     SIGKILL; the three runs' prediction ids collide (the simulator's ids restart at 0), so
