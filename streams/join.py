@@ -123,10 +123,9 @@ class WaitingSide(Generic[T]):
         return len(self._entries)
 
     def push(self, key: Any, item: T) -> None:
-        queue = self._queues.get(key)
-        if queue is None and key not in self._entries:
-            self._entries[key] = item
-            return
+        queue = self._queues.get(key) if self._queues else None
+        if queue is None and self._entries.setdefault(key, item) is item:
+            return  # the usual case: one hash of the key
         self._serial += 1
         slot = _Repeat(key, self._serial)
         if queue is None:
@@ -136,7 +135,7 @@ class WaitingSide(Generic[T]):
 
     def pop(self, key: Any) -> T | None:
         """The oldest entry of ``key`` (removed), or None."""
-        queue = self._queues.get(key)
+        queue = self._queues.get(key) if self._queues else None
         if queue is None:
             return self._entries.pop(key, None)
         slot = queue.popleft()
@@ -150,7 +149,7 @@ class WaitingSide(Generic[T]):
     def pop_oldest(self) -> T:
         slot, item = self._entries.popitem(last=False)
         key = slot.key if isinstance(slot, _Repeat) else slot
-        queue = self._queues.get(key)
+        queue = self._queues.get(key) if self._queues else None
         if queue is not None:  # the oldest of its key: the head of its queue
             queue.popleft()
             if not queue:
