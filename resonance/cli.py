@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "db",
     "demo",
     "drift",
+    "policy",
     "query",
     "reference",
     "schema",

@@ -1,0 +1,339 @@
+"""The monitoring policy: one pure object decides, from merged window partials, whether a
+feature or a model drifts, what the resonance index is, and which rule conditions hold.
+
+Every surface reads these decisions (stored by the stream's evaluator); none re-derives
+them. Definitions (README.md, "Policy"):
+
+- **feature verdict** on the merged trailing ``feature_drift.horizon`` windows. Tests: the
+  distribution test (KS p-value on the reference bins for numeric features, chi-square for
+  categorical ones) when the horizon holds >= ``min_samples`` non-missing values, and the
+  missing-rate test (one-sided binomial against the reference's missing rate) when it holds
+  >= ``min_samples`` values, missing included. Holm's step-down procedure over every
+  testable (feature, test) pair of the model bounds the family-wise error of one look at
+  ``alpha``; a rejected test counts only if its effect gate holds too (W1/std, PSI, JS,
+  missing-rate increase), so a large n never flags a negligible shift. Repeated looks are
+  controlled by the lifecycle: a condition must hold ``for`` consecutive windows;
+- **model verdict**: importance-weighted share of drifting features among testable ones;
+- **resonance index** = :func:`processors.resonance_index.resonance_index` of data fit
+  (1 − drift share), model quality (quality / baseline, capped at 1) and service health
+  ((1 − served-error rate) × min(1, SLO / p95)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from statistics import median
+from typing import Any
+
+import numpy as np
+
+from processors.accuracy import ClassificationAccuracy
+from processors.policy_config import PolicyConfig, RuleSet
+from processors.resonance_index import model_quality, resonance_index, service_health
+
+LEVELS = ("ok", "warn", "critical")
+ACCEPTED_COUNTERS = ("telemetry_samples", "predictions", "outcomes_matched",
+                     "outcomes_unmatched", "energy_readings")  # fmt: skip
+
+
+def holm(pvalues: Sequence[float], alpha: float) -> np.ndarray:
+    """Holm's step-down rejections at family-wise level ``alpha`` (in the input's order).
+
+    Sort ascending; reject ``p_(k)`` while ``p_(k) <= alpha / (m − k + 1)``, stop at the
+    first that is not.
+
+    >>> holm([0.01, 0.04, 0.03, 0.005], 0.05).tolist()
+    [True, False, False, True]
+    """
+    p = np.asarray(pvalues, dtype=np.float64)
+    m = p.size
+    out = np.zeros(m, dtype=bool)
+    for k, i in enumerate(np.argsort(p, kind="stable")):
+        if p[i] > alpha / (m - k):
+            break
+        out[i] = True
+    return out
+
+
+@dataclass
+class WindowStats:
+    """One model version's merged statistics of one event-time window (engines or None)."""
+
+    window_start: int  # epoch ms
+    drift: Mapping[str, Any] = field(default_factory=dict)  # feature -> merged drift engine
+    accuracy: Any = None
+    latency: Any = None
+    energy: Any = None
+    volume: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FeatureResult:
+    """One feature's verdict with its evidence (``drift`` None: too few values to test)."""
+
+    feature: str
+    kind: str
+    statistic: str
+    value: float
+    p_value: float | None
+    n: int
+    drift: bool | None
+
+    def evidence(self) -> dict[str, Any]:
+        return {"feature": self.feature, "kind": self.kind, "statistic": self.statistic,
+                "value": self.value, "p_value": self.p_value, "n": self.n}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule's state at one window: ``level`` ok/warn/critical, or None (cannot tell)."""
+
+    level: str | None
+    value: float | None = None
+    threshold: float | None = None
+
+
+@dataclass
+class WindowVerdict:
+    """Everything the policy decided for one window of one model version."""
+
+    window_start: int
+    features: list[FeatureResult]
+    drift_share: float | None
+    data_fit: float | None
+    model_quality: float | None
+    service_health: float | None
+    resonance_index: float | None
+    conditions: dict[str, Condition]
+
+    @property
+    def drifting(self) -> list[str]:
+        return [f.feature for f in self.features if f.drift]
+
+
+def _merge(engines: Sequence[Any]) -> Any:
+    engines = [e for e in engines if e is not None]
+    if not engines:
+        return None
+    out = engines[0]
+    for e in engines[1:]:
+        out = out.merge(e)
+    return out
+
+
+def _binom_p(n_missing: int, total: int, rate: float) -> float:
+    from scipy import stats  # deferred (see processors.drift)
+
+    return float(stats.binom.sf(n_missing - 1, total, rate))
+
+
+def feature_results(engines: Mapping[str, Any], rules: RuleSet) -> list[FeatureResult]:
+    """Per-feature verdicts of one merged horizon (see the module docstring)."""
+    rule = rules.feature_drift
+    tests: list[tuple[str, str, str, float, float, int, bool]] = []
+    untested: list[FeatureResult] = []
+    for name in sorted(engines):
+        r = engines[name].result()
+        kind, n, n_missing = r["kind"], int(r["n"]), int(r["n_missing"])
+        total = n + n_missing
+        found = False
+        if n >= rule.min_samples:
+            psi_hit = rule.psi is not None and r["psi"] >= rule.psi
+            if kind == "numeric":
+                stat, value, p = "wasserstein", float(r["wasserstein"]), float(r["ks_pvalue"])
+                effect = value >= rule.wasserstein or psi_hit
+            else:
+                stat, value, p = "js", float(r["js"]), float(r["chi2_pvalue"])
+                effect = value >= rule.js or psi_hit
+            tests.append((name, kind, stat, value, p, n, bool(effect)))
+            found = True
+        if total >= rule.min_samples:
+            ref_rate = float(engines[name].ref.missing_rate)
+            rate = n_missing / total
+            effect = rate - ref_rate >= rule.missing_increase
+            p = _binom_p(n_missing, total, ref_rate) if n_missing else 1.0
+            tests.append((name, kind, "missing_rate", rate, p, total, bool(effect)))
+            found = True
+        if not found:
+            untested.append(FeatureResult(name, kind, "n", float(total), None, total, None))
+    rejected = holm([t[4] for t in tests], rule.alpha) if tests else np.zeros(0, bool)
+    best: dict[str, FeatureResult] = {}
+    for (name, kind, stat, value, p, n, effect), rej in zip(tests, rejected, strict=True):
+        res = FeatureResult(name, kind, stat, value, p, n, bool(rej and effect))
+        prev = best.get(name)
+        # keep the rejected test (evidence), else the distribution test (first one)
+        if prev is None or (res.drift and not prev.drift):
+            best[name] = res
+    return sorted([*best.values(), *untested], key=lambda f: f.feature)
+
+
+def _quality(engine: Any, min_labels: int) -> float | None:
+    """Accuracy (classifiers) or 1 − MAPE clipped to [0, 1] (regressors); None below
+    ``min_labels`` labelled samples."""
+    if engine is None:
+        return None
+    r = engine.result()
+    if int(r.get("n") or 0) < min_labels:
+        return None
+    if isinstance(engine, ClassificationAccuracy):
+        return r["accuracy"]
+    mape = r.get("mape")
+    return None if mape is None else max(0.0, 1.0 - min(1.0, float(mape)))
+
+
+def _above(value: float | None, warn: float, critical: float) -> Condition:
+    if value is None:
+        return Condition(None)
+    level = "critical" if value > critical else "warn" if value > warn else "ok"
+    return Condition(level, float(value), critical if level == "critical" else warn)
+
+
+def _below(value: float | None, warn: float, critical: float) -> Condition:
+    if value is None:
+        return Condition(None)
+    level = "critical" if value < critical else "warn" if value < warn else "ok"
+    return Condition(level, float(value), critical if level == "critical" else warn)
+
+
+class Policy:
+    """The decisions of one policy file (defaults when built without one).
+
+    ``evaluate(history, state)`` decides the last window of ``history`` (sorted windows
+    of one model version, the trailing ones it needs before it) and returns the verdict;
+    ``state`` (JSON-able, per model version) carries what is learned once (the accuracy
+    baseline) and is updated in place.
+    """
+
+    def __init__(self, config: PolicyConfig | None = None) -> None:
+        self.config = config or PolicyConfig.from_mapping({})
+        self.version = self.config.version
+
+    def rules(self, consortium: str, model: str) -> RuleSet:
+        return self.config.rules(consortium, model)
+
+    def lookback(self, consortium: str, model: str) -> int:
+        """Windows of history :meth:`evaluate` needs before the decided one (inclusive)."""
+        r = self.rules(consortium, model)
+        return max(r.feature_drift.horizon, r.accuracy_drop.horizon,
+                   r.energy_per_inference.baseline_windows + 1)  # fmt: skip
+
+    def evaluate(
+        self,
+        consortium: str,
+        model: str,
+        history: Sequence[WindowStats],
+        state: dict[str, Any] | None = None,
+    ) -> WindowVerdict:
+        rules = self.rules(consortium, model)
+        state = {} if state is None else state
+        cur = history[-1]
+        fd = rules.feature_drift
+        horizon = history[-fd.horizon :]
+        names = sorted({f for w in horizon for f in w.drift})
+        merged = {f: _merge([w.drift.get(f) for w in horizon]) for f in names}
+        features = feature_results(merged, rules)
+        tested = [f for f in features if f.drift is not None]
+        imp = rules.model_drift.importance
+        total = sum(imp.get(f.feature, 1.0) for f in tested)
+        share = (
+            sum(imp.get(f.feature, 1.0) for f in tested if f.drift) / total
+            if tested and total > 0
+            else None
+        )
+        conditions: dict[str, Condition] = {}
+        if share is None:
+            conditions["feature_drift"] = conditions["model_drift"] = Condition(None)
+        else:
+            n_drift = sum(1 for f in tested if f.drift)
+            frac = n_drift / len(tested)
+            level = "ok" if not n_drift else "critical" if frac >= fd.critical_share else "warn"
+            conditions["feature_drift"] = Condition(level, float(n_drift), 1.0)
+            md = rules.model_drift
+            level = (
+                "critical" if share >= md.critical_share else "warn" if share >= md.share else "ok"
+            )
+            limit = md.critical_share if level == "critical" else md.share
+            conditions["model_drift"] = Condition(level, share, limit)
+        # accuracy
+        ad = rules.accuracy_drop
+        acc = _merge([w.accuracy for w in history[-ad.horizon :]])
+        quality = _quality(acc, ad.min_labels)
+        baseline = ad.baseline if ad.baseline is not None else self._learned(state, quality, ad)
+        drop = None if quality is None or baseline is None else baseline - quality
+        conditions["accuracy_drop"] = _above(drop, ad.warn, ad.critical)
+        quality_c = (
+            model_quality(quality, baseline) if baseline is not None and quality is not None
+            else quality
+        )  # fmt: skip
+        # service health and latency
+        lat = cur.latency
+        lr = rules.latency_p95
+        p95 = None
+        if lat is not None and lat.count >= lr.min_requests:
+            p95 = float(lat.result()["p95"])
+        served = float(cur.volume.get("predictions", 0))
+        errors = float(cur.volume.get("prediction_errors", 0))
+        error_rate = min(1.0, errors / served) if served else None
+        health = service_health(error_rate, p95, lr.slo_ms)
+        if lr.slo_ms is None or p95 is None:
+            conditions["latency_p95"] = Condition(None)
+        else:
+            c = _above(p95 / lr.slo_ms, lr.warn, lr.critical)
+            conditions["latency_p95"] = Condition(c.level, p95, (c.threshold or 0) * lr.slo_ms)
+        # energy per inference against the trailing median
+        er = rules.energy_per_inference
+        conditions["energy_per_inference"] = self._energy(history, er)
+        # DLQ / reject rate
+        dr = rules.dlq_rate
+        rejected = float(cur.volume.get("rejected_rows", 0))
+        events = rejected + sum(float(cur.volume.get(k, 0)) for k in ACCEPTED_COUNTERS)
+        rate = rejected / events if events >= dr.min_events else None
+        conditions["dlq_rate"] = _above(rate, dr.warn, dr.critical)
+        # the index, defined once
+        fit = None if share is None else 1.0 - share
+        w = rules.index_weights
+        index = resonance_index(fit, quality_c, health,
+                                (w.data_fit, w.model_quality, w.service_health))  # fmt: skip
+        fr = rules.resonance_floor
+        conditions["resonance_floor"] = _below(index, fr.warn, fr.critical)
+        for name in list(conditions):
+            if not getattr(rules, name).enabled:
+                conditions[name] = Condition(None)
+        return WindowVerdict(cur.window_start, features, share, fit, quality_c, health,
+                             index, conditions)  # fmt: skip
+
+    @staticmethod
+    def _learned(state: dict[str, Any], quality: float | None, ad: Any) -> float | None:
+        """The model's own baseline: median quality of its first labelled horizons."""
+        seen = state.setdefault("quality_baseline", [])
+        if len(seen) < ad.baseline_windows:
+            if quality is not None:
+                seen.append(quality)
+            return None
+        return float(median(seen))
+
+    @staticmethod
+    def _energy(history: Sequence[WindowStats], er: Any) -> Condition:
+        def jpi(w: WindowStats) -> float | None:
+            e = w.energy
+            if e is None or e.inferences < er.min_inferences:
+                return None
+            return e.joules / e.inferences
+
+        cur = jpi(history[-1])
+        base = [v for v in (jpi(w) for w in history[-er.baseline_windows - 1 : -1]) if v]
+        if cur is None or len(base) < er.min_baseline_windows:
+            return Condition(None)
+        ref = median(base)
+        c = _above(cur / ref, er.warn, er.critical)
+        return Condition(c.level, cur, (c.threshold or 0) * ref)
+
+    def staleness(
+        self, consortium: str, model: str, last_event_ms: int, watermark_ms: int
+    ) -> Condition:
+        """Seconds since the model's last event against the stream's watermark."""
+        sr = self.rules(consortium, model).staleness
+        if not sr.enabled:
+            return Condition(None)
+        return _above((watermark_ms - last_event_ms) / 1000.0, sr.warn, sr.critical)
