@@ -44,7 +44,7 @@ from resonance.console.shared_backend import SharedBackend
 from resonance.console.simulation import SimulationThread
 from resonance.console.snapshot import Refresher, Snapshot, SnapshotProvider, reader_builder
 from resonance.console.summary import Injected, Truth, summary_json, terminal_lines, write_summary
-from resonance.console.warehouse_reader import ReferenceStore, WarehouseReader
+from warehouse.window_reader import ReferenceStore, WarehouseReader
 from resonance.errors import UsageError
 
 log = logging.getLogger(__name__)

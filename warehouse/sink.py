@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import logging
 import time
 from collections import OrderedDict, defaultdict
@@ -39,6 +38,7 @@ import orjson
 import pyarrow as pa
 
 from streams.partials import keep_latest
+from warehouse.alert_store import action_rows, store_actions, store_transitions, transition_rows
 from warehouse.backend import Backend, WarehouseError
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
@@ -46,7 +46,7 @@ from warehouse.kinds import subtract as subtract_state
 log = logging.getLogger("resonance.sink")
 
 TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
-TOPICS = ("partials", "alerts", "dlq")
+TOPICS = ("partials", "alerts", "alert-actions", "dlq")
 
 #: keys per ledger lookup query (a server receives the parameter in the URL).
 LOOKUP_CHUNK = 1_000
@@ -420,34 +420,6 @@ def _b64(value: Any) -> bytes:
         return str(value).encode()
 
 
-_ALERT_FLOATS = ("value", "threshold")
-
-
-def alert_rows(records: Sequence[Mapping[str, Any]]) -> pa.Table:
-    """Alert JSON records → ``alerts`` columns; the full record is kept in ``payload``."""
-    cols: dict[str, list] = defaultdict(list)
-    for rec in records:
-        for name in (*TENANCY, "feature"):
-            cols[name].append(str(rec.get(name) or ""))
-        cols["rule"].append(str(rec.get("rule") or rec.get("metric") or rec.get("kind") or ""))
-        cols["severity"].append(str(rec.get("severity") or ""))
-        cols["state"].append(str(rec.get("state") or rec.get("status") or "firing"))
-        for name in _ALERT_FLOATS:
-            value = rec.get(name)
-            cols[name].append(float(value) if isinstance(value, int | float) else None)
-        window = rec.get("window_start") or rec.get("ts") or 0
-        cols["window_start"].append(int(window) // 1000 if isinstance(window, int) else 0)
-        fired = rec.get("fired_at") or rec.get("ts") or rec.get("window_end") or 0
-        cols["fired_at"].append(int(fired) if isinstance(fired, int) else 0)
-        payload = orjson.dumps(rec, option=orjson.OPT_SORT_KEYS)
-        ident = rec.get("id") or rec.get("key") or rec.get("alert_id")
-        cols["dedup_key"].append(str(ident) if ident else hashlib.sha1(payload).hexdigest())
-        cols["payload"].append(payload.decode())
-    types = {"window_start": _TS, "fired_at": _TS_MS, "value": pa.float64()}
-    types["threshold"] = pa.float64()
-    return pa.table({k: pa.array(v, types.get(k, pa.string())) for k, v in cols.items()})
-
-
 # ------------------------------------------------------------------------ batching
 
 
@@ -491,6 +463,7 @@ class SinkBatch:
 
     partials: list[SinkPartial] = field(default_factory=list)
     alerts: list[Mapping[str, Any]] = field(default_factory=list)
+    actions: list[Mapping[str, Any]] = field(default_factory=list)
     dlq: list[tuple[Mapping[str, Any], bytes]] = field(default_factory=list)
 
 
@@ -503,10 +476,14 @@ def decode_message(topic: str, partition: int, offset: int, value: bytes, batch:
         if topic == "dlq":
             batch.dlq.append((record, value))
         elif topic == "alerts":
+            transition_rows([record])  # validates: a bad record becomes a DLQ row
             batch.alerts.append(record)
+        elif topic == "alert-actions":
+            action_rows([record])
+            batch.actions.append(record)
         else:
             batch.partials.append(parse_partial(record))
-    except (ValueError, orjson.JSONDecodeError) as exc:
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         reason = f"sink: {exc}"[:500]
         batch.dlq.append((sink_reject(value, reason, topic, partition, offset), value))
 
@@ -520,8 +497,8 @@ def flush(writer: PartialWriter, batch: SinkBatch) -> WriteStats:
         raw = orjson.dumps({"key": p.key, "version": p.version, "kind": p.kind, "state": p.state})
         rec = sink_reject(raw, reason, p.source_topic, p.source_partition, p.version, p.key)
         dlq.append((rec, raw))
-    if batch.alerts:
-        writer.backend.insert_arrow("alerts", alert_rows(batch.alerts))
+    store_transitions(writer.backend, batch.alerts)
+    store_actions(writer.backend, batch.actions)
     if dlq:
         writer.backend.insert_arrow("dlq", dlq_rows(dlq))
     return stats
@@ -570,10 +547,14 @@ async def run_sink(
     config: SinkConfig,
     stop: asyncio.Event | None = None,
     on_flush: Callable[[WriteStats, int], None] | None = None,
+    evaluator: Any = None,
 ) -> None:
     """Consume ``config.topics`` and flush batches until ``stop`` is set.
 
-    At-least-once from Kafka + idempotent writes = each delta stored once.
+    At-least-once from Kafka + idempotent writes = each delta stored once. With an
+    ``evaluator`` (:class:`warehouse.evaluator.Evaluator`), every committed batch of
+    partials is followed by the policy's decisions on the windows it closed; a failed
+    evaluation is retried after the next batch (its cursor did not move).
     """
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
@@ -614,10 +595,19 @@ async def run_sink(
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
                 await consumer.commit(offsets)
+                if evaluator is not None and batch.partials:
+                    await _evaluate(evaluator)
                 if on_flush:
                     on_flush(stats, sum(len(m) for m in (batch.partials, batch.alerts, batch.dlq)))
     finally:
         await consumer.stop()
+
+
+async def _evaluate(evaluator: Any) -> None:
+    try:
+        await asyncio.to_thread(evaluator.run)
+    except WarehouseError as exc:
+        log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
 
 
 async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteStats | None:

@@ -31,7 +31,7 @@ from resonance.console.detection import (
     horizon_results,
     is_drift,
 )
-from resonance.console.warehouse_reader import ModelWindows
+from warehouse.window_reader import ModelWindows
 
 VOLUME_COUNTERS: dict[str, tuple[str, ...]] = {
     "telemetry": ("telemetry_samples",),

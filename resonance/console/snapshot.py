@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 from resonance.console.metrics import ModelMetrics
 from resonance.console.provider import EVENT_KINDS, Payload
-from resonance.console.warehouse_reader import WarehouseReader
+from warehouse.window_reader import WarehouseReader
 
 log = logging.getLogger(__name__)
 

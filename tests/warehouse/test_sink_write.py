@@ -218,22 +218,28 @@ def test_dlq_and_alert_records_are_idempotent(backend):
     )
     alert = orjson.dumps(
         {
-            "id": "a-1",
-            "consortium": "alerting",
-            "model": "m",
-            "rule": "psi",
-            "severity": "warning",
-            "value": 0.4,
-            "threshold": 0.2,
-            "window_start": now_ms,
-            "fired_at": now_ms,
+            "schema": "resonance.alert/1", "id": "a-1", "transition": "firing",
+            "state": "firing", "consortium": "alerting", "model": "m", "model_version": "1",
+            "rule": "feature_drift", "severity": "warn", "started_at": "2026-01-01T00:00:00Z",
+            "resolved_at": None, "window_start": "2026-01-01T00:01:00Z",
+            "emitted_at": "2026-01-01T00:03:00Z", "value": 1.0, "threshold": 1.0,
+            "features": [{"feature": "temp", "kind": "numeric", "statistic": "wasserstein",
+                          "value": 0.4, "p_value": 1e-9, "n": 300}],
+            "policy_version": "1", "seq": 0,
         }
-    )
+    )  # fmt: skip
+    action = orjson.dumps(
+        {"schema": "resonance.alert-action/1", "action": "ack", "alert_id": "a-1",
+         "consortium": "alerting", "model": "m", "rule": None, "until": None, "by": "ana",
+         "note": None, "at": "2026-01-01T00:05:00Z"}
+    )  # fmt: skip
     writer = PartialWriter(backend)
     for _ in range(2):
         batch = SinkBatch()
         decode_message("dlq", 0, 1, dlq, batch)
         decode_message("alerts", 0, 1, alert, batch)
+        decode_message("alert-actions", 0, 1, action, batch)
+        decode_message("alerts", 0, 2, b'{"id": "x"}', batch)  # not an alert/1 record
         decode_message("partials", 0, 7, b"not json", batch)
         flush(writer, batch)
     got = backend.query(
@@ -246,9 +252,17 @@ def test_dlq_and_alert_records_are_idempotent(backend):
     ).to_pylist()
     assert bad[0]["n"] == 1
     alerts = backend.query(
-        "SELECT rule, value FROM alerts FINAL WHERE consortium = 'alerting'"
+        "SELECT id, seq, rule, features FROM alert_events FINAL WHERE consortium = 'alerting'"
     ).to_pylist()
-    assert alerts == [{"rule": "psi", "value": 0.4}]
+    assert alerts == [{"id": "a-1", "seq": 0, "rule": "feature_drift", "features": ["temp"]}]
+    acks = backend.query(
+        "SELECT action, alert_id, by FROM alert_actions FINAL WHERE consortium = 'alerting'"
+    ).to_pylist()
+    assert acks == [{"action": "ack", "alert_id": "a-1", "by": "ana"}]
+    rejected = backend.query(
+        "SELECT reason FROM dlq FINAL WHERE source_topic = 'alerts' AND source_offset = 2"
+    ).to_pylist()
+    assert rejected == [{"reason": "sink: alert field 'transition' is missing"}]
 
 
 def test_batcher_flushes_by_size_or_time():

@@ -1,8 +1,8 @@
-"""The console's read path: per-window statistics from the warehouse, turned into metrics.
+"""Per-window engines from the warehouse: the read path of the policy evaluator and the console.
 
-The reader runs inside the one process that owns the chDB directory (the demo process,
-which also runs the sink), through the same :class:`~warehouse.backend.Backend`, so no
-second process ever opens chDB. It reads the minute tables summed per model version and
+The reader runs inside the one process that owns the chDB directory (the sink, or the demo
+process, which also runs the sink), through the same :class:`~warehouse.backend.Backend`,
+so no second process ever opens chDB. It reads the minute tables summed per model version and
 event-time window (rows are deltas, so a plain sum is exact, late rows included), rebuilds
 the engines with ``Engine.from_dict`` and asks them for metrics: the same engines the
 workers ran, the same definitions (README.md ("Metric definitions")).
@@ -79,6 +79,8 @@ class ModelWindows:
     energy: dict[Window, EnergyMeter] = field(default_factory=dict)
     volume: dict[Window, dict[str, float]] = field(default_factory=dict)
     """window → the worker's volume counters, summed over source topics."""
+    versions: dict[Window, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """window → the model versions with data in it."""
 
     def windows(self) -> list[Window]:
         seen: set[Window] = set(self.accuracy) | set(self.latency) | set(self.energy)
@@ -156,6 +158,7 @@ class WarehouseReader:
             key = (row["consortium"], row["model"])
             if key not in models:
                 models[key] = ModelWindows(row["consortium"], row["model"], row["hub"])
+            models[key].versions[iso(row["window_start"])].add(row["model_version"])
             return models[key]
 
         self._read_drift(entry)
