@@ -14,6 +14,7 @@ import sys
 from resonance.errors import UsageError
 
 COMMANDS: tuple[str, ...] = (
+    "alerts",
     "broker",
     "dashboards",
     "db",

@@ -44,8 +44,8 @@ from resonance.console.shared_backend import SharedBackend
 from resonance.console.simulation import SimulationThread
 from resonance.console.snapshot import Refresher, Snapshot, SnapshotProvider, reader_builder
 from resonance.console.summary import Injected, Truth, summary_json, terminal_lines, write_summary
-from warehouse.window_reader import ReferenceStore, WarehouseReader
 from resonance.errors import UsageError
+from warehouse.window_reader import ReferenceStore, WarehouseReader
 
 log = logging.getLogger(__name__)
 

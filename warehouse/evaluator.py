@@ -144,6 +144,7 @@ class Evaluator:
             evidence = [f.evidence() for f in verdict.features if f.drift]
             for rule, cond in verdict.conditions.items():
                 rs = state["rules"].setdefault(rule, {})
+                rs["model_version"] = version
                 r = getattr(rules, rule)
                 step = advance(rs, cond, t, r.for_windows, r.clear_windows)
                 if step is not None:
@@ -169,6 +170,7 @@ class Evaluator:
         if rs.get("watermark") is not None and watermark <= rs["watermark"]:
             return []
         rs["watermark"] = watermark
+        rs["model_version"] = max(mw.versions.get(max(mw.windows())) or {""})
         c, m = mw.consortium, mw.model
         cond = self.policy.staleness(c, m, newest + self.window_ms, watermark + self.window_ms)
         r = self.policy.rules(c, m).staleness
@@ -233,4 +235,30 @@ def _stats(mw: ModelWindows, window: str | None, start_ms: int) -> WindowStats:
     )
 
 
-__all__ = ["Evaluator", "iso"]
+__all__ = ["Evaluator", "KafkaPublisher", "iso"]
+
+
+class KafkaPublisher:
+    """Publishes transitions to the ``alerts`` topic (key ``consortium/model``) and waits
+    for the broker's acks; a failure raises, so the evaluator's cursor does not move."""
+
+    def __init__(self, bootstrap: str, topic: str = "alerts", **config: Any) -> None:
+        from confluent_kafka import Producer
+
+        self.topic = topic
+        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", **config})
+
+    def __call__(self, records: list[dict[str, Any]]) -> None:
+        from warehouse.backend import WarehouseUnavailable
+
+        errors: list[Any] = []
+
+        def delivered(err: Any, _msg: Any) -> None:
+            if err is not None:
+                errors.append(err)
+
+        for rec in records:
+            key = f"{rec['consortium']}/{rec['model']}".encode()
+            self._producer.produce(self.topic, orjson.dumps(rec), key, on_delivery=delivered)
+        if self._producer.flush(30) or errors:
+            raise WarehouseUnavailable(f"alerts topic: {len(records)} transitions not acked")

@@ -19,8 +19,8 @@ from processors.reference import fit_reference
 from resonance.console.detection import MONITOR_THRESHOLDS
 from resonance.console.shared_backend import SharedBackend
 from resonance.console.snapshot import Snapshot, SnapshotProvider, build_snapshot
-from warehouse.window_reader import ReferenceStore, WarehouseReader, iso
 from streams.partials import Partial
+from warehouse.window_reader import ReferenceStore, WarehouseReader, iso
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,124 @@
+"""Reading stored alerts: one list for the CLI, the console, the demo summary and reports.
+
+:func:`list_alerts` folds each alert's transitions (``alert_events``) into its current
+state and joins its ack and any active silence (``alert_actions``). The keys are those of
+``resonance alerts list --format json``; times are ISO-8601 UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from warehouse.backend import Backend, rows
+
+KEYS = ("id", "consortium", "model", "model_version", "rule", "severity", "state",
+        "started_at", "resolved_at", "features", "acked_by", "acked_at", "silenced")  # fmt: skip
+STATES = ("firing", "resolved", "all")
+
+_ALERTS_SQL = """
+SELECT id, argMax(consortium, seq) AS consortium, argMax(model, seq) AS model,
+       argMax(model_version, seq) AS model_version, argMax(rule, seq) AS rule,
+       argMax(severity, seq) AS severity, argMax(state, seq) AS state,
+       min(started_at) AS started_at, argMax(resolved_at, seq) AS resolved_at,
+       arraySort(groupUniqArrayArray(features)) AS features
+FROM (
+    SELECT * FROM alert_events FINAL
+    WHERE ({consortium:String} = '' OR consortium = {consortium:String})
+      AND ({model:String} = '' OR model = {model:String})
+)
+GROUP BY id
+ORDER BY started_at, id
+"""
+
+
+def iso_ms(value: Any) -> str | None:
+    """A ClickHouse DateTime64 (datetime) as ``YYYY-MM-DDTHH:MM:SS[.fff]Z``."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def _silenced(alert: Mapping[str, Any], silences: list[dict[str, Any]]) -> bool:
+    return any(
+        s["consortium"] == alert["consortium"]
+        and s["model"] in (None, alert["model"])
+        and s["rule"] in (None, alert["rule"])
+        for s in silences
+    )
+
+
+def list_alerts(
+    backend: Backend,
+    consortium: str | None = None,
+    model: str | None = None,
+    state: str = "all",
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Alerts (one per episode) with their current state, ack and silence.
+
+    ``since``: only alerts firing at or after it (still firing, or resolved after it).
+    """
+    if state not in STATES:
+        raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
+    now = now or datetime.now(UTC)
+    params = {"consortium": consortium or "", "model": model or ""}
+    found = rows(backend.query(_ALERTS_SQL, params))
+    acks = {
+        r["alert_id"]: r
+        for r in rows(backend.query(
+            "SELECT alert_id, argMax(by, at) AS last_by, max(at) AS last_at FROM alert_actions FINAL "
+            "WHERE action = 'ack' AND alert_id IS NOT NULL GROUP BY alert_id"))
+    }  # fmt: skip
+    silences = rows(backend.query(
+        "SELECT consortium, model, rule FROM alert_actions FINAL "
+        "WHERE action = 'silence' AND until > {now:DateTime64(3, 'UTC')}",
+        {"now": now.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]}))  # fmt: skip
+    out = []
+    for r in found:
+        if state != "all" and r["state"] != state:
+            continue
+        if since is not None:
+            end = r["resolved_at"]
+            if end is not None and _aware(end) < since:
+                continue
+        ack = acks.get(r["id"])
+        out.append({
+            "id": r["id"], "consortium": r["consortium"], "model": r["model"],
+            "model_version": r["model_version"], "rule": r["rule"], "severity": r["severity"],
+            "state": r["state"], "started_at": iso_ms(r["started_at"]),
+            "resolved_at": iso_ms(r["resolved_at"]) if r["state"] == "resolved" else None,
+            "features": list(r["features"]),
+            "acked_by": ack["last_by"] if ack else None,
+            "acked_at": iso_ms(ack["last_at"]) if ack else None,
+            "silenced": _silenced(r, silences),
+        })  # fmt: skip
+    return out
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def alert_history(backend: Backend, alert_id: str) -> list[dict[str, Any]]:
+    """Every transition of one alert, in order (the ``alerts`` topic records)."""
+    import orjson
+
+    found = rows(backend.query(
+        "SELECT payload FROM alert_events FINAL WHERE id = {id:String} ORDER BY seq",
+        {"id": alert_id}))  # fmt: skip
+    return [orjson.loads(r["payload"]) for r in found]
+
+
+def alert_actions(backend: Backend, alert_id: str) -> list[dict[str, Any]]:
+    """Acks of one alert, oldest first."""
+    found = rows(backend.query(
+        "SELECT action, by, note, at FROM alert_actions FINAL "
+        "WHERE alert_id = {id:String} ORDER BY at", {"id": alert_id}))  # fmt: skip
+    return [r | {"at": iso_ms(r["at"])} for r in found]
