@@ -74,7 +74,8 @@ def list_alerts(
         r["alert_id"]: r
         for r in rows(backend.query(
             "SELECT alert_id, argMax(by, at) AS last_by, max(at) AS last_at "
-            "FROM alert_actions FINAL WHERE action = 'ack' AND alert_id IS NOT NULL GROUP BY alert_id"))
+            "FROM alert_actions FINAL WHERE action = 'ack' AND alert_id IS NOT NULL "
+            "GROUP BY alert_id"))
     }  # fmt: skip
     silences = rows(backend.query(
         "SELECT consortium, model, rule FROM alert_actions FINAL "
