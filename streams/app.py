@@ -26,7 +26,7 @@ import faust
 from faust.types import TP
 
 from streams.decode import Rejection, decode
-from streams.dlq import dlq_record
+from streams.dlq import DlqLimits, message_record
 from streams.partials import Partial
 from streams.partition import REPLAYED_TOPICS, BlockConfig, PartitionState
 from streams.registry import ModelRegistry
@@ -48,7 +48,47 @@ def block_config(settings: StreamSettings) -> BlockConfig:
         horizon_ms=int(settings.join_horizon_s * 1000),
         max_predictions=settings.join_max_predictions,
         max_pending=settings.join_max_pending,
+        max_join_bytes=settings.join_max_bytes,
+        max_windows_per_message=settings.max_windows_per_message,
+        max_windows_per_block=settings.max_windows_per_block,
+        max_series_per_model=settings.max_series_per_model,
     )
+
+
+def dlq_limits(settings: StreamSettings) -> DlqLimits:
+    return DlqLimits(
+        max_raw_bytes=settings.dlq_max_raw_bytes,
+        max_rejections=settings.dlq_max_rejections,
+        max_rows=settings.dlq_max_rows,
+        max_record_bytes=settings.dlq_max_record_bytes,
+    )
+
+
+class ErrorLog:
+    """Logs each processing-error reason once per ``every_s`` (with the count since), so
+    a flood of poison messages costs a line per reason per minute, not one per message.
+
+    >>> e = ErrorLog(every_s=60, clock=iter([0.0, 1.0, 61.0]).__next__)
+    >>> e.should_log("KeyError"), e.should_log("KeyError"), e.should_log("KeyError")
+    (1, 0, 2)
+    """
+
+    def __init__(self, every_s: float = 60.0, clock: Any = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self._last: dict[str, tuple[float, int]] = {}  # reason -> (logged at, suppressed)
+
+    def should_log(self, reason: str) -> int:
+        """0 to stay silent, else the occurrences this line stands for."""
+        now = self.clock()
+        last = self._last.get(reason)
+        if last is not None and now - last[0] < self.every_s:
+            self._last[reason] = (last[0], last[1] + 1)
+            return 0
+        if last is None and len(self._last) >= 1_000:
+            self._last.clear()  # bounded: reasons carry producer text
+        self._last[reason] = (now, 0)
+        return 1 + (last[1] if last else 0)
 
 
 class StreamProcessor:
@@ -68,7 +108,21 @@ class StreamProcessor:
         self.generation = 0
         self._rebuild_consumer: Any = None
         self._faults: dict[str, int] = {}  # fault point -> times reached
-        self.counters = {"messages": 0, "samples": 0, "rejections": 0, "commits": 0}
+        self.limits = dlq_limits(settings)
+        self.errors = ErrorLog()
+        #: messages that hit a processing error, per partition (a metric, never a crash)
+        self.processing_errors: dict[int, int] = {}
+        #: messages per (topic, offset) to dead-letter after the batch: raw, rejections,
+        #: tenancy (one record per message, carrying all of its rejections)
+        self._rejected: dict[tuple[str, int], tuple[bytes, list[Rejection], Any]] = {}
+        self.counters = {
+            "messages": 0,
+            "samples": 0,
+            "rejections": 0,
+            "dlq_records": 0,
+            "processing_errors": 0,
+            "commits": 0,
+        }
         self._reported: tuple[float, dict[str, int]] = (time.monotonic(), dict(self.counters))
 
     def _report(self, every_s: float = 10.0) -> None:
@@ -80,7 +134,13 @@ class StreamProcessor:
         dt = now - last_at
         rate = (self.counters["samples"] - last["samples"]) / dt
         msgs = (self.counters["messages"] - last["messages"]) / dt
+        limited: dict[str, int] = {}
+        for state in self.states.values():
+            for bound, n in state.limited.items():
+                limited[bound] = limited.get(bound, 0) + n
         line = ", ".join(f"{k} {v:,}" for k, v in self.counters.items())
+        if limited:
+            line += ", limited " + ", ".join(f"{k} {v:,}" for k, v in sorted(limited.items()))
         print(f"resonance worker: {line} ({rate:,.0f} samples/s, {msgs:,.0f} msg/s)",
               file=sys.stderr, flush=True)  # fmt: skip
         self._reported = (now, dict(self.counters))
@@ -150,11 +210,21 @@ class StreamProcessor:
                 return
             if state is None:
                 continue
+            self._rejected = {}
             for msg in messages:
                 self._process(state, msg)
-            state.flush()
+            try:
+                failed = state.flush()
+            except Exception as exc:  # not one message's fault: stop, replay from the commit
+                raise RuntimeError(f"flushing partition {p} failed") from exc
+            for (topic, offset), reason in failed:
+                raw = next((m.value or b"" for m in messages if m.offset == offset
+                            and m.topic == topic), b"")  # fmt: skip
+                self._reject(state.partition, topic, offset, raw, None, [], error=reason)
+            self._dead_letter(state.partition)
 
     def _process(self, state: PartitionState, msg: Any) -> None:
+        """Decode and account one message; anything that fails for it dead-letters it."""
         tp = msg.tp
         offset = msg.offset
         expected = self.expected.get(tp)
@@ -165,23 +235,67 @@ class StreamProcessor:
         self.strict.discard(tp)
         self.expected[tp] = offset + 1
         raw = msg.value if msg.value is not None else b""
-        result = decode(raw, max_bytes=self.settings.max_message_bytes)
-        rejects: list[Rejection] = list(result.rejections)
+        result = None
+        rejects: list[Rejection] = []
+        error = None
         try:
+            result = decode(raw, max_bytes=self.settings.max_message_bytes)
+            rejects += result.rejections
             rejects += state.process(tp.topic, offset, result)
         except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
-            log.exception("processing %s[%d]@%d failed", tp.topic, tp.partition, offset)
-            rejects.append(Rejection(f"processing error: {type(exc).__name__}: {exc}"[:300]))
+            error = f"{type(exc).__name__}: {exc}"
+            if state.next_offset.get(tp.topic) != offset + 1:  # failed before it was read
+                state.block(tp.topic).seen(offset)
+                state.next_offset[tp.topic] = offset + 1
         self.counters["messages"] += 1
-        self.counters["samples"] += result.n
-        if rejects:
+        self.counters["samples"] += 0 if result is None or error else result.n
+        if rejects or error:
+            tenancy = None if result is None else result.tenancy
+            self._reject(state.partition, tp.topic, offset, raw, tenancy, rejects, error)
+
+    def _reject(
+        self,
+        partition: int,
+        topic: str,
+        offset: int,
+        raw: bytes,
+        tenancy: Any,
+        rejects: list[Rejection],
+        error: str | None = None,
+    ) -> None:
+        """Queue the message's rejections (one DLQ record per message, after the batch)."""
+        entry = self._rejected.get((topic, offset))
+        if entry is None:
+            entry = self._rejected[(topic, offset)] = (raw, [], tenancy)
+        entry[1].extend(rejects)
+        if error is not None:
+            reason = f"processing error: {error}"
+            entry[1].insert(0, Rejection(reason[:300]))
+            self.counters["processing_errors"] += 1
+            self.processing_errors[partition] = self.processing_errors.get(partition, 0) + 1
+            n = self.errors.should_log(error[:120])
+            if n:
+                log.error("%s[%d]@%d: %s (%d such messages since the last line)",
+                          topic, partition, offset, reason[:300], n)  # fmt: skip
+
+    def _dead_letter(self, partition: int) -> None:
+        """Send the queued records of ``partition``'s batch (bounded, one per message)."""
+        rejected, self._rejected = self._rejected, {}
+        if not rejected:
+            return
+        sends = self.pending.setdefault(partition, [])
+        for (topic, offset), (raw, rejects, tenancy) in rejected.items():
             self.counters["rejections"] += len(rejects)
-            sends = self.pending.setdefault(state.partition, [])
-            for rej in rejects:
-                record = dlq_record(
-                    raw, rej.reason, rej.field, rej.rows, tp.topic, tp.partition, offset
+            try:
+                record = message_record(
+                    raw, rejects, topic, partition, offset, tenancy=tenancy, limits=self.limits
                 )
-                sends.append(self._send(DLQ_TOPIC, tp.topic.encode(), record))
+            except Exception as exc:  # never let the record itself stop the partition
+                reason = f"processing error: dlq record: {type(exc).__name__}: {exc}"
+                record = message_record(raw, [Rejection(reason[:300])], topic, partition,
+                                        offset, limits=self.limits)  # fmt: skip
+            self.counters["dlq_records"] += 1
+            sends.append(self._send(DLQ_TOPIC, topic.encode(), record))
 
     # --- partition state and rebuild --------------------------------------------------------
 

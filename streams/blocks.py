@@ -11,7 +11,8 @@ window_start, late) and emitted as cumulative :class:`streams.partials.Partial` 
 >>> b = TopicBlock("energy", 0, block_start=5, window_ms=60_000)
 >>> t = ("c", "m", "x", "1", "s", "h")
 >>> b.add_volume(t, np.array([0, 60_000]), np.zeros(2, bool), "energy_readings")
->>> b.flush()
+>>> b.flush()  # (source, reason) of messages an engine refused: none
+[]
 >>> sorted((p.window_start, p.state["energy_readings"]) for p in b.partials(True, version=1))
 [(0, 1), (60000, 1)]
 """
@@ -91,11 +92,19 @@ class _Rows:
     windows: list[np.ndarray]
     late: list[np.ndarray]
     columns: list[Any]
+    sources: list[Any]
 
-    def append(self, windows: np.ndarray, late: np.ndarray, columns: Any) -> None:
+    def append(self, windows: np.ndarray, late: np.ndarray, columns: Any, source: Any) -> None:
         self.windows.append(windows)
         self.late.append(late)
         self.columns.append(columns)
+        self.sources.append(source)
+
+    def drop_last(self, source: Any) -> None:
+        """Forget the trailing chunks buffered for ``source`` (a message that failed)."""
+        while self.sources and self.sources[-1] == source:
+            for parts in (self.windows, self.late, self.columns, self.sources):
+                parts.pop()
 
 
 @dataclass(slots=True)
@@ -106,6 +115,7 @@ class Series(_Rows):
     windows: list[np.ndarray] = field(default_factory=list)
     late: list[np.ndarray] = field(default_factory=list)
     columns: list[tuple[np.ndarray | None, ...]] = field(default_factory=list)
+    sources: list[Any] = field(default_factory=list)
 
 
 TableSpec = tuple[str, str, Callable[[], Any]]  # kind, feature, engine factory
@@ -120,6 +130,7 @@ class Table(_Rows):
     windows: list[np.ndarray] = field(default_factory=list)
     late: list[np.ndarray] = field(default_factory=list)
     columns: list[dict[str, np.ndarray]] = field(default_factory=list)
+    sources: list[Any] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -133,6 +144,8 @@ class TopicBlock:
 
     ``group_start``: the start offsets of the block's group (all four input topics of the
     partition number; default: this topic alone), part of every partial's key.
+    ``cursor``: a one-item list holding the message being processed (shared by the
+    group's blocks); buffered rows remember it, so a failing update names its message.
     """
 
     def __init__(
@@ -143,8 +156,10 @@ class TopicBlock:
         window_ms: int,
         lateness_ms: int = 0,
         group_start: dict[str, int] | None = None,
+        cursor: list[Any] | None = None,
     ) -> None:
         self.topic = topic
+        self.cursor = [None] if cursor is None else cursor
         self.partition = partition
         self.block_start = block_start
         self.last_offset = block_start - 1
@@ -156,6 +171,7 @@ class TopicBlock:
         self.stats: dict[StatKey, Stat] = {}
         self.buffer: dict[SeriesKey, Series] = {}
         self.tables: dict[Tenancy, Table] = {}
+        self.window_starts: set[int] = set()  # distinct windows with statistics or rows
 
     # --- windows ----------------------------------------------------------------------------
 
@@ -177,6 +193,46 @@ class TopicBlock:
 
     def window_start(self, ts_ms: np.ndarray) -> np.ndarray:
         return ts_ms - ts_ms % self.window_ms
+
+    def admit_windows(
+        self, starts: np.ndarray, per_message: int, per_block: int
+    ) -> tuple[np.ndarray | None, str | None]:
+        """Bound the windows one message may open: None (all rows admitted), or a mask
+        of admitted rows and the reason for the others.
+
+        A message may touch ``per_message`` distinct windows and the block
+        ``per_block``; rows in windows past either bound are refused (oldest windows
+        first are kept), so a batch with every row in its own minute costs bounded
+        memory (docs/streaming.md, "Bounds").
+
+        >>> b = TopicBlock("telemetry", 0, 0, window_ms=10)
+        >>> mask, why = b.admit_windows(np.array([0, 10, 20, 0]), 2, 100)
+        >>> mask.tolist(), why
+        ([True, True, False, True], 'too many windows in one message (limit 2)')
+        """
+        if starts.size == 0:
+            return None, None
+        uniq = np.unique(starts)
+        known = self.window_starts
+        if uniq.size <= per_message and (
+            len(known) + uniq.size <= per_block or all(int(w) in known for w in uniq.tolist())
+        ):
+            known.update(uniq.tolist())
+            return None, None
+        allowed, reason = [], None
+        room = per_block - len(known)
+        for w in uniq.tolist():
+            if len(allowed) >= per_message:
+                reason = reason or f"too many windows in one message (limit {per_message})"
+                break
+            if w not in known:
+                if room <= 0:
+                    reason = reason or f"too many windows in one block (limit {per_block})"
+                    continue
+                room -= 1
+            allowed.append(w)
+        known.update(allowed)
+        return np.isin(starts, np.asarray(allowed, starts.dtype)), reason
 
     # --- accumulation ----------------------------------------------------------------------
 
@@ -201,7 +257,7 @@ class TopicBlock:
         series = self.buffer.get(key)
         if series is None:
             series = self.buffer[key] = Series(factory)
-        series.append(windows, late, columns)
+        series.append(windows, late, columns, self.cursor[0])
 
     def add_volume(
         self, tenancy: Tenancy, windows: np.ndarray, late: np.ndarray, name: str
@@ -226,27 +282,46 @@ class TopicBlock:
         series = self.tables.get(tenancy)
         if series is None:
             series = self.tables[tenancy] = Table(specs)
-        series.append(windows, late, columns)
+        series.append(windows, late, columns, self.cursor[0])
 
-    def flush(self) -> None:
-        """Apply buffered rows: one engine update per (series, window, late) group."""
+    def rollback(self, source: Any) -> None:
+        """Forget the rows buffered for ``source`` (its processing failed half-way)."""
+        for rows in (*self.buffer.values(), *self.tables.values()):
+            rows.drop_last(source)
+
+    def flush(self) -> list[tuple[Any, str]]:
+        """Apply buffered rows: one engine update per (series, window, late) group.
+
+        Returns ``(source, reason)`` for every message whose rows an engine refused:
+        those rows are left out, every other message's rows count (see :meth:`_apply`).
+        """
         buffer, self.buffer = self.buffer, {}
         tables, self.tables = self.tables, {}
+        failed: list[tuple[Any, str]] = []
         for tenancy, table in tables.items():
+            if not table.windows:
+                continue
             windows, late = _concat(table.windows), _concat(table.late)
             for kind, feature, factory in table.specs:
                 column = _concat([cols[feature] for cols in table.columns])
-                self._apply(kind, tenancy, feature, factory, windows, late, [column])
+                failed += self._apply(
+                    kind, tenancy, feature, factory, windows, late, [column], table
+                )
             codes = volume_codes(table.volume, windows.size)
-            self._apply("volume", tenancy, "", Volume, windows, late, [codes])
+            failed += self._apply("volume", tenancy, "", Volume, windows, late, [codes], table)
         for (kind, tenancy, feature), series in buffer.items():
+            if not series.windows:
+                continue
             windows = _concat(series.windows)
             late = _concat(series.late)
             columns = [
                 None if parts[0] is None else _concat(parts)
                 for parts in zip(*series.columns, strict=True)
             ]
-            self._apply(kind, tenancy, feature, series.factory, windows, late, columns)
+            failed += self._apply(
+                kind, tenancy, feature, series.factory, windows, late, columns, series
+            )
+        return failed
 
     def _apply(
         self,
@@ -257,15 +332,26 @@ class TopicBlock:
         windows: np.ndarray,
         late: np.ndarray,
         columns: list[np.ndarray | None],
-    ) -> None:
+        rows: _Rows,
+    ) -> list[tuple[Any, str]]:
+        """Update the engines; a group an engine refuses is retried message by message.
+
+        Engines validate a batch before they mutate (processors/base.py), so a refused
+        update changed nothing, and the retry applies exactly the other messages' rows.
+        """
+        failed: list[tuple[Any, str]] = []
         for w, is_late, idx in _groups(windows, late):
             key = (kind, tenancy, feature, w, is_late)
             stat = self.stats.get(key)
             if stat is None:
                 stat = self.stats[key] = Stat(factory())
             cols = [None if c is None else (c if idx is None else c[idx]) for c in columns]
-            stat.engine.update(*_trim_none(cols))
+            try:
+                stat.engine.update(*_trim_none(cols))
+            except Exception:  # a poison row: find its message, keep everyone else's
+                failed += _update_by_source(stat.engine, columns, idx, rows)
             stat.dirty = True
+        return failed
 
     # --- emission --------------------------------------------------------------------------
 
@@ -309,6 +395,23 @@ class TopicBlock:
                 )
             )
         return out
+
+
+def _update_by_source(
+    engine: Any, columns: list[np.ndarray | None], idx: np.ndarray | None, rows: _Rows
+) -> list[tuple[Any, str]]:
+    """Apply one group's rows source by source; (source, reason) of each refused one."""
+    lengths = [part.size for part in rows.windows]
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    picked = np.arange(owner.size) if idx is None else idx
+    failed: list[tuple[Any, str]] = []
+    for chunk in np.unique(owner[picked]).tolist():
+        sel = picked[owner[picked] == chunk]
+        try:
+            engine.update(*_trim_none([None if c is None else c[sel] for c in columns]))
+        except Exception as exc:
+            failed.append((rows.sources[chunk], f"{type(exc).__name__}: {exc}"))
+    return failed
 
 
 def _concat(parts: Sequence[np.ndarray]) -> np.ndarray:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from streams.events import (
     MAX_TS_SKEW_MS,
     SCHEMA_VERSION,
     TENANCY_FIELDS,
+    TENANCY_PATTERN,
     Tenancy,
     parse_ts_ms,
 )
@@ -58,6 +60,7 @@ R_UNKNOWN = "unknown field"
 R_ARRAY = "expected an array (batch)"
 R_LENGTHS = "unequal array lengths"
 R_TS_BOUNDS = "timestamp out of bounds"
+R_TENANCY = f"must match {TENANCY_PATTERN.pattern} (letters, digits, . _ : -; 1-64 characters)"
 
 __all__ = ["MAX_MESSAGE_BYTES", "DecodeResult", "Rejection", "decode"]
 
@@ -131,10 +134,38 @@ def _parse(raw: bytes) -> Any:
         pass
     # orjson refuses NaN/Infinity literals and numbers overflowing a double; json accepts
     # them, so we can tell "non-finite number" from garbage and reject only those rows.
+    # json is laxer than orjson elsewhere: it decodes bytes with "surrogatepass" and takes
+    # lone surrogate escapes ("\ud800"), which no UTF-8 store or hash can hold later. So
+    # the bytes must be strict UTF-8 and no string may hold a surrogate (orjson.dumps
+    # refuses them): both are invalid JSON (RFC 8259 section 8.1).
     try:
-        return json.loads(raw, parse_constant=lambda _: _NONFINITE)
+        obj = json.loads(raw.decode("utf-8"), parse_constant=lambda _: _NONFINITE)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise _MessageFault(R_JSON) from None
+    if _SURROGATE_ESCAPE.search(raw) and _holds_surrogate(obj):
+        raise _MessageFault(R_JSON)
+    return obj
+
+
+#: ``\uD800``-``\uDFFF`` escapes: the only way a surrogate gets past strict UTF-8
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _holds_surrogate(obj: Any) -> bool:
+    """Whether any key or string value holds a (lone) surrogate; iterative, any depth."""
+    stack = [obj]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _SURROGATE.search(v):
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return False
 
 
 # --- column validators ---------------------------------------------------------------------
@@ -375,6 +406,8 @@ _FIELDS: dict[str, dict[str, tuple[bool, Callable[[int], np.ndarray] | None, _Va
         "duration_s": (True, None, _num(lo=0.0, lo_open=True)),
     },
 }
+#: optional fields where ``null`` means "not given" (``"error": null`` is a wrong type)
+_NULL_MEANS_ABSENT = frozenset({"score"})
 _ENVELOPE = {"schema_version", "kind", "batch", "ts", *TENANCY_FIELDS}
 _ALLOWED = {
     kind: frozenset(_ENVELOPE | fields.keys() | ({"features"} if kind == "telemetry" else set()))
@@ -490,6 +523,8 @@ def _envelope(obj: dict[str, Any]) -> tuple[str, bool, Tenancy]:
             raise _MessageFault(f"expected a string, got {_type_name(value)}", name)
         if not value:
             raise _MessageFault(R_EMPTY, name)
+        if not TENANCY_PATTERN.fullmatch(value):
+            raise _MessageFault(R_TENANCY, name)
     tenancy = Tenancy.model_construct(**{k: obj[k] for k in TENANCY_FIELDS})
     return kind, batch, tenancy
 
@@ -510,7 +545,7 @@ def _raw_columns(obj: dict[str, Any], kind: str, batch: bool) -> dict[str, list[
             raise _MessageFault(R_EMPTY, "features (feature name)")
         fields.update({f"features.{k}": v for k, v in features.items()})
     for name, (required, _, _) in _FIELDS[kind].items():
-        if name in obj and not (obj[name] is None and not required):
+        if name in obj and not (obj[name] is None and name in _NULL_MEANS_ABSENT):
             fields[name] = obj[name]
         elif required:
             raise _MessageFault(R_MISSING, name)

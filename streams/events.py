@@ -23,6 +23,7 @@ with :func:`streams.decode.decode`, which applies the same rules with numpy.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -48,6 +49,8 @@ from pydantic import (
 SCHEMA_VERSION = 1
 KINDS: tuple[str, ...] = ("telemetry", "prediction", "outcome", "energy")
 TENANCY_FIELDS: tuple[str, ...] = ("consortium", "member", "model", "model_version", "site", "hub")
+#: Tenancy values: a charset safe in keys, SQL literals, dashboards and file names.
+TENANCY_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 #: Event times further than this from "now" are rejected (clock bugs, ms/s/us mix-ups).
 MAX_TS_SKEW = timedelta(days=366)
 MAX_TS_SKEW_MS = int(MAX_TS_SKEW.total_seconds() * 1000)
@@ -59,6 +62,7 @@ __all__ = [
     "MAX_TS_SKEW_MS",
     "SCHEMA_VERSION",
     "TENANCY_FIELDS",
+    "TENANCY_PATTERN",
     "EnergyBatch",
     "EnergyEvent",
     "Event",
@@ -145,6 +149,7 @@ Timestamp = Annotated[
 Number = Annotated[FiniteFloat, BeforeValidator(_no_bool)]
 NonNegative = Annotated[FiniteFloat, BeforeValidator(_no_bool), Field(ge=0)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
+TenancyStr = Annotated[str, Field(pattern=rf"^{TENANCY_PATTERN.pattern}$")]
 FeatureValue = Number | str | None
 Label = Number | str
 Score = Annotated[FiniteFloat, BeforeValidator(_no_bool), Field(ge=0, le=1)]
@@ -158,12 +163,12 @@ class Tenancy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
-    consortium: NonEmptyStr
-    member: NonEmptyStr
-    model: NonEmptyStr
-    model_version: NonEmptyStr
-    site: NonEmptyStr
-    hub: NonEmptyStr
+    consortium: TenancyStr
+    member: TenancyStr
+    model: TenancyStr
+    model_version: TenancyStr
+    site: TenancyStr
+    hub: TenancyStr
 
 
 class _Envelope(Tenancy):
@@ -251,7 +256,7 @@ class PredictionBatch(_Batch):
     prediction: list[Label]
     score: list[Score | None] | None = None
     latency_ms: list[NonNegative]
-    error: list[StrictBool] | None = None
+    error: list[StrictBool] = None  # type: ignore[assignment]  # absent: no errors; null: wrong type
 
 
 class OutcomeBatch(_Batch):

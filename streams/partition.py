@@ -46,6 +46,13 @@ R_NOT_IN_CLASSES = "label not in the model's classes"
 R_NOT_NUMBER = "expected a number"
 R_UNKNOWN_FEATURE = "unknown feature (not in the reference profile; ignored)"
 R_NO_TARGET = "model has no target (class list) in the registry"
+R_PROCESSING = "processing error"
+#: unknown feature names named one by one in a message's rejections (the rest counted)
+MAX_NAMED_UNKNOWN = 10
+
+
+def r_series(limit: int) -> str:
+    return f"too many distinct member/site/hub series for the model in one block (limit {limit})"
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,10 @@ class BlockConfig:
     horizon_ms: int = 7 * 86_400_000
     max_predictions: int = 2_000_000
     max_pending: int = 200_000
+    max_join_bytes: int = 128 << 20
+    max_windows_per_message: int = 100
+    max_windows_per_block: int = 2_000
+    max_series_per_model: int = 1_000
 
 
 class PartitionState:
@@ -73,7 +84,15 @@ class PartitionState:
         self.cfg = cfg
         self.registry = registry
         self.blocks: dict[str, TopicBlock] = {}
-        self.join = JoinState(cfg.horizon_ms, cfg.max_predictions, cfg.max_pending)
+        self.join = JoinState(
+            cfg.horizon_ms, cfg.max_predictions, cfg.max_pending, cfg.max_join_bytes
+        )
+        #: the message being processed, ``(topic, offset)``: buffered rows remember it
+        self.cursor: list[Any] = [None]
+        #: distinct (member, site, hub) per model in the open group (bounded)
+        self.series: dict[tuple[str, str, str], set[tuple[str, str, str]]] = {}
+        #: rows, messages and entries refused or dropped by a bound, by bound name
+        self.limited: dict[str, int] = {}
         #: recovery floor per topic: the first group after :meth:`restore` must read up to
         #: this offset (excluded) before it may be finalised
         self.floors: dict[str, int] = {}
@@ -112,6 +131,7 @@ class PartitionState:
                 self.cfg.window_ms,
                 self.cfg.lateness_ms,
                 group_start=self.group_start,
+                cursor=self.cursor,
             )
         return blk
 
@@ -159,9 +179,13 @@ class PartitionState:
             or now - self.opened_at >= self.cfg.block_max_age_s
         )
 
-    def flush(self) -> None:
+    def flush(self) -> list[tuple[Any, str]]:
+        """Apply buffered rows; ``((topic, offset), reason)`` of messages an engine refused
+        (their rows are left out, see :meth:`streams.blocks.TopicBlock.flush`)."""
+        failed: list[tuple[Any, str]] = []
         for blk in self.blocks.values():
-            blk.flush()
+            failed += blk.flush()
+        return failed
 
     def partials(self, final: bool, now_ms: int | None = None) -> list[Partial]:
         self.flush()
@@ -176,6 +200,7 @@ class PartitionState:
         first group after an assignment)."""
         self.blocks = {}
         self.floors = {}
+        self.series = {}
 
     # --- messages --------------------------------------------------------------------------
 
@@ -190,11 +215,58 @@ class PartitionState:
         info, rejects = self._check(topic, result)
         if info is None:
             return rejects
+        if not self._admit_series(result):
+            self._count("series_per_model", 1)
+            return [Rejection(r_series(self.cfg.max_series_per_model), "site")]
         handler = _HANDLERS[result.kind]
-        rejects += handler(self, blk, info, result)
+        self.cursor[0] = (topic, offset)
+        try:
+            rejects += handler(self, blk, info, result)
+        except Exception:  # the caller dead-letters the message: none of its rows count
+            for b in self.blocks.values():
+                b.rollback((topic, offset))
+            raise
+        finally:
+            self.cursor[0] = None
+        evicted = self.join.stats.predictions_evicted
         for outcome in self.join.expire():
             self._unmatched(outcome)
+        if self.join.stats.predictions_evicted > evicted:
+            self._count("join_predictions_evicted", self.join.stats.predictions_evicted - evicted)
         return rejects
+
+    def _count(self, bound: str, n: int) -> None:
+        self.limited[bound] = self.limited.get(bound, 0) + n
+
+    def _admit_series(self, r: DecodeResult) -> bool:
+        """At most ``max_series_per_model`` (member, site, hub) per model in a group."""
+        t = r.tenancy
+        seen = self.series.setdefault((t.consortium, t.model, t.model_version), set())
+        key = (t.member, t.site, t.hub)
+        if key in seen:
+            return True
+        if len(seen) >= self.cfg.max_series_per_model:
+            return False
+        seen.add(key)
+        return True
+
+    def _windows(
+        self, blk: TopicBlock, r: DecodeResult, keep: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Rejection]]:
+        """Windows and late flags of the message's rows, and the rows kept: rows in windows
+        past the per-message or per-block bound are refused (one rejection naming it)."""
+        windows, late = blk.windows(r.ts_ms)
+        keep = np.ones(r.n, bool) if keep is None else keep
+        candidates = windows if keep.all() else windows[keep]
+        mask, reason = blk.admit_windows(
+            candidates, self.cfg.max_windows_per_message, self.cfg.max_windows_per_block
+        )
+        if mask is None or reason is None:
+            return windows, late, keep, []
+        refused = np.zeros(r.n, bool)
+        refused[np.flatnonzero(keep)[~mask]] = True
+        self._count("windows", int(refused.sum()))
+        return windows, late, keep & ~refused, [_row_reject(r, refused, reason, "ts")]
 
     def rebuild(self, topic: str, result: DecodeResult) -> None:
         """Replay a committed message into the join state only (no statistics).
@@ -232,7 +304,11 @@ class PartitionState:
         unknown = sorted(set(r.features) - set(info.profile.features))
         if unknown:
             rows = tuple(int(i) for i in r.rows)
-            rejects += [Rejection(R_UNKNOWN_FEATURE, f"features.{f}", rows) for f in unknown]
+            shown = unknown[:MAX_NAMED_UNKNOWN]
+            rejects += [Rejection(R_UNKNOWN_FEATURE, f"features.{f}", rows) for f in shown]
+            if len(unknown) > len(shown):
+                more = f"{R_UNKNOWN_FEATURE}: {len(unknown) - len(shown)} more"
+                rejects.append(Rejection(more, "features", rows))
         keep = np.ones(r.n, bool)
         columns: dict[str, np.ndarray] = {}
         for name, ref in info.profile.features.items():
@@ -245,7 +321,8 @@ class PartitionState:
                     rejects.append(_row_reject(r, bad, R_NOT_NUMBER, f"features.{name}"))
                     keep &= ~bad
             columns[name] = values
-        windows, late = blk.windows(r.ts_ms)
+        windows, late, keep, refused = self._windows(blk, r, keep)
+        rejects += refused
         if not keep.all():
             windows, late = windows[keep], late[keep]
             columns = {k: v[keep] for k, v in columns.items()}
@@ -270,7 +347,8 @@ class PartitionState:
     def _prediction(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
         keep, rejects = _target_rows(info, r, "prediction")
         tenancy = _tenancy(r)
-        windows, late = blk.windows(r.ts_ms)
+        windows, late, keep, refused = self._windows(blk, r, keep)
+        rejects += refused
         w, lt = windows[keep], late[keep]
         cols = {k: v[keep] for k, v in r.columns.items()}
         blk.add("latency", tenancy, "", LatencyHistogram, w, lt, cols["latency_ms"])
@@ -292,13 +370,15 @@ class PartitionState:
 
     def _energy(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
         tenancy = _tenancy(r)
-        w, lt = blk.windows(r.ts_ms)
+        w, lt, keep, rejects = self._windows(blk, r)
         c = r.columns
+        if not keep.all():
+            w, lt, c = w[keep], lt[keep], {k: v[keep] for k, v in c.items()}
         blk.add(
             "energy", tenancy, "", EnergyMeter, w, lt, c["joules"], c["inferences"], c["duration_s"]
         )
         blk.add_volume(tenancy, w, lt, "energy_readings")
-        return []
+        return rejects
 
     # --- join ------------------------------------------------------------------------------
 

@@ -58,6 +58,16 @@ class StreamSettings(BaseSettings):
     join_horizon_s: float = Field(7 * 86400.0, gt=0)
     join_max_predictions: int = Field(2_000_000, ge=1)
     join_max_pending: int = Field(200_000, ge=1)
+    join_max_bytes: int = Field(128 << 20, ge=1 << 16)
+    # bounds on state (docs/streaming.md, "Bounds"): the excess goes to the DLQ
+    max_windows_per_message: int = Field(100, ge=1)
+    max_windows_per_block: int = Field(2_000, ge=1)
+    max_series_per_model: int = Field(1_000, ge=1)
+    # bounds on one DLQ record (never above the producer's 1,000,000-byte message limit)
+    dlq_max_raw_bytes: int = Field(65_536, ge=0)
+    dlq_max_rejections: int = Field(20, ge=1)
+    dlq_max_rows: int = Field(100, ge=1)
+    dlq_max_record_bytes: int = Field(131_072, ge=4096, le=998_976)
     #: tests only: exit at a point of the block protocol, ``after-acks:N`` (the N-th
     #: group's final partials acknowledged, not committed) or ``after-commit:N``
     fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")

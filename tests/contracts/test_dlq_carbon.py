@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -24,10 +25,17 @@ def test_dlq_record_fields_and_round_trip():
         received_at=1_795_946_400_000,
     )
     obj = json.loads(data)
-    assert set(obj) == {"reason", "field", "rows", "source", "raw", "received_at"}
+    assert set(obj) == {
+        "reason", "field", "rows", "n_rows", "rejections", "rejections_omitted", "tenancy",
+        "source", "raw", "raw_size", "raw_sha256", "raw_truncated", "received_at",
+    }  # fmt: skip
     assert obj["source"] == {"topic": "telemetry", "partition": 3, "offset": 99}
+    assert obj["raw_sha256"] == hashlib.sha256(raw).hexdigest() and obj["raw_size"] == len(raw)
     rec = parse_dlq_record(data)
     assert (rec.raw, rec.rows, rec.field, rec.received_at) == (raw, [0, 2], "ts", 1_795_946_400_000)
+    assert rec.rejections == [
+        {"reason": "non-finite number (NaN/Infinity)", "field": "ts", "rows": [0, 2], "n_rows": 2}
+    ]
 
 
 def test_dlq_record_whole_message_and_default_time():
