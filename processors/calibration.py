@@ -55,6 +55,7 @@ __all__ = [
     "ece",
     "fit_calibration",
     "isotonic_fit",
+    "scores_matrix",
 ]
 
 
@@ -173,7 +174,7 @@ class Calibration:
 
     def calibrate(self, scores: Any) -> np.ndarray:
         """Calibrated P(positive) (binary, 1-D) or an (n, K) probability matrix (multiclass)."""
-        s = _scores_matrix(scores, self.classes)
+        s = scores_matrix(scores, self.classes)
         if self.binary:
             return self.maps[0](s[:, -1])
         p = np.column_stack([m(s[:, k]) for k, m in enumerate(self.maps)])
@@ -213,7 +214,7 @@ class Calibration:
         )
 
 
-def _scores_matrix(scores: Any, classes: Sequence[str]) -> np.ndarray:
+def scores_matrix(scores: Any, classes: Sequence[str]) -> np.ndarray:
     """(n, K) raw scores; a 1-D array is P(classes[1]) of a binary model."""
     if isinstance(scores, Mapping):
         missing = [c for c in classes if c not in scores]
@@ -276,7 +277,7 @@ def fit_calibration(
     if method not in METHODS:
         raise ValueError(f"method: expected one of {', '.join(METHODS)}, got {method!r}")
     classes, codes = _classes_and_codes(actual, classes)
-    s = _scores_matrix(scores, classes)
+    s = scores_matrix(scores, classes)
     if s.shape[0] != codes.size:
         raise ValueError(f"scores has {s.shape[0]} rows, labels {codes.size}")
     keep = codes < len(classes)
