@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 from processors.base import Engine
+from processors.calibration import fit_calibration
+from processors.cbpe import CBPE
 from processors.drift import CategoricalDrift, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
@@ -26,6 +28,10 @@ _CAT_P = [0.3, 0.2, 0.2, 0.1, 0.1, 0.05, 0.05]
 CAT_REF = fit_categorical(_rng.choice(list("abcdefg"), 2000, p=_CAT_P), "g", top_k=5)
 BINARY = ("ok", "defect")
 MULTI = ("a", "b", "c")
+_s = _rng.random(2000)
+CAL = fit_calibration(_s, np.where(_rng.random(2000) < _s**2, "defect", "ok"), BINARY)
+_m = _rng.dirichlet([1, 1, 1], 3000)
+CAL_MULTI = fit_calibration(_m, [_rng.choice(MULTI, p=row) for row in _m], MULTI)
 
 
 def _num(rng: np.random.Generator, n: int) -> tuple:
@@ -45,6 +51,14 @@ def _binary(rng: np.random.Generator, n: int) -> tuple:
 
 def _multi(rng: np.random.Generator, n: int) -> tuple:
     return (rng.choice(MULTI, n), rng.choice(MULTI, n))
+
+
+def _estimation(rng: np.random.Generator, n: int) -> tuple:
+    return (rng.choice(BINARY, n), rng.random(n))
+
+
+def _estimation_multi(rng: np.random.Generator, n: int) -> tuple:
+    return (rng.choice(MULTI, n), rng.dirichlet([1, 1, 1], n))
 
 
 def _regression(rng: np.random.Generator, n: int) -> tuple:
@@ -77,6 +91,13 @@ FACTORIES = [
     Factory("binary", lambda: ClassificationAccuracy(BINARY), _binary, {"classes": BINARY}),
     Factory("multiclass", lambda: ClassificationAccuracy(MULTI), _multi, {"classes": MULTI}),
     Factory("regression", RegressionAccuracy, _regression, {}),
+    Factory("estimation", lambda: CBPE(CAL), _estimation, {"calibration": CAL}),
+    Factory(
+        "estimation_multi",
+        lambda: CBPE(CAL_MULTI),
+        _estimation_multi,
+        {"calibration": CAL_MULTI},
+    ),
     Factory("latency", LatencyHistogram, _latency, {}),
     Factory("energy", EnergyMeter, _energy, {}),
 ]
