@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "drift",
     "query",
     "reference",
+    "report",
     "schema",
     "simulate",
     "sink",
