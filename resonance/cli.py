@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "policy",
     "query",
     "reference",
+    "report",
     "schema",
     "simulate",
     "sink",

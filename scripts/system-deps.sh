@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives: headless Chromium (console browser test).
+# Installs the Debian packages the test suite drives: headless Chromium (console browser test),
+# Pango for WeasyPrint (report PDFs) and poppler-utils' pdftoppm (report PDF pages as PNG).
 # Idempotent; needs root (CI runs as root). Prints what it does, in one line each.
 set -euo pipefail
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/pdftoppm ] || missing+=(poppler-utils)
+ldconfig -p | grep libpangoft2-1.0.so.0 >/dev/null || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "system-deps: need ${missing[*]}; run 'sudo apt-get install -y ${missing[*]}'" >&2

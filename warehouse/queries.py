@@ -252,9 +252,14 @@ def drift(
     end: Any = None,
     step: str | int | None = None,
     by: Sequence[str] = (),
+    states: bool = False,
     **filters: str | None,
 ) -> QueryResult:
-    """Drift metrics per bucket, model, version and feature (``by`` adds member/site/hub)."""
+    """Drift metrics per bucket, model, version and feature (``by`` adds member/site/hub).
+
+    ``states=True`` adds the merged histogram (``counts``, over the reference's bins)
+    to each row, for charts of the current distribution against the reference.
+    """
     from processors.drift import CategoricalDrift, NumericDrift
 
     q = _Query.of(consortium, model, filters, start, end, step)
@@ -273,6 +278,8 @@ def drift(
             metrics = engine.from_dict(state, ref=feat).result()
         except (LookupError, ValueError) as exc:
             metrics = _counts_only(m) | {"error": str(exc)}
+        if states:
+            metrics["counts"] = list(m.state.get("counts") or [])
         rows.append({"bucket": _iso(m.bucket), **m.keys, **metrics})
     return _finish(rows, ["bucket", *keys])
 
@@ -544,4 +551,206 @@ __all__ = [
     "parse_step",
     "parse_time",
     "segments",
+]
+
+
+# ------------------------------------------------------ monthly report reads (issue 15)
+
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_range(month: str) -> tuple[int, int]:
+    """``YYYY-MM`` → [start, end) epoch seconds of that calendar month in UTC.
+
+    >>> [_iso(t) for t in month_range("2026-12")]
+    ['2026-12-01T00:00:00Z', '2027-01-01T00:00:00Z']
+    """
+    match = _MONTH.match(month.strip()) if isinstance(month, str) else None
+    if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1970:
+        raise UsageError(f"--month {month!r}: use YYYY-MM, e.g. 2026-11")
+    year, mon = int(match[1]), int(match[2])
+    nxt = (year + 1, 1) if mon == 12 else (year, mon + 1)
+    lo = datetime(year, mon, 1, tzinfo=UTC)
+    return int(lo.timestamp()), int(datetime(*nxt, 1, tzinfo=UTC).timestamp())
+
+
+def known_consortia(backend: Backend) -> list[str]:
+    """Consortia with a stored reference profile or any stored volume, sorted."""
+    table = backend.query(
+        "SELECT DISTINCT consortium FROM ("
+        " SELECT consortium FROM references"
+        " UNION ALL SELECT consortium FROM scalars_day WHERE kind = 'volume'"
+        " UNION ALL SELECT consortium FROM volume_minute"
+        ") ORDER BY consortium"
+    )
+    return [r["consortium"] for r in table.to_pylist() if r["consortium"]]
+
+
+def volume(
+    backend: Backend,
+    consortium: str,
+    *,
+    model: str | None = None,
+    start: Any = None,
+    end: Any = None,
+    step: str | int | None = None,
+    by: Sequence[str] = (),
+    **filters: str | None,
+) -> QueryResult:
+    """Volume counters (streams.blocks.VOLUME_FIELDS) per bucket, model and version."""
+    from streams.blocks import VOLUME_FIELDS
+
+    q = _Query.of(consortium, model, filters, start, end, step)
+    keys = ["model", "model_version", *_extra_by(by)]
+    rows = []
+    for m in q.merged(backend, "volume", keys):
+        counts = {f: int(m.state.get(f) or 0) for f in VOLUME_FIELDS}
+        rows.append({"bucket": _iso(m.bucket), **m.keys, **counts})
+    return _finish(rows, ["bucket", *keys])
+
+
+def late_volume(backend: Backend, consortium: str, lo: int, hi: int) -> QueryResult:
+    """Volume counters of partials flagged late (past the allowed lateness), per model.
+
+    Read from the minute table: the rollups sum late and on-time rows together.
+    """
+    from streams.blocks import VOLUME_FIELDS
+
+    where, params = Filters(consortium).where()
+    table = backend.query(
+        "SELECT model, model_version, sumMap(sums) AS sums FROM volume_minute "
+        f"WHERE {where} AND late = 1 "
+        "AND window_start >= toDateTime({lo:Int64}, 'UTC') "
+        "AND window_start < toDateTime({hi:Int64}, 'UTC') "
+        "GROUP BY model, model_version ORDER BY model, model_version",
+        params | {"lo": lo, "hi": hi},
+    )
+    rows = []
+    for r in table.to_pylist():
+        sums = dict(r["sums"] or [])
+        counts = {f: int(sums.get(f) or 0) for f in VOLUME_FIELDS}
+        rows.append({"model": r["model"], "model_version": r["model_version"], **counts})
+    return _finish(rows, ["model", "model_version"])
+
+
+def dlq_counts(backend: Backend, consortium: str, lo: int, hi: int) -> QueryResult:
+    """Rejected records received in [lo, hi) by model, source topic and reason.
+
+    DLQ rows carry no tenancy columns: the rejected message's own JSON names its
+    consortium (as the dashboards' DLQ panels read it); a message too broken to
+    name one belongs to no consortium's report. DLQ rows have no event time, so
+    they are counted by when they were received.
+    """
+    table = backend.query(
+        "SELECT JSONExtractString(raw, 'model') AS model, source_topic, reason, "
+        "count() AS records FROM dlq FINAL "
+        "WHERE JSONExtractString(raw, 'consortium') = {consortium:String} "
+        "AND received_at >= toDateTime64({lo:Int64}, 3, 'UTC') "
+        "AND received_at < toDateTime64({hi:Int64}, 3, 'UTC') "
+        "GROUP BY model, source_topic, reason ORDER BY model, source_topic, reason",
+        {"consortium": consortium, "lo": lo, "hi": hi},
+    )
+    return _finish(table.to_pylist(), ["model", "source_topic", "reason", "records"])
+
+
+def hub_alternatives(
+    backend: Backend, consortium: str, *, start: Any = None, end: Any = None
+) -> QueryResult:
+    """Per model, version and hub it ran at: kWh and gCO2e of the same IT energy at each
+    national hub's grid factor and PUE (``actual`` marks the hub where it ran)."""
+    from processors.energy import EnergyMeter
+
+    q = _Query.of(consortium, None, {}, start, end, None)
+    factors = hub_factors_table(backend)
+    rows = []
+    for m in q.merged(backend, "energy", ["model", "model_version", "hub"]):
+        engine = _engine(EnergyMeter, m)
+        for hub, (grid, pue) in sorted(factors.items()):
+            result = engine.result(grid_gco2_per_kwh=grid, pue=pue)
+            rows.append(
+                {
+                    "model": m.keys["model"],
+                    "model_version": m.keys["model_version"],
+                    "ran_at": m.keys["hub"],
+                    "hub": hub,
+                    "actual": hub == m.keys["hub"],
+                    "grid_gco2_per_kwh": grid,
+                    "pue": pue,
+                    "it_kwh": result["it_kwh"],
+                    "kwh": result["kwh"],
+                    "gco2e": result["gco2e"],
+                }
+            )
+    return _finish(rows, ["model", "model_version", "ran_at", "hub"])
+
+
+def stored_alerts(backend: Backend, consortium: str, lo: int, hi: int) -> list[dict[str, Any]]:
+    """The consortium's stored alerts active at some time in [lo, hi), oldest first.
+
+    Read through ``warehouse.alert_queries.list_alerts`` (the alert lifecycle's
+    own read path); until that module exists, the same keys are read from the
+    ``alerts`` table of migration 0001 (one row per transition, never acknowledged).
+    """
+    try:
+        from warehouse.alert_queries import list_alerts  # type: ignore[import-not-found]
+    except ImportError:
+        alerts = _alerts_0001(backend, consortium)
+    else:
+        alerts = list_alerts(backend, consortium=consortium, state="all")
+    out = []
+    for a in alerts:
+        started = parse_time(a["started_at"]) if a.get("started_at") else None
+        resolved = parse_time(a["resolved_at"]) if a.get("resolved_at") else None
+        if a.get("consortium") != consortium or started is None or started >= hi:
+            continue
+        if resolved is not None and resolved < lo:
+            continue
+        out.append(dict(a))
+    return sorted(out, key=lambda a: (a["started_at"], a.get("model") or "", a.get("id") or ""))
+
+
+def _alerts_0001(backend: Backend, consortium: str) -> list[dict[str, Any]]:
+    table = backend.query(
+        "SELECT dedup_key, any(model) AS model, any(model_version) AS model_version, "
+        "any(rule) AS rule, argMax(severity, fired_at) AS severity, "
+        "argMax(state, fired_at) AS state, toInt64(min(toUnixTimestamp(window_start))) AS first, "
+        "toInt64(max(toUnixTimestamp(fired_at))) AS last, "
+        "argMax(payload, fired_at) AS payload FROM alerts FINAL "
+        "WHERE consortium = {consortium:String} GROUP BY dedup_key ORDER BY dedup_key",
+        {"consortium": consortium},
+    )
+    out = []
+    for r in table.to_pylist():
+        payload = orjson.loads(r["payload"] or "{}")
+        resolved = r["state"] == "resolved"
+        out.append(
+            {
+                "id": r["dedup_key"],
+                "consortium": consortium,
+                "model": r["model"],
+                "model_version": r["model_version"],
+                "rule": r["rule"],
+                "severity": r["severity"],
+                "state": r["state"],
+                "started_at": payload.get("started_at") or _iso(r["first"]),
+                "resolved_at": (payload.get("resolved_at") or _iso(r["last"]))
+                if resolved
+                else None,
+                "features": [f.get("feature") for f in payload.get("features") or []],
+                "acked_by": None,
+                "acked_at": None,
+                "silenced": False,
+            }
+        )
+    return out
+
+
+__all__ += [
+    "dlq_counts",
+    "hub_alternatives",
+    "known_consortia",
+    "late_volume",
+    "month_range",
+    "stored_alerts",
+    "volume",
 ]

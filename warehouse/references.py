@@ -22,15 +22,22 @@ _TS_MS = pa.timestamp("ms", tz="UTC")
 
 
 def store_reference(
-    backend: Backend, consortium: str, profile: Any, target: Mapping[str, Any] | None = None
+    backend: Backend,
+    consortium: str,
+    profile: Any,
+    target: Mapping[str, Any] | None = None,
+    baseline: Mapping[str, float] | None = None,
 ) -> int:
     """Store a :class:`processors.reference.ReferenceProfile` for ``consortium``.
 
     ``target`` (``{"kind": "binary", "classes": [...]}``, as in streams.registry) is
     kept inside the profile JSON: partials carry no class list, queries need it.
+    ``baseline`` (``{"accuracy": 0.93}`` or ``{"mae": 4.1}``: the model's reference
+    quality) is kept there too, for reports of accuracy against the baseline.
     """
     now = int(time.time() * 1000)
     doc = profile.to_dict() | ({"target": dict(target)} if target else {})
+    doc |= {"baseline": {k: float(v) for k, v in baseline.items()}} if baseline else {}
     backend.insert_arrow(
         "references",
         pa.table(
