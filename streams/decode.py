@@ -164,6 +164,8 @@ def _scalar(value: Any, *, nullable: bool, text: bool) -> tuple[np.ndarray, _Bad
         if not -1e308 < value < 1e308:  # non-finite, or an int too large for a double
             return None
         return np.array((value,), np.float64), {}
+    if kind is bool and text:
+        value, kind = ("true" if value else "false"), str
     if kind is str and text:
         arr = np.empty(1, dtype=object)
         arr[0] = value
@@ -238,10 +240,16 @@ def _strings(
 
 
 def _number_or_string(values: list[Any], *, nullable: bool) -> tuple[np.ndarray, _Bad]:
-    """Numeric if most non-null values are numbers, else strings (feature, label)."""
+    """Numeric if most non-null values are numbers, else strings (feature, label).
+
+    JSON booleans are labels: ``true``/``false`` (processors.labels, the one label rule).
+    """
     if len(values) == 1 and (fast := _scalar(values[0], nullable=nullable, text=True)):
         return fast
     types = set(map(type, values))
+    if bool in types:
+        values = [("true" if v else "false") if type(v) is bool else v for v in values]
+        types = set(map(type, values))
     if types <= {float, int, type(None)}:
         return _numbers(values, nullable=nullable)
     if types <= {str, type(None)}:
