@@ -43,6 +43,7 @@ from streams.events import (
     Tenancy,
     parse_ts_ms,
 )
+from streams.fast_decode import fast_telemetry
 
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB
 
@@ -424,6 +425,12 @@ def _decode_into(
 ) -> None:
     if len(raw) > max_bytes:
         raise _MessageFault(f"{R_OVERSIZED} ({len(raw)} bytes > {max_bytes})")
+    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+    fast = fast_telemetry(raw, now, max_skew_ms, _envelope, DecodeResult)
+    if fast is not None:  # clean numeric telemetry: typed msgspec structs, one 2-D array
+        for name in DecodeResult.__slots__:
+            setattr(result, name, getattr(fast, name))
+        return
     obj = _parse(raw)
     if not isinstance(obj, dict):
         raise _MessageFault(R_NOT_OBJECT)
@@ -434,7 +441,6 @@ def _decode_into(
     raw_columns = _raw_columns(obj, result.kind, result.batch)
     n = len(raw_columns["ts"])
     result.n_input = n
-    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
     bad_rows: dict[tuple[str, str], list[int]] = {}
 
     def collect(name: str, bad: _Bad) -> None:

@@ -58,6 +58,8 @@ class StreamSettings(BaseSettings):
     join_horizon_s: float = Field(7 * 86400.0, gt=0)
     join_max_predictions: int = Field(2_000_000, ge=1)
     join_max_pending: int = Field(200_000, ge=1)
+    #: seconds between the worker's progress lines on stderr (benchmarks read them)
+    report_interval_s: float = Field(10.0, gt=0)
     #: tests only: exit at a point of the block protocol, ``after-acks:N`` (the N-th
     #: group's final partials acknowledged, not committed) or ``after-commit:N``
     fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")
