@@ -148,6 +148,16 @@ def floor_shares(counts: str, total: str) -> str:
     return f"arrayMap(c -> if(c = 0, {PSI_FLOOR!r}, c / {total}), {counts})"
 
 
+def grouped_expr(counts: str, ends: str) -> str:
+    """Per-group sums of fine-bin ``counts``: group g is bins ends[g-1]+1 .. ends[g]
+    (processors.reference.NumericReference.grouped); an empty ``ends`` (a profile stored
+    before group_ends existed) keeps one group per bin."""
+    picked = f"arrayMap(e -> arrayCumSum({counts})[e], {ends})"
+    return (
+        f"if(empty({ends}), {counts}, arrayPopFront(arrayDifference(arrayPushFront({picked}, 0))))"
+    )
+
+
 def psi_expr(ref_counts: str, ref_n: str, cur_counts: str) -> str:
     """PSI Σ (q−p)·ln(q/p) of the current histogram against the reference (processors.drift)."""
     p = floor_shares(ref_counts, ref_n)
@@ -240,11 +250,13 @@ def feature_psi(
     effect = f"(psi >= {PSI_THRESHOLD!r} OR (NOT {numeric} AND js >= {JS_THRESHOLD!r}))"
     cur = "if(r.kind = 'categorical', arrayPopBack(h.cur), h.cur)"
     ref = "if(r.kind = 'categorical', arrayPopBack(r.counts), r.counts)"
+    # PSI and JS on the reference's quantile groups, KS on its fine bins (as the engine)
+    g_cur, g_ref = grouped_expr(cur, "r.group_ends"), grouped_expr(ref, "r.group_ends")
     return f"""
     SELECT {", ".join(f"h.{k} AS {k}" for k in group)},
            arraySum({cur}) AS n_values, h.n_missing AS n_missing,
-           {psi_expr(ref, "r.n", cur)} AS psi,
-           {js_expr(ref, "r.n", cur, "n_values")} AS js,
+           {psi_expr(g_ref, "r.n", g_cur)} AS psi,
+           {js_expr(g_ref, "r.n", g_cur, "n_values")} AS js,
            if({numeric}, {ks_expr(ref, "r.n", cur, "n_values")}, NULL) AS ks,
            if({numeric}, {ks_pvalue_expr("assumeNotNull(ks)", "r.n", "n_values")},
               {chi2_pvalue_expr(ref, cur)}) AS p_value,

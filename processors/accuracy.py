@@ -20,6 +20,7 @@ from processors.base import (
     int_list,
     ratio,
 )
+from processors.labels import canonical_label
 
 DEFAULT_SCORE_BINS = 100
 """Equal-width score bins on [0, 1] for binary ROC AUC and calibration error."""
@@ -68,7 +69,8 @@ class ClassificationAccuracy:
     kind = "classification"
 
     def __init__(self, classes: Sequence[str], score_bins: int = DEFAULT_SCORE_BINS):
-        self.classes = tuple(str(c) for c in classes)
+        # one label rule (processors.labels): classes [True, False] match labels "True"/"false"
+        self.classes = tuple(canonical_label(c) or str(c) for c in classes)
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"classes must be >= 2 distinct labels, got {list(classes)}")
         if score_bins < 1:

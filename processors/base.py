@@ -12,6 +12,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
+from processors.labels import as_labels  # noqa: F401  (re-exported: the engines' label rule)
+
 
 @runtime_checkable
 class Engine(Protocol):
@@ -83,49 +85,6 @@ def as_float(values: Any, name: str) -> np.ndarray:
         except (TypeError, ValueError):
             raise ValueError(f"column {name!r}: non-numeric value {v!r}") from None
     raise ValueError(f"column {name!r}: not convertible to numbers")
-
-
-def _is_missing(v: object) -> bool:
-    return v is None or (isinstance(v, float) and v != v) or (isinstance(v, str) and v == "")
-
-
-_is_missing_vec = np.frompyfunc(_is_missing, 1, 1)
-
-
-def as_labels(values: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels as a str array plus a missing mask (None, NaN and "" are missing).
-
-    Integral floats are written as integers so ``1.0`` and ``1`` are one label.
-
-    >>> labels, missing = as_labels(["a", None, "", 3, float("nan")], "grade")
-    >>> labels.tolist(), missing.tolist()
-    (['a', '', '', '3', ''], [False, True, True, False, True])
-    >>> as_labels(np.array([1.0, 2.0]), "k")[0].tolist()
-    ['1', '2']
-    """
-    arr = as_1d(values, name)
-    kind = arr.dtype.kind
-    if kind in "US":
-        labels = arr.astype(str)
-        return labels, labels == ""
-    if kind in "iub":
-        return arr.astype(str), np.zeros(arr.size, dtype=bool)
-    if kind == "f":
-        missing = np.isnan(arr)
-        present = arr[~missing]
-        integral = bool(np.all(present == np.round(present))) and bool(
-            np.all(np.abs(present) < 2**62)
-        )
-        filled = np.where(missing, 0, arr)
-        labels = (filled.astype(np.int64) if integral else filled).astype(str)
-    else:
-        missing = _is_missing_vec(arr).astype(bool)
-        floats = np.array([isinstance(v, float) and v.is_integer() for v in arr], dtype=bool)
-        labels = arr.astype(str)
-        if floats.any():
-            labels[floats] = np.array([str(int(v)) for v in arr[floats]])
-    labels[missing] = ""
-    return labels, missing
 
 
 def encode(labels: np.ndarray, missing: np.ndarray, categories: tuple[str, ...]) -> np.ndarray:

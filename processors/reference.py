@@ -1,9 +1,16 @@
 """Reference profiles: the bins every window of a model version is counted on.
 
 Bins come from the training data once (DESIGN.md principle 2), so window
-histograms share a layout and can be summed. Numeric features get quantile
-edges plus two open bins; categorical features get the top-K categories plus
+histograms share a layout and can be summed. Numeric features get fine bins
+(for KS and Wasserstein) grouped into ``n_bins`` quantile groups (for PSI and
+JS) plus two open bins; categorical features get the top-K categories plus
 ``other`` and ``missing``. See README.md ("Metric definitions") for the exact layout.
+
+Fine bins, and why: a reference with few distinct values (rounded or discrete
+readings) gets one point bin per value plus :data:`GAP_SPLITS` bins across each
+gap between values, so KS is exact and W1 nearly so even when the current
+stream is finer (a resolution change); otherwise ``FINE_PER_GROUP`` quantile
+bins per group, plus a point bin for every value heavy enough to be a quantile.
 """
 
 from __future__ import annotations
@@ -18,10 +25,17 @@ import numpy as np
 from processors.base import as_float, as_labels, encode, float_list, int_list
 
 DEFAULT_BINS = 50
-"""Quantile intervals per numeric feature (keeps binned KS/W1 within 0.01 / 2%)."""
+"""Quantile groups per numeric feature: the bins PSI and JS are computed on."""
 DEFAULT_TOP_K = 20
 """Categories kept by name per categorical feature; the rest go to ``other``."""
-PROFILE_VERSION = 1
+MAX_EXACT_VALUES = 256
+"""A reference with at most this many distinct values gets point + gap bins (exact KS)."""
+GAP_SPLITS = 4
+"""Equal-width bins across each gap between two distinct reference values."""
+FINE_PER_GROUP = 4
+"""Fine quantile bins per group otherwise (KS error bound ~ 1 / (4 · n_bins))."""
+PROFILE_VERSION = 2
+"""2: fine bins + ``group_ends``. Version 1 profiles load as one group per bin."""
 
 
 def histogram(edges: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -65,10 +79,12 @@ class _MissingRate:
 class NumericReference(_MissingRate):
     """Reference bins and moments of one numeric feature.
 
-    ``edges``: unique reference quantiles (min .. max) followed by one closing
-    edge, the next float above max, so the overflow bin holds exactly the values
-    > max. ``counts``/``sums`` have ``len(edges) + 1`` entries (bins 0 and -1
-    are empty in the reference). ``n`` counts non-missing values.
+    ``edges``: fine bin edges (min .. max) followed by one closing edge, the
+    next float above max, so the overflow bin holds exactly the values > max.
+    ``counts``/``sums`` have ``len(edges) + 1`` entries (bins 0 and -1 are
+    empty in the reference). ``group_ends``: fine bins ``group_ends[g-1] ..
+    group_ends[g] - 1`` form PSI/JS group ``g`` (the open bins are groups of
+    their own). ``n`` counts non-missing values.
     """
 
     edges: tuple[float, ...]
@@ -80,11 +96,28 @@ class NumericReference(_MissingRate):
     max: float
     n: int
     n_missing: int
+    group_ends: tuple[int, ...] = ()
     _edges: np.ndarray = field(init=False, repr=False, compare=False)
+    _starts: np.ndarray = field(init=False, repr=False, compare=False)
     kind: ClassVar[str] = "numeric"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_edges", np.asarray(self.edges, dtype=np.float64))
+        if not self.group_ends:  # one group per bin: the version 1 layout
+            object.__setattr__(self, "group_ends", tuple(range(1, len(self.edges) + 2)))
+        ends = np.asarray(self.group_ends, dtype=np.int64)
+        if ends[-1] != len(self.edges) + 1 or np.any(np.diff(ends) <= 0) or ends[0] < 1:
+            raise ValueError("group_ends must rise strictly to the number of bins")
+        object.__setattr__(self, "_starts", np.r_[0, ends[:-1]])
+
+    def grouped(self, counts: np.ndarray) -> np.ndarray:
+        """Per-group sums of a per-fine-bin array (what PSI and JS are computed on).
+
+        >>> ref = fit_numeric([1.0, 2.0, 3.0], "x")
+        >>> ref.grouped(np.asarray(ref.counts)).tolist()
+        [0, 1, 1, 1, 0]
+        """
+        return np.add.reduceat(counts, self._starts)
 
     @property
     def edge_array(self) -> np.ndarray:
@@ -110,10 +143,12 @@ class NumericReference(_MissingRate):
             "max": self.max,
             "n": self.n,
             "n_missing": self.n_missing,
+            "group_ends": int_list(self.group_ends),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> NumericReference:
+        """Read a version 2 feature, or a version 1 one (no ``group_ends``: one group per bin)."""
         return cls(
             edges=tuple(float(v) for v in d["edges"]),
             counts=tuple(int(v) for v in d["counts"]),
@@ -121,6 +156,7 @@ class NumericReference(_MissingRate):
             **{k: float(d[k]) for k in ("mean", "std", "min", "max")},
             n=int(d["n"]),
             n_missing=int(d["n_missing"]),
+            group_ends=tuple(int(v) for v in d.get("group_ends", ())),
         )
 
 
@@ -187,9 +223,10 @@ class ReferenceProfile:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ReferenceProfile:
+        """Read a profile; version 1 is upgraded in place (same bins, one PSI group per bin)."""
         version = d.get("profile_version")
-        if version != PROFILE_VERSION:
-            raise ValueError(f"profile_version {version!r} is not supported ({PROFILE_VERSION})")
+        if version not in (1, PROFILE_VERSION):
+            raise ValueError(f"profile_version {version!r} is not supported (1, {PROFILE_VERSION})")
         kinds = {"numeric": NumericReference, "categorical": CategoricalReference}
         features: dict[str, FeatureReference] = {}
         for name, f in d["features"].items():
@@ -232,12 +269,33 @@ def _quantile_edges(sorted_x: np.ndarray, n_bins: int) -> np.ndarray:
     return q
 
 
+def _fine_edges(v: np.ndarray, groups: np.ndarray, n_bins: int) -> np.ndarray:
+    """Fine inner edges (a superset of ``groups``) for sorted finite data ``v``.
+
+    Point bins ``[x, nextafter(x))`` make F exact at every value that carries
+    mass, so the KS gap can only hide inside bins where the reference has mass.
+    """
+    distinct = v[np.r_[True, v[1:] != v[:-1]]]
+    up = np.nextafter(distinct, np.inf)
+    if distinct.size <= MAX_EXACT_VALUES:
+        a, b = up[:-1], distinct[1:]
+        splits = [a + (b - a) * (k / GAP_SPLITS) for k in range(1, GAP_SPLITS)]
+        return np.unique(np.concatenate([distinct, up[:-1], *splits]))
+    fine = _quantile_edges(v, n_bins * FINE_PER_GROUP)
+    # values heavy enough to hold a fine quantile's share get a point bin too
+    heavy = np.searchsorted(v, fine, "right") - np.searchsorted(v, fine, "left")
+    atoms = fine[heavy * n_bins * FINE_PER_GROUP >= v.size]
+    return np.unique(np.concatenate([groups, fine, np.nextafter(atoms, np.inf)]))
+
+
 def fit_numeric(values: Any, name: str, n_bins: int = DEFAULT_BINS) -> NumericReference:
     """Fit one numeric feature.
 
     >>> ref = fit_numeric([1.0, 2.0, 2.0, 3.0, None], "x")
-    >>> ref.edges[:3], ref.counts, ref.n, ref.n_missing
-    ((1.0, 2.0, 3.0), (0, 1, 2, 1, 0), 4, 1)
+    >>> ref.grouped(np.asarray(ref.counts)).tolist(), ref.n, ref.n_missing
+    ([0, 1, 2, 1, 0], 4, 1)
+    >>> ref.edges[:3]  # point bin [1, 1⁺), then the gap to 2 in GAP_SPLITS parts
+    (1.0, 1.0000000000000002, 1.2500000000000002)
     """
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
@@ -245,7 +303,13 @@ def fit_numeric(values: Any, name: str, n_bins: int = DEFAULT_BINS) -> NumericRe
     v = np.sort(x[np.isfinite(x)])
     if v.size == 0:
         raise ValueError(f"column {name!r}: all {x.size} values are missing")
-    edges = np.append(_quantile_edges(v, n_bins), np.nextafter(v[-1], np.inf))
+    closing = np.nextafter(v[-1], np.inf)
+    groups = _quantile_edges(v, n_bins)
+    fine = _fine_edges(v, groups, n_bins)
+    fine = fine[fine < closing]
+    edges = np.append(fine, closing)
+    # fine bin j covers [edges[j-1], edges[j]); group g ends where edge groups[g] starts
+    ends = np.r_[1 + np.searchsorted(edges, groups, "left")[1:], edges.size, edges.size + 1]
     counts, sums, _ = histogram(edges, v)
     return NumericReference(
         edges=tuple(float_list(edges)),
@@ -257,6 +321,7 @@ def fit_numeric(values: Any, name: str, n_bins: int = DEFAULT_BINS) -> NumericRe
         max=float(v[-1]),
         n=int(v.size),
         n_missing=int(x.size - v.size),
+        group_ends=(1, *int_list(ends)),
     )
 
 

@@ -155,6 +155,7 @@ class StreamProcessor:
                 async with self.lock:
                     await self.handle(events)
                     await self.maybe_emit()
+                self._report(self.settings.report_interval_s)
         except Exception as exc:
             # stop the whole worker rather than leave a live process that consumes nothing:
             # nothing uncommitted is lost, the restart replays from the committed offsets
@@ -164,7 +165,7 @@ class StreamProcessor:
 
     async def tick(self) -> None:
         """Timer: idle blocks are finalised and cumulative partials emitted on time."""
-        self._report()
+        self._report(self.settings.report_interval_s)
         if self.lock.locked():
             return  # the agent is busy and emits/finalises itself after its batch
         async with self.lock:

@@ -45,6 +45,7 @@ from streams.events import (
     Tenancy,
     parse_ts_ms,
 )
+from streams.fast_decode import fast_telemetry
 
 MAX_MESSAGE_BYTES = 1 << 20  # 1 MiB
 
@@ -195,6 +196,8 @@ def _scalar(value: Any, *, nullable: bool, text: bool) -> tuple[np.ndarray, _Bad
         if not -1e308 < value < 1e308:  # non-finite, or an int too large for a double
             return None
         return np.array((value,), np.float64), {}
+    if kind is bool and text:
+        value, kind = ("true" if value else "false"), str
     if kind is str and text:
         arr = np.empty(1, dtype=object)
         arr[0] = value
@@ -269,10 +272,16 @@ def _strings(
 
 
 def _number_or_string(values: list[Any], *, nullable: bool) -> tuple[np.ndarray, _Bad]:
-    """Numeric if most non-null values are numbers, else strings (feature, label)."""
+    """Numeric if most non-null values are numbers, else strings (feature, label).
+
+    JSON booleans are labels: ``true``/``false`` (processors.labels, the one label rule).
+    """
     if len(values) == 1 and (fast := _scalar(values[0], nullable=nullable, text=True)):
         return fast
     types = set(map(type, values))
+    if bool in types:
+        values = [("true" if v else "false") if type(v) is bool else v for v in values]
+        types = set(map(type, values))
     if types <= {float, int, type(None)}:
         return _numbers(values, nullable=nullable)
     if types <= {str, type(None)}:
@@ -449,6 +458,12 @@ def _decode_into(
 ) -> None:
     if len(raw) > max_bytes:
         raise _MessageFault(f"{R_OVERSIZED} ({len(raw)} bytes > {max_bytes})")
+    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+    fast = fast_telemetry(raw, now, max_skew_ms, _envelope, DecodeResult)
+    if fast is not None:  # clean numeric telemetry: typed msgspec structs, one 2-D array
+        for name in DecodeResult.__slots__:
+            setattr(result, name, getattr(fast, name))
+        return
     obj = _parse(raw)
     if not isinstance(obj, dict):
         raise _MessageFault(R_NOT_OBJECT)
@@ -459,7 +474,6 @@ def _decode_into(
     raw_columns = _raw_columns(obj, result.kind, result.batch)
     n = len(raw_columns["ts"])
     result.n_input = n
-    now = int(time.time() * 1000) if now_ms is None else int(now_ms)
     bad_rows: dict[tuple[str, str], list[int]] = {}
 
     def collect(name: str, bad: _Bad) -> None:

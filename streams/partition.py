@@ -23,6 +23,7 @@ import numpy as np
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 from processors.drift import drift_engine
 from processors.energy import EnergyMeter
+from processors.labels import as_labels, canonical_label
 from processors.latency import LatencyHistogram
 from processors.reference import NumericReference
 from streams.blocks import TableSpec, Tenancy, TopicBlock
@@ -505,7 +506,7 @@ def _target_rows(info: ModelInfo, r: DecodeResult, column: str) -> tuple[np.ndar
     values = r.columns[column]
     if target.is_classifier:
         labels = _labels(values)
-        bad = ~np.isin(labels, np.asarray(target.classes, dtype=object))
+        bad = ~np.isin(labels, np.asarray([canonical_label(c) for c in target.classes], object))
         reason = R_NOT_IN_CLASSES
     else:
         bad = np.zeros(r.n, bool) if values.dtype != object else _as_numbers(values)[1]
@@ -518,9 +519,8 @@ def _target_rows(info: ModelInfo, r: DecodeResult, column: str) -> tuple[np.ndar
 
 
 def _labels(values: np.ndarray) -> np.ndarray:
-    if values.dtype == object:
-        return values
-    # numeric labels (e.g. classes "0"/"1"): compare as the engines do, integral as ints
-    out = np.empty(values.size, object)
-    out[:] = [str(int(v)) if float(v).is_integer() else str(v) for v in values.tolist()]
+    """Labels by the one rule (processors.labels): True/"TRUE" → "true", 1.0 → "1"."""
+    labels, missing = as_labels(values, "label")
+    out = labels.astype(object)
+    out[missing] = None
     return out

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from processors.labels import canonical_label
 from processors.reference import ReferenceProfile
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,15 @@ class ModelRegistry:
         return models
 
 
+def _class(value: Any) -> str:
+    """A class label by the one label rule (processors.labels): True → "true", 1.0 → "1"."""
+    return canonical_label(value) or str(value)
+
+
 def _target(d: Any) -> Target | None:
     if not isinstance(d, dict) or "kind" not in d:
         return None
-    return Target(str(d["kind"]), tuple(str(c) for c in d.get("classes", ())))
+    return Target(str(d["kind"]), tuple(_class(c) for c in d.get("classes", ())))
 
 
 def _targets_file(path: Path) -> dict[ModelId, Target]:
@@ -144,7 +150,7 @@ def _catalogue_target(mid: ModelId) -> Target | None:
         return None
     for model in _catalogue_models(catalogue):
         if (model.consortium, model.name, model.version) == mid:
-            return Target(model.target.kind, tuple(model.target.classes))
+            return Target(model.target.kind, tuple(_class(c) for c in model.target.classes))
     return None
 
 

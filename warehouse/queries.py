@@ -24,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from processors.labels import canonical_label
 from resonance.errors import UsageError
 from warehouse.backend import Backend
 from warehouse.kinds import KINDS, KindSpec, columns_to_state
@@ -335,7 +336,7 @@ def _classes(m: Merged, profile: dict | None) -> list[str]:
         return orjson.loads(m.keys["classes"])
     k = len(m.state["confusion"])
     target = (profile or {}).get("target") or {}
-    classes = [str(c) for c in target.get("classes") or []]
+    classes = [canonical_label(c) or str(c) for c in target.get("classes") or []]
     return classes if len(classes) == k else [str(i) for i in range(k)]
 
 

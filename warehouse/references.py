@@ -67,6 +67,9 @@ def store_reference(
                 ),
                 "counts": pa.array([r["counts"] for r in rows], pa.list_(pa.int64())),
                 "sums": pa.array([r.get("sums", []) for r in rows], pa.list_(pa.float64())),
+                "group_ends": pa.array(
+                    [r.get("group_ends", []) for r in rows], pa.list_(pa.uint32())
+                ),
                 "n": pa.array([r["n"] for r in rows], pa.int64()),
                 "n_missing": pa.array([r["n_missing"] for r in rows], pa.int64()),
                 "updated_at": pa.array([now] * len(rows), _TS_MS),

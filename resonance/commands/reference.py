@@ -148,7 +148,8 @@ def describe(profile: ReferenceProfile) -> str:
         missing = f"missing {100 * ref.missing_rate:.1f}%"
         if ref.kind == "numeric":
             detail = (
-                f"{len(ref.edges) + 1} bins  mean {ref.mean:.4g}  std {ref.std:.4g}"
+                f"{len(ref.edges) + 1} bins ({len(ref.group_ends)} PSI groups)"
+                f"  mean {ref.mean:.4g}  std {ref.std:.4g}"
                 f"  min {ref.min:.4g}  max {ref.max:.4g}"
             )
         else:

@@ -45,8 +45,10 @@ def test_reference_build_bins(tmp_path, capsys):
     pq.write_table(pa.table({"x": np.arange(1000.0)}), data)
     out = tmp_path / "r.json"
     assert main(reference_build(data, out, "--bins", "10")) == 0
-    edges = json.loads(out.read_text())["features"]["x"]["edges"]
-    assert len(edges) == 12  # 11 quantile edges + the closing edge above max
+    feature = json.loads(out.read_text())["features"]["x"]
+    # 10 quantile groups + the bin holding max + 2 open bins, each cut into fine bins
+    assert len(feature["group_ends"]) == 13 and feature["group_ends"][-1] == len(feature["counts"])
+    assert len(feature["edges"]) == 42  # 40 fine quantile edges, max, the closing edge
 
 
 @pytest.mark.parametrize(

@@ -187,10 +187,14 @@ def test_unknown_schema_version_and_kind():
     assert (rej.field, rej.reason.startswith("unknown kind 'metrics'")) == ("kind", True)
 
 
+def test_json_booleans_are_labels():
+    """The one label rule (processors.labels): a JSON boolean is the label "true"/"false"."""
+    assert run(msg("telemetry", ts=NOW, features={"t": True})).features["t"].tolist() == ["true"]
+    batch = run(msg("telemetry", batch=True, ts=[NOW] * 3, features={"t": [True, "x", None]}))
+    assert batch.features["t"].tolist() == ["true", "x", None] and not batch.rejections
+
+
 def test_wrong_types_in_single_event():
-    assert only(run(msg("telemetry", ts=NOW, features={"t": True}))) == Rejection(
-        "expected a number, got boolean", "features.t"
-    )
     assert only(
         run(msg("prediction", ts=NOW, prediction_id="a", prediction=1, latency_ms="fast"))
     ) == (Rejection("expected a number, got string", "latency_ms"))
@@ -251,14 +255,14 @@ def test_bad_rows_are_dropped_and_the_rest_kept():
     temp = [900.0, 901.0, 902.0, 1.0, 904.0, 905.0]
     raw = msg("telemetry", batch=True, ts=ts, features={"strip_temp_c": temp, "grade": ["a"] * 6})
     raw = raw.replace(b"1.0,904.0", b"NaN,904.0")  # row 3 -> NaN literal
-    raw = raw.replace(b'"a","a","a","a","a","a"', b'"a","a","a","a",true,"a"')  # row 4 -> bool
+    raw = raw.replace(b'"a","a","a","a","a","a"', b'"a","a","a","a",[1],"a"')  # row 4 -> array
     r = run(raw)
     assert r.n_input == 6 and r.rows.tolist() == [0, 1, 5]
     assert r.ts_ms.tolist() == [NOW, NOW + 1, NOW + 5]
     assert r.features["strip_temp_c"].tolist() == [900.0, 901.0, 905.0]
     assert r.features["grade"].tolist() == ["a", "a", "a"]
     assert sorted(map(str, r.rejections)) == [
-        "features.grade[4]: expected a string, got boolean",
+        "features.grade[4]: expected a string, got array",
         "features.strip_temp_c[3]: non-finite number (NaN/Infinity)",
         "ts[2]: timestamp out of bounds (more than 366 days from now)",
     ]

@@ -57,10 +57,10 @@ VALID = [
         "inferences": [0],
         "duration_s": [0.5],
     },
+    {"kind": "telemetry", "ts": NOW, "features": {"t": True}},  # a label: "true"
 ]
 
 INVALID = [
-    {"kind": "telemetry", "ts": NOW, "features": {"t": True}},
     {"kind": "telemetry", "ts": NOW + 10 * YEAR_MS, "features": {}},
     {"kind": "telemetry", "ts": NOW - 10 * YEAR_MS, "features": {}},
     {

@@ -91,8 +91,9 @@ def test_psi_and_js_match_direct_formulas_on_the_reference_bins() -> None:
     ref, cur = _samples("normal_shift", seed=5)
     profile = fit_numeric(ref, "x")
     r = NumericDrift(profile).update(cur).result()
-    p = np.asarray(profile.counts) / profile.n
-    q = np.histogram(cur, bins=np.r_[-np.inf, profile.edges, np.inf])[0] / cur.size
+    p = profile.grouped(np.asarray(profile.counts)) / profile.n  # PSI/JS: the quantile groups
+    q = profile.grouped(np.histogram(cur, bins=np.r_[-np.inf, profile.edges, np.inf])[0]) / cur.size
+    assert p.size == 53  # 50 quantile groups, the bin holding max, the two open bins
     # np.histogram's bins are [a, b) like searchsorted(side="right") except the last, open one
     ps, qs = np.where(p == 0, PSI_FLOOR, p), np.where(q == 0, PSI_FLOOR, q)
     assert r["psi"] == pytest.approx(np.sum((qs - ps) * np.log(qs / ps)), rel=1e-12)
@@ -267,3 +268,98 @@ def test_drift_share() -> None:
     assert drift_share([]) == 0.0
     assert drift_share([True, False, True, True]) == 0.75
     assert drift_share(iter([np.bool_(True)])) == 1.0
+
+
+def _real(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Data as real sensors send it: rounded readings, a resolution change, wide integers."""
+    rng = np.random.default_rng(seed)
+
+    def grid(x: np.ndarray, step: float) -> np.ndarray:
+        return np.round(x / step) * step
+
+    return {
+        # pressure channel read to 0.1 bar: ~120 distinct values
+        "rounded": lambda: (grid(rng.normal(100, 1.5, N), 0.1), grid(rng.normal(100, 1.5, N), 0.1)),
+        "rounded_shift": lambda: (
+            grid(rng.normal(100, 1.5, N), 0.1),
+            grid(rng.normal(100.1, 1.5, N), 0.1),
+        ),
+        # read to 0.01: ~1,000 distinct values, beyond MAX_EXACT_VALUES (quantile bins)
+        "rounded_fine": lambda: (
+            grid(rng.normal(100, 1.5, N), 0.01),
+            grid(rng.normal(100.05, 1.5, N), 0.01),
+        ),
+        # instrument change: reference on a 0.2 grid (59 values), current on 0.05 (224)
+        "resolution_change": lambda: (
+            grid(rng.normal(20, 1.4, N), 0.2),
+            grid(rng.normal(20, 1.4, N), 0.05),
+        ),
+        "resolution_change_shift": lambda: (
+            grid(rng.normal(20, 1.4, N), 0.2),
+            grid(rng.normal(20.3, 1.4, N), 0.05),
+        ),
+        # discrete with more distinct values than the 50 quantile groups
+        "poisson100_shift": lambda: (rng.poisson(100, N) * 1.0, rng.poisson(102, N) * 1.0),
+        "integers200_shift": lambda: (rng.integers(0, 200, N) * 1.0, rng.integers(5, 205, N) * 1.0),
+        "zero_inflated": lambda: (
+            np.where(rng.random(N) < 0.3, 0.0, rng.normal(5, 1, N)),
+            np.where(rng.random(N) < 0.35, 0.0, rng.normal(5, 1, N)),
+        ),
+    }[kind]()
+
+
+REAL_CASES = [
+    "rounded",
+    "rounded_shift",
+    "rounded_fine",
+    "resolution_change",
+    "resolution_change_shift",
+    "poisson100_shift",
+    "integers200_shift",
+    "zero_inflated",
+]
+
+
+@pytest.mark.parametrize("kind", REAL_CASES)
+def test_real_data_ks_within_001_and_w1_within_2_percent_of_scipy(kind: str) -> None:
+    ref, cur = _real(kind, seed=1)
+    if kind == "resolution_change":
+        assert (np.unique(ref).size, np.unique(cur).size) == (59, 224)
+    r = _numeric(ref, cur)
+    exact_ks = stats.ks_2samp(ref, cur).statistic
+    exact_w = stats.wasserstein_distance(ref, cur) / np.std(ref)
+    assert abs(r["ks"] - exact_ks) <= 0.01
+    assert abs(r["wasserstein"] - exact_w) <= 0.02 * exact_w
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [("real", k) for k in REAL_CASES] + [("synthetic", k) for k in ORACLE_CASES],
+)
+def test_ks_error_bound_contains_the_exact_ks(source: str, kind: str) -> None:
+    ref, cur = (_real if source == "real" else _samples)(kind, seed=2)
+    r = _numeric(ref, cur)
+    exact = stats.ks_2samp(ref, cur).statistic
+    assert r["ks"] - 1e-12 <= exact <= r["ks"] + r["ks_error_bound"] + 1e-12
+    assert r["ks_error_bound"] <= 0.02  # fine bins keep the interval narrow
+
+
+@pytest.mark.parametrize("kind", ["rounded", "resolution_change", "integers200_shift", "binary"])
+def test_references_with_few_values_give_an_exact_ks(kind: str) -> None:
+    ref, cur = (_real if kind != "binary" else _samples)(kind, seed=4)
+    r = _numeric(ref, cur)
+    assert r["ks_error_bound"] == 0.0
+    assert r["ks"] == pytest.approx(stats.ks_2samp(ref, cur).statistic, abs=1e-12)
+
+
+def test_a_ks_too_uncertain_to_decide_never_flags() -> None:
+    """All current mass sits at the left end of each reference bin: the bins cannot tell."""
+    rng = np.random.default_rng(0)
+    ref = fit_numeric(rng.random(40_000), "x", n_bins=1)  # 4 fine quantile bins
+    lefts = np.asarray(ref.edges)[:-2]
+    cur = np.repeat(lefts, 10_000)  # each bin's share, all at its left edge
+    r = NumericDrift(ref).update(cur).result()
+    exact = stats.ks_2samp(rng.random(40_000), cur).statistic
+    assert r["ks"] < 0.01 and r["ks"] + r["ks_error_bound"] >= exact > 0.2
+    assert r["wasserstein"] > 0.1  # the effect gate alone would pass
+    assert r["ks_pvalue"] > 0.01 and r["drift"] is False

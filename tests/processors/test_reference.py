@@ -9,6 +9,8 @@ import pytest
 
 from processors.reference import (
     DEFAULT_BINS,
+    FINE_PER_GROUP,
+    GAP_SPLITS,
     PROFILE_VERSION,
     ReferenceProfile,
     fit_reference,
@@ -29,24 +31,44 @@ def _profile() -> ReferenceProfile:
     )
 
 
-def test_numeric_edges_are_reference_quantiles_plus_a_closing_edge() -> None:
+def test_numeric_edges_are_fine_quantiles_grouped_into_the_psi_bins() -> None:
     ref = _profile().features["strip_temp_c"]
     edges = np.asarray(ref.edges)
-    assert len(edges) == DEFAULT_BINS + 2 and np.all(np.diff(edges) > 0)
+    assert np.all(np.diff(edges) > 0) and len(edges) >= DEFAULT_BINS * FINE_PER_GROUP
     assert edges[0] == ref.min and edges[-2] == ref.max and edges[-1] == np.nextafter(ref.max, 1e9)
     counts = np.asarray(ref.counts)
     assert counts[0] == counts[-1] == 0 and counts.sum() == ref.n == 4950
     assert ref.n_missing == 50 and len(ref.sums) == len(counts)
     assert np.sum(ref.sums) == pytest.approx(ref.mean * ref.n)
-    inner = counts[1:-2]  # equal-mass quantile bins (the last inner bin holds just the max)
+    groups = ref.grouped(counts)
+    assert groups.size == DEFAULT_BINS + 3 and groups.sum() == ref.n
+    inner = groups[1:-2]  # equal-mass quantile groups (the last inner one holds just the max)
     assert inner.min() >= 0.9 * 4950 / DEFAULT_BINS
 
 
-def test_discrete_numeric_feature_uses_its_unique_values() -> None:
+def test_discrete_numeric_feature_gets_point_and_gap_bins() -> None:
     ref = _profile().features["speed"]
-    values = np.unique(np.random.default_rng(0).poisson(4, 5000))  # not the same draw; layout only
-    assert len(ref.edges) - 1 <= DEFAULT_BINS and len(values) > 3
-    assert ref.edges[:-1] == tuple(sorted(set(ref.edges[:-1])))
+    values = np.asarray(ref.edges)[np.asarray(ref.counts)[1:] > 0]  # edges[i] opens bin i + 1
+    edges = np.asarray(ref.edges)
+    assert len(values) > 3 and np.all(np.diff(edges) > 0)
+    # every value v has a point bin [v, nextafter(v)); each gap is cut in GAP_SPLITS
+    assert set(np.nextafter(values, np.inf)) <= set(edges)
+    assert len(edges) == 2 * len(values) + (len(values) - 1) * (GAP_SPLITS - 1)
+    assert ref.grouped(np.asarray(ref.counts)).size == len(values) + 2  # one group per value
+
+
+def test_version_1_profiles_upgrade_to_one_group_per_bin() -> None:
+    v1 = {
+        "profile_version": 1, "model": "m", "version": "1", "n_bins": 2, "top_k": 20,
+        "features": {"x": {"kind": "numeric", "edges": [0.0, 1.0, 1.5], "counts": [0, 3, 1, 0],
+                           "sums": [0.0, 1.5, 1.0, 0.0], "mean": 0.625, "std": 0.4, "min": 0.0,
+                           "max": 1.0, "n": 4, "n_missing": 0}},
+    }  # fmt: skip
+    prof = ReferenceProfile.from_dict(v1)
+    ref = prof.features["x"]
+    assert prof.profile_version == PROFILE_VERSION == 2 and ref.group_ends == (1, 2, 3, 4)
+    assert ref.grouped(np.asarray(ref.counts)).tolist() == [0, 3, 1, 0]
+    assert ReferenceProfile.from_json(prof.to_json()) == prof
 
 
 def test_categorical_top_k_other_missing() -> None:

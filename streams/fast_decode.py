@@ -1,0 +1,106 @@
+"""Fast path of the decoder: typed msgspec structs for well-formed numeric telemetry.
+
+Most telemetry is numbers only: a batch envelope of ``ts`` integers and numeric feature
+arrays, or a single event of numeric features. msgspec checks those types in C while it
+parses (no Python walk over the values), and the feature lists go into numpy as one
+2-D array. Anything the structs do not describe, or that any check here doubts (a
+string or boolean feature, a null timestamp, a timestamp out of bounds, unequal
+lengths, an unknown field, bad tenancy...), returns None and the general decoder in
+:mod:`streams.decode` handles the message, so every rejection and its message stays
+exactly what the general path says. The fast path only ever accepts messages the
+general path accepts, with the same columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import numpy as np
+
+
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    schema_version: int
+    kind: str
+    consortium: str
+    member: str
+    model: str
+    model_version: str
+    site: str
+    hub: str
+
+
+class _TelemetryBatch(_Envelope, forbid_unknown_fields=True):
+    ts: list[int]
+    features: dict[str, list[float | None]]
+    batch: bool = False
+
+
+class _TelemetrySingle(_Envelope, forbid_unknown_fields=True):
+    ts: int
+    features: dict[str, float | None]
+    batch: bool = False
+
+
+_BATCH = msgspec.json.Decoder(_TelemetryBatch)
+_SINGLE = msgspec.json.Decoder(_TelemetrySingle)
+_TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
+
+
+def fast_telemetry(
+    raw: bytes,
+    now_ms: int,
+    max_skew_ms: int,
+    envelope: Callable[[dict[str, Any]], tuple[str, bool, Any]],
+    result_type: type,
+) -> Any | None:
+    """A ``DecodeResult`` for a clean numeric telemetry message, else None (use the general path).
+
+    ``envelope`` is the general decoder's envelope check (schema version, kind, tenancy),
+    so both paths accept exactly the same envelopes.
+    """
+    try:
+        batch = b'"batch":true' in raw or b'"batch": true' in raw
+        msg = (_BATCH if batch else _SINGLE).decode(raw)
+    except Exception:  # msgspec errors, invalid UTF-8, ...: the general path explains
+        return None
+    if msg.batch is not batch or msg.kind != "telemetry" or "" in msg.features:
+        return None
+    head = {name: getattr(msg, name) for name in _TENANCY}
+    head |= {"schema_version": msg.schema_version, "kind": msg.kind, "batch": msg.batch}
+    try:
+        kind, is_batch, tenancy = envelope(head)
+    except Exception:
+        return None
+    names = list(msg.features)
+    if batch:
+        n = len(msg.ts)
+        if n == 0 or any(len(v) != n for v in msg.features.values()):
+            return None
+        try:
+            ts = np.array(msg.ts, dtype=np.int64)
+        except OverflowError:  # an integer beyond int64: the general path names it
+            return None
+        values = np.array(list(msg.features.values()), dtype=np.float64).reshape(len(names), n)
+        if np.any(np.abs(ts.astype(np.float64) - now_ms) > max_skew_ms):
+            return None
+    else:  # per-event numpy calls cost more than the checks themselves: plain Python
+        n = 1
+        if not -(2**63) <= msg.ts < 2**63 or abs(float(msg.ts) - now_ms) > max_skew_ms:
+            return None
+        ts = np.array((msg.ts,), dtype=np.int64)
+        values = np.array(list(msg.features.values()), dtype=np.float64).reshape(len(names), 1)
+    if np.isinf(values).any():  # msgspec refuses out-of-range numbers; kept as a guard
+        return None
+    return result_type(
+        kind=kind,
+        tenancy=tenancy,
+        batch=is_batch,
+        n_input=n,
+        rows=np.arange(n, dtype=np.int64),
+        ts_ms=ts,
+        columns={},
+        features=dict(zip(names, values, strict=True)),
+        rejections=[],
+    )
