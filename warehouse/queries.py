@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from resonance.errors import UsageError
+from errors import UsageError
 from warehouse.backend import Backend
 from warehouse.kinds import KINDS, KindSpec, columns_to_state
 from warehouse.sink import value_aggregates

@@ -12,7 +12,7 @@ MODULES = [
     "streams.decode",
     "streams.dlq",
     "resonance.io",
-    "resonance.carbon",
+    "warehouse.carbon",
 ]
 
 
