@@ -25,10 +25,11 @@ demo: install ## run the main job on embedded defaults
 bench: install ## print benchmark figures
 	$(PY) benchmarks/engines.py
 
-lint: install ## ruff lint and format check, import layers (import-linter)
+lint: install ## ruff lint and format check, import layers (import-linter), mypy --strict on processors/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: install ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -190,7 +190,10 @@ class ReferenceProfile:
         version = d.get("profile_version")
         if version != PROFILE_VERSION:
             raise ValueError(f"profile_version {version!r} is not supported ({PROFILE_VERSION})")
-        kinds = {"numeric": NumericReference, "categorical": CategoricalReference}
+        kinds: dict[str, type[NumericReference] | type[CategoricalReference]] = {
+            "numeric": NumericReference,
+            "categorical": CategoricalReference,
+        }
         features: dict[str, FeatureReference] = {}
         for name, f in d["features"].items():
             if f.get("kind") not in kinds:
