@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-test: install ## run the whole suite (starts its own broker and embedded ClickHouse)
+test: install lint ## lint, then run the whole suite (starts its own broker and embedded ClickHouse)
 	scripts/system-deps.sh
 	$(PY) -m pytest
 
@@ -25,9 +25,11 @@ demo: install ## run the main job on embedded defaults
 bench: install ## print benchmark figures
 	$(PY) benchmarks/engines.py
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, import layers (import-linter), mypy --strict on processors/
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 format: install ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -1,7 +1,7 @@
 """Energy & carbon: per compute hub and per model, J/inference, kWh, gCO2e and PUE.
 
 Facility kWh = metered IT joules / 3.6e6 × the hub's PUE; gCO2e = facility kWh × the
-hub's grid intensity (``hubs`` table, from resonance.carbon's provincial factors)."""
+hub's grid intensity (``hubs`` table, from warehouse.carbon's provincial factors)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
-from resonance.errors import UsageError
+from errors import UsageError
 
 FOLDER_PREFIX = "resonance-"
 

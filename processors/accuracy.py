@@ -28,7 +28,8 @@ DEFAULT_SCORE_BINS = 100
 
 def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """Element-wise num / den with 0 where den == 0 (sklearn's zero_division=0)."""
-    return np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    out: np.ndarray = np.divide(num, den, out=np.zeros(num.shape), where=den > 0)
+    return out
 
 
 def roc_auc_binned(neg: np.ndarray, pos: np.ndarray) -> tuple[float | None, float | None]:
@@ -78,8 +79,10 @@ class ClassificationAccuracy:
         self.score_bins = int(score_bins)
         k = len(self.classes)
         self.confusion = np.zeros((k, k), dtype=np.int64)
-        self.score_counts = np.zeros((2, score_bins), dtype=np.int64) if k == 2 else None
-        self.score_sums = np.zeros(score_bins, dtype=np.float64) if k == 2 else None
+        # Score histograms exist only for binary models; multiclass keeps them empty (0 rows).
+        rows = 2 if k == 2 else 0
+        self.score_counts = np.zeros((rows, score_bins), dtype=np.int64)
+        self.score_sums = np.zeros(score_bins if k == 2 else 0, dtype=np.float64)
 
     @property
     def binary(self) -> bool:
@@ -182,7 +185,10 @@ class ClassificationAccuracy:
         tp, pred, true = np.diag(cm), cm.sum(axis=0), cm.sum(axis=1)
         precision, recall = _safe_div(tp, pred), _safe_div(tp, true)
         f1 = _safe_div(2 * precision * recall, precision + recall)
-        pick = (lambda a: float(a[1])) if self.binary else (lambda a: float(a.mean()))
+
+        def pick(a: np.ndarray) -> float:  # binary: the positive class; else the macro mean
+            return float(a[1]) if self.binary else float(a.mean())
+
         return {
             "accuracy": ratio(tp.sum(), n),
             "precision": pick(precision),

@@ -134,7 +134,8 @@ def _integral_f(edges: np.ndarray, counts: np.ndarray, sums: np.ndarray) -> np.n
     n = counts.sum()
     before = (np.cumsum(counts) - counts)[1:-1] / n
     a, b = edges[:-1], edges[1:]
-    return (b - a) * before + (counts[1:-1] * b - sums[1:-1]) / n
+    out: np.ndarray = (b - a) * before + (counts[1:-1] * b - sums[1:-1]) / n
+    return out
 
 
 def ks_with_bound(

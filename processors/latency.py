@@ -103,7 +103,7 @@ class LatencyHistogram:
             return self.lo_ms
         if i == self.n_log + 1:
             return self.lo_ms * self.gamma**self.n_log
-        return self.lo_ms * self.gamma ** (i - 0.5)
+        return float(self.lo_ms * self.gamma ** (i - 0.5))
 
     def quantile(self, q: float) -> float | None:
         """Value of the bucket holding the ⌈q·n⌉-th smallest latency (None when empty)."""

@@ -10,6 +10,7 @@ counting it as zero. The helpers below map raw metrics to components.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 DEFAULT_WEIGHTS = (0.4, 0.4, 0.2)
 
@@ -65,8 +66,8 @@ def data_fit(
     True
     """
     items = list(verdicts.items()) if isinstance(verdicts, Mapping) else list(enumerate(verdicts))
-    importance = importance or {}
-    weights = [(float(importance.get(k, 1.0)), bool(v)) for k, v in items]
+    weight_of: Mapping[Any, float] = importance or {}
+    weights = [(float(weight_of.get(k, 1.0)), bool(v)) for k, v in items]
     if any(w < 0 for w, _ in weights):
         raise ValueError("importance weights must be >= 0")
     total = sum(w for w, _ in weights)

@@ -2,7 +2,7 @@
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed namespace and returning an exit code.
-Bad input raises :class:`resonance.errors.UsageError`, printed as one line, exit 2.
+Bad input raises :class:`errors.UsageError`, printed as one line, exit 2.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from resonance.errors import UsageError
+from errors import UsageError
 
 COMMANDS: tuple[str, ...] = (
     "alerts",

@@ -36,6 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
+from errors import UsageError
 from resonance.console.detection import MONITOR_THRESHOLDS
 from resonance.console.embedded_sink import SinkThread
 from resonance.console.processes import Supervisor, resonance_argv, wait_until
@@ -44,7 +45,6 @@ from resonance.console.shared_backend import SharedBackend
 from resonance.console.simulation import SimulationThread
 from resonance.console.snapshot import Refresher, Snapshot, SnapshotProvider, reader_builder
 from resonance.console.summary import Injected, Truth, summary_json, terminal_lines, write_summary
-from resonance.errors import UsageError
 from warehouse.window_reader import ReferenceStore, WarehouseReader
 
 log = logging.getLogger(__name__)

@@ -1,9 +1,5 @@
-"""One root exception per concern; the CLI turns :class:`UsageError` into one line and exit 2."""
+"""Compatibility re-export: the errors live in the leaf package :mod:`errors`."""
 
+from errors import ResonanceError, UsageError
 
-class ResonanceError(Exception):
-    """Root of every error Resonance raises on purpose."""
-
-
-class UsageError(ResonanceError):
-    """Bad user input (file, column, flag, setting); the message names the culprit."""
+__all__ = ["ResonanceError", "UsageError"]

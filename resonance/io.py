@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from resonance.errors import UsageError
+from errors import UsageError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)  # "" in a text column = missing

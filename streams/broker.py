@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from resonance.errors import UsageError
+from errors import BrokerError, UsageError
 
 ENV_BIN = "RESONANCE_BROKER_BIN"
 
@@ -111,12 +111,12 @@ class EmbeddedBroker:
         deadline = time.monotonic() + self.ready_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"broker exited with code {self.process.returncode}")
+                raise BrokerError(f"broker exited with code {self.process.returncode}")
             if _port_open(self.host, self.port) and metadata_ok(self.bootstrap):
                 return self
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"broker not ready on {self.bootstrap} after {self.ready_timeout}s")
+        raise BrokerError(f"broker not ready on {self.bootstrap} after {self.ready_timeout}s")
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not exit in ``timeout`` seconds."""

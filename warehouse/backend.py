@@ -22,18 +22,10 @@ from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
-from resonance.errors import ResonanceError, UsageError
+from errors import UsageError, WarehouseError, WarehouseUnavailable
 from warehouse.settings import DEFAULT_DATABASE, WarehouseSettings
 
 LOCK_NAME = ".resonance.lock"
-
-
-class WarehouseError(ResonanceError):
-    """A statement failed inside ClickHouse (bad SQL is a bug, not user input)."""
-
-
-class WarehouseUnavailable(WarehouseError):
-    """ClickHouse cannot be reached or refused a write; the caller may retry."""
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from importlib import resources
 import pyarrow as pa
 
 from warehouse.backend import Backend, WarehouseError
+from warehouse.carbon import hub_factors
 
 MIGRATIONS_PACKAGE = "warehouse.migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -174,10 +175,6 @@ def load_hubs(backend: Backend, overrides: dict | None = None) -> int:
 
     Rows only change when a factor changes, so repeated migrations add nothing.
     """
-    try:
-        from resonance.carbon import hub_factors
-    except ImportError:  # carbon factors not installed: the table stays empty
-        return 0
     factors = hub_factors(overrides)
     current = {
         r["hub"]: (list(r["provinces"]), r["grid_gco2_per_kwh"], r["pue"], r["name"], r["source"])

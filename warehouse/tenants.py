@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from resonance.errors import UsageError
+from errors import UsageError
 
 IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 DATABASE = "resonance"

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from resonance.errors import UsageError
+from errors import UsageError
 from warehouse.backend import Backend, WarehouseError, open_backend
 from warehouse.settings import WarehouseSettings
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from resonance.errors import UsageError
+from errors import UsageError
 
 PACKAGED_SCENARIOS = ("default", "showcase")
 

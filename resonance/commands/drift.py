@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from errors import UsageError
 from processors.drift import DEFAULT_THRESHOLDS, drift_engine, drift_share
 from processors.reference import ReferenceProfile, fit_reference
 from resonance.commands.reference import load_profile
-from resonance.errors import UsageError
 from resonance.io import (
     is_numeric,
     numeric_text_culprit,

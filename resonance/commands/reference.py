@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from errors import UsageError
 from processors.reference import DEFAULT_BINS, DEFAULT_TOP_K, ReferenceProfile, fit_reference
-from resonance.errors import UsageError
 from resonance.io import parse_name_list, read_table, split_columns
 
 BUILD_EPILOG = f"""\

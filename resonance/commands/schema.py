@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from resonance.errors import UsageError
+from errors import UsageError
 from streams.events import export_json_schemas
 
 EPILOG = """\

@@ -7,7 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from resonance.errors import ResonanceError, UsageError
+from errors import UsageError
 from resonance.io import parse_name_list
 from streams.simulator.catalogue import CONSORTIA, MODELS_BY_NAME
 from streams.simulator.durations import parse_duration
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if refs:
         try:
             paths = write_references(sim.models, refs, args.seed, args.reference_samples)
-        except ResonanceError as exc:
+        except OSError as exc:
             raise UsageError(f"--references-out: {exc}") from None
         print(f"simulate: {len(paths)} reference profiles in {refs}", file=sys.stderr)
     sink = _sink(args)

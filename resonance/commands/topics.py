@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_create(args: argparse.Namespace) -> int:
-    from resonance.errors import UsageError
+    from errors import UsageError
     from streams.settings import load_settings
     from streams.topics import create_topics
 

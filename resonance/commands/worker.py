@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from resonance.errors import UsageError
+    from errors import UsageError
     from streams.settings import load_settings
     from streams.worker import run_worker
 

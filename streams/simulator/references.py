@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resonance.errors import ResonanceError
+from processors.reference import fit_reference
 from streams.simulator.generator import ModelGenerator
 from streams.simulator.specs import Model
 
@@ -29,10 +29,6 @@ def training_columns(model: Model, seed: int, n: int = DEFAULT_SAMPLES) -> dict[
 
 def fit(model: Model, seed: int, n: int = DEFAULT_SAMPLES) -> str:
     """The model's reference profile as JSON text (the one call into processors.reference)."""
-    try:
-        from processors.reference import fit_reference
-    except ImportError as exc:  # processors/ lands separately
-        raise ResonanceError(f"processors.reference is not available: {exc}") from exc
     profile = fit_reference(
         training_columns(model, seed, n),
         model=model.name,

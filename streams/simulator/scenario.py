@@ -27,7 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
-from resonance.errors import UsageError
+from errors import UsageError
 from streams.simulator.catalogue import MODELS_BY_NAME
 from streams.simulator.durations import Offset
 from streams.simulator.specs import Categorical, Model, Numeric

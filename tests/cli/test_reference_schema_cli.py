@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from errors import UsageError
 from processors.reference import DEFAULT_BINS, ReferenceProfile
 from resonance.cli import main
-from resonance.errors import UsageError
 from resonance.io import read_table, split_columns
 from resonance.sample_data import REFERENCE
 from tests.cli.conftest import SAMPLE_FEATURES, fails, reference_build

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from resonance.carbon import EAST_PUE, HUBS, WEST_PUE, hub_factors, provincial_emissions
-from resonance.errors import UsageError
+from errors import UsageError
 from streams.dlq import dlq_record, parse_dlq_record
+from warehouse.carbon import EAST_PUE, HUBS, WEST_PUE, hub_factors, provincial_emissions
 
 
 def test_dlq_record_fields_and_round_trip():

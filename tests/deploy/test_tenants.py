@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from resonance.errors import UsageError
+from errors import UsageError
 from warehouse.backend import ChdbBackend, WarehouseError
 from warehouse.migrate import migrate
 from warehouse.tenants import (

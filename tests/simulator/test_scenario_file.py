@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from resonance.errors import UsageError
+from errors import UsageError
 from streams.simulator import load_scenario
 
 GOOD = """\

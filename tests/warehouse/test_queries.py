@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from resonance.errors import UsageError
+from errors import UsageError
 from warehouse import queries
 
 pytestmark = pytest.mark.integration
