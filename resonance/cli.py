@@ -19,6 +19,7 @@ COMMANDS: tuple[str, ...] = (
     "db",
     "demo",
     "drift",
+    "notify",
     "query",
     "reference",
     "schema",
