@@ -42,6 +42,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     stamp: float
+    answered: bool = True  # False: the server hung on it
 
     @property
     def json(self) -> dict:
@@ -72,6 +73,7 @@ class Hook:
                         {k.lower(): v for k, v in self.headers.items()},
                         body,
                         hook.stamp(),
+                        not reply.hang,
                     )
                 )
                 if reply.hang:
