@@ -10,7 +10,8 @@ EPILOG = """\
 Consumes `alerts` (consumer group --group) and `alert-actions`, posts each transition to
 the channels its route names (DingTalk, WeCom, Feishu, Slack, generic webhook) within
 each platform's rate limits, and logs every attempt to the `deliveries` topic (the sink
-stores it). URLs and secrets: ${NAME} in the file reads the environment. docs/notify.md.
+stores it). URLs and secrets: ${NAME} in the file reads the environment. Links in
+messages: `links:` in the file, else RESONANCE_NOTIFY_CONSOLE_URL / _GRAFANA_URL. docs/notify.md.
 
 exit status: 0 stopped cleanly, 2 bad config (one line naming the key).
 
@@ -48,6 +49,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def links_from_env(config, env):  # noqa: ANN001, ANN201 (NotifyConfig, imported lazily)
+    """``RESONANCE_NOTIFY_{CONSOLE,GRAFANA}_URL`` fill the links the file leaves unset."""
+    found = {
+        key: env[f"RESONANCE_NOTIFY_{key.split('_')[0].upper()}_URL"]
+        for key in ("console_url", "grafana_url")
+        if getattr(config.links, key) is None
+        and env.get(f"RESONANCE_NOTIFY_{key.split('_')[0].upper()}_URL")
+    }
+    if not found:
+        return config
+    return config.model_copy(update={"links": config.links.model_copy(update=found)})
+
+
 def run(args: argparse.Namespace) -> int:
     import asyncio
     import logging
@@ -61,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     url = args.url or os.environ.get(ENV_URL)
     if url:
         config = with_webhook(config, url)
+    config = links_from_env(config, os.environ)
     if not config.channels:
         raise UsageError("channels: none configured (give --config FILE or --url URL)")
     if args.check:
