@@ -80,6 +80,9 @@ class DemoOptions:
     horizon_windows: int = 3
     min_samples: int = 200
     drain_timeout_s: float = 60.0
+    notify_url: str | None = None
+    """Generic webhook for every alert transition (starts the notifier child)."""
+    notify_config: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,21 @@ class Demo:
             )
         self._cleanup.append(self.supervisor.stop_all)
 
+    def start_notifier(self, bootstrap: str, console_url: str) -> None:
+        """``resonance notify`` as a child; the URL travels in the environment, not argv."""
+        opts = self.options
+        if not (opts.notify_url or opts.notify_config):
+            return
+        argv = ["notify", "--bootstrap", bootstrap, "--group", "resonance-demo-notify"]
+        if opts.notify_config:
+            argv += ["--config", str(opts.notify_config.resolve())]
+        env = {"PYTHONUNBUFFERED": "1", "RESONANCE_NOTIFY_CONSOLE_URL": console_url}
+        if opts.notify_url:
+            env["RESONANCE_NOTIFY_URL"] = opts.notify_url
+        self.supervisor.start("notify", resonance_argv(*argv), env, cwd=self.data_dir)
+        if self.supervisor.stop_all not in self._cleanup:
+            self._cleanup.append(self.supervisor.stop_all)
+
     def start_sink(self, backend: SharedBackend, bootstrap: str) -> SinkThread:
         sink = SinkThread(backend, bootstrap).start()
         self._cleanup.append(sink.stop)
@@ -251,8 +269,16 @@ class Demo:
         build = reader_builder(reader, self.options.horizon_windows, self.options.min_samples)
         refresher = Refresher(build, self.provider, self.options.refresh_s).start()
         self._cleanup.append(refresher.stop)
+        from warehouse.deliveries import deliveries_for, recent_deliveries
+
+        def deliveries(q: dict[str, str]) -> dict:
+            if q.get("alert_id"):
+                return {"deliveries": deliveries_for(backend, q["alert_id"])}
+            return {"deliveries": recent_deliveries(backend, limit=50)}
+
         try:
-            server = ConsoleServer(self.provider, port=self.options.port).start()
+            extra = {"/api/deliveries": deliveries}
+            server = ConsoleServer(self.provider, port=self.options.port, extra=extra).start()
         except OSError as exc:
             raise UsageError(f"--port {self.options.port}: {exc.strerror}") from None
         self._cleanup.append(server.stop)
@@ -297,6 +323,7 @@ class Demo:
         start = datetime.now(UTC).replace(microsecond=0)
         since_s = int(start.timestamp() // opts.window_s * opts.window_s)
         url, refresher = self.start_console(backend, since_s)
+        self.start_notifier(bootstrap, url)
         duration = opts.duration_s or DEFAULT_SIM_DURATION_S
         producer = KafkaSink(bootstrap, flush_timeout_s=10.0, **{"log.connection.close": False})
         simulation = SimulationThread(simulator, producer, start, duration, flush_outcomes=True)

@@ -58,7 +58,6 @@ class StreamSettings(BaseSettings):
     join_horizon_s: float = Field(7 * 86400.0, gt=0)
     join_max_predictions: int = Field(2_000_000, ge=1)
     join_max_pending: int = Field(200_000, ge=1)
-<<<<<<< HEAD
     join_max_bytes: int = Field(128 << 20, ge=1 << 16)
     # bounds on state (docs/streaming.md, "Bounds"): the excess goes to the DLQ
     max_windows_per_message: int = Field(100, ge=1)
@@ -69,10 +68,8 @@ class StreamSettings(BaseSettings):
     dlq_max_rejections: int = Field(20, ge=1)
     dlq_max_rows: int = Field(100, ge=1)
     dlq_max_record_bytes: int = Field(131_072, ge=4096, le=998_976)
-=======
     #: seconds between the worker's progress lines on stderr (benchmarks read them)
     report_interval_s: float = Field(10.0, gt=0)
->>>>>>> i12
     #: tests only: exit at a point of the block protocol, ``after-acks:N`` (the N-th
     #: group's final partials acknowledged, not committed) or ``after-commit:N``
     fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")

@@ -41,6 +41,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("partials", "partial key (sha1)", "streams.partials.Partial JSON", 7),
     TopicSpec("alerts", "model", "alert JSON (drift/accuracy rule firing)", 30),
     TopicSpec("dlq", "source topic", "streams.dlq record JSON", 30),
+    TopicSpec("alert-actions", "model", "resonance.alert-action/1 JSON (ack, silence)", 30),
+    TopicSpec("deliveries", "alert id", "resonance.delivery/1 JSON (notifier attempts)", 30),
 )
 
 

@@ -1,4 +1,4 @@
-"""Kafka → ClickHouse sink: idempotent writes of partials, alerts and DLQ records.
+"""Kafka → ClickHouse sink: idempotent writes of partials, alerts, DLQ and delivery records.
 
 The worker emits CUMULATIVE partials: per ``key`` (one block of one source
 partition, one window, one feature) every later ``version`` is a superset of
@@ -40,13 +40,14 @@ import pyarrow as pa
 from streams.partials import keep_latest
 from warehouse.alert_store import action_rows, store_actions, store_transitions, transition_rows
 from warehouse.backend import Backend, WarehouseError
+from warehouse.deliveries import delivery_rows, parse_delivery
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
 
 log = logging.getLogger("resonance.sink")
 
 TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
-TOPICS = ("partials", "alerts", "alert-actions", "dlq")
+TOPICS = ("partials", "alerts", "alert-actions", "dlq", "deliveries")
 
 #: keys per ledger lookup query (a server receives the parameter in the URL).
 LOOKUP_CHUNK = 1_000
@@ -465,6 +466,11 @@ class SinkBatch:
     alerts: list[Mapping[str, Any]] = field(default_factory=list)
     actions: list[Mapping[str, Any]] = field(default_factory=list)
     dlq: list[tuple[Mapping[str, Any], bytes]] = field(default_factory=list)
+    deliveries: list[Mapping[str, Any]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        parts = (self.partials, self.alerts, self.actions, self.dlq, self.deliveries)
+        return sum(len(part) for part in parts)
 
 
 def decode_message(topic: str, partition: int, offset: int, value: bytes, batch: SinkBatch) -> None:
@@ -481,6 +487,8 @@ def decode_message(topic: str, partition: int, offset: int, value: bytes, batch:
         elif topic == "alert-actions":
             action_rows([record])
             batch.actions.append(record)
+        elif topic == "deliveries":
+            batch.deliveries.append(parse_delivery(record))
         else:
             batch.partials.append(parse_partial(record))
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
@@ -489,7 +497,7 @@ def decode_message(topic: str, partition: int, offset: int, value: bytes, batch:
 
 
 def flush(writer: PartialWriter, batch: SinkBatch) -> WriteStats:
-    """Write one batch (partials, then alerts and DLQ, both idempotent by key)."""
+    """Write one batch (partials, then alerts, deliveries and DLQ, each idempotent by key)."""
     stats = writer.write(batch.partials)
     dlq = list(batch.dlq)
     old = f"sink: window older than the minute retention ({writer.retention_days} days)"
@@ -499,6 +507,8 @@ def flush(writer: PartialWriter, batch: SinkBatch) -> WriteStats:
         dlq.append((rec, raw))
     store_transitions(writer.backend, batch.alerts)
     store_actions(writer.backend, batch.actions)
+    if batch.deliveries:
+        writer.backend.insert_arrow("deliveries", delivery_rows(batch.deliveries))
     if dlq:
         writer.backend.insert_arrow("dlq", dlq_rows(dlq))
     return stats
@@ -598,7 +608,7 @@ async def run_sink(
                 if evaluator is not None and batch.partials:
                     await _evaluate(evaluator)
                 if on_flush:
-                    on_flush(stats, sum(len(m) for m in (batch.partials, batch.alerts, batch.dlq)))
+                    on_flush(stats, len(batch))
     finally:
         await consumer.stop()
 

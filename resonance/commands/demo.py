@@ -15,9 +15,10 @@ PACKAGED_SCENARIOS = ("default", "showcase")
 EPILOG = """\
 What runs: an embedded Kafka-compatible broker (Tansu, in memory), the simulator
 (real time, the default scenario unless --scenario), Faust worker processes, and the
-sink into embedded ClickHouse (chDB) under --data-dir. The demo process itself runs
-the sink, so it is the one process that owns the chDB directory, and serves the
-console from the same session. Logs of every child: <data-dir>/logs/.
+sink into embedded ClickHouse (chDB) under --data-dir, and with --notify-url or
+--notify-config the notifier (`resonance notify`), whose deliveries the console lists.
+The demo process itself runs the sink, so it is the one process that owns the chDB
+directory, and serves the console from the same session. Logs of every child: <data-dir>/logs/.
 
 Ctrl-C stops everything cleanly; the data stays in --data-dir for `resonance query`
 and reports. Without --duration the demo runs until Ctrl-C.
@@ -27,6 +28,7 @@ exit status: 0 clean run (also after Ctrl-C), 1 a pipeline process failed, 2 bad
 examples:
   resonance demo
   resonance demo --duration 90 --no-browser --summary-json s.json
+  resonance demo --notify-url http://127.0.0.1:9000/hook
   make demo ARGS="--port 8060 --rate 400"
 """
 
@@ -104,6 +106,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="number of worker processes (default: 1)",
     )
+    parser.add_argument(
+        "--notify-url",
+        default=None,
+        metavar="URL",
+        help="run the notifier too and post every alert transition to this generic webhook",
+    )
+    parser.add_argument(
+        "--notify-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="run the notifier too, with this notify.yaml (docs/notify.md)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -117,6 +132,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: must be within 0..65535")
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: must be >= 1")
+    if args.notify_url or args.notify_config:
+        from resonance.notify.config import load_config, with_webhook
+
+        config = load_config(args.notify_config)  # a bad file fails before anything starts
+        if args.notify_url:
+            try:
+                with_webhook(config, args.notify_url)
+            except UsageError as exc:
+                raise UsageError(str(exc).replace("--url", "--notify-url", 1)) from None
     options = DemoOptions(
         duration_s=args.duration,
         rate=args.rate,
@@ -126,5 +150,7 @@ def run(args: argparse.Namespace) -> int:
         open_browser=not args.no_browser,
         summary_json=args.summary_json,
         workers=args.workers,
+        notify_url=args.notify_url,
+        notify_config=args.notify_config,
     )
     return run_demo(options)

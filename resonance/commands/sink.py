@@ -31,8 +31,8 @@ examples:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "sink",
-        help="write partials / alerts / DLQ records from Kafka to the warehouse",
-        description="Kafka → ClickHouse sink (partials, alerts, dlq).",
+        help="write partials / alerts / DLQ / delivery records from Kafka to the warehouse",
+        description="Kafka → ClickHouse sink (partials, alerts, dlq, deliveries).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

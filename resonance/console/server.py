@@ -6,7 +6,9 @@ event loop the caller may run. The browser polls; there is no push channel to ke
 alive, so a slow query only delays one refresh.
 
 Endpoints: ``/`` (the page), ``/static/<file>``, ``/api/consortia``,
-``/api/consortium?name=``, ``/api/model?consortium=&model=``, ``/api/health``.
+``/api/consortium?name=``, ``/api/model?consortium=&model=``, ``/api/health``; the demo
+adds ``/api/deliveries`` (the notifier's delivery log, ``?alert_id=`` for one alert)
+through ``extra``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -68,9 +70,14 @@ def _routes(provider: ConsoleProvider) -> dict[str, Callable[[dict[str, str]], P
     }
 
 
-def make_handler(provider: ConsoleProvider) -> type[BaseHTTPRequestHandler]:
-    """Build a request handler class bound to one provider."""
-    routes = _routes(provider)
+Route = Callable[[dict[str, str]], Payload]
+
+
+def make_handler(
+    provider: ConsoleProvider, extra: Mapping[str, Route] | None = None
+) -> type[BaseHTTPRequestHandler]:
+    """Build a request handler class bound to one provider (plus ``extra`` API paths)."""
+    routes = {**_routes(provider), **(extra or {})}
 
     class ConsoleHandler(BaseHTTPRequestHandler):
         server_version = "ResonanceConsole/1"
@@ -132,8 +139,14 @@ class ConsoleServer:
     ``port=0`` picks a free port (tests); :attr:`url` tells which one was bound.
     """
 
-    def __init__(self, provider: ConsoleProvider, host: str = "127.0.0.1", port: int = 8050):
-        self._httpd = ThreadingHTTPServer((host, port), make_handler(provider))
+    def __init__(
+        self,
+        provider: ConsoleProvider,
+        host: str = "127.0.0.1",
+        port: int = 8050,
+        extra: Mapping[str, Route] | None = None,
+    ):
+        self._httpd = ThreadingHTTPServer((host, port), make_handler(provider, extra))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, name="resonance-console", daemon=True

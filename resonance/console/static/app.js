@@ -183,6 +183,27 @@ function renderFeatures(detail) {
   }
 }
 
+function renderDeliveries(data) {
+  const panel = $("#deliveries");
+  const rows = (data && data.deliveries) || [];
+  panel.hidden = rows.length === 0;
+  const body = panel.querySelector("tbody");
+  body.textContent = "";
+  for (const d of rows) {
+    const row = document.createElement("tr");
+    row.className = `delivery ${d.status}`;
+    cell(row, d.at.slice(0, 19).replace("T", " "));
+    cell(row, d.alert_id);
+    cell(row, d.transition);
+    cell(row, d.channel);
+    cell(row, String(d.attempt));
+    cell(row, d.digest_of.length ? `${d.status} (${d.digest_of.length})` : d.status, "status");
+    cell(row, d.http_status == null ? "" : String(d.http_status));
+    cell(row, d.error || "");
+    body.appendChild(row);
+  }
+}
+
 function setStatus(text, ok) {
   const el = $("#status");
   el.textContent = text;
@@ -208,6 +229,7 @@ async function refresh() {
         renderFeatures(detail);
       }
     }
+    renderDeliveries(await getJSON("/api/deliveries").catch(() => null));
     document.body.dataset.consortium = state.consortium || "";
     setStatus(`live · updated ${new Date().toISOString().slice(11, 19)} UTC`, true);
   } catch (err) {
