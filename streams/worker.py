@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from streams.registry import ModelRegistry
+from streams.registry import ModelRegistry, RegistryReader
 from streams.settings import StreamSettings
 
 log = logging.getLogger("resonance.worker")
@@ -24,17 +24,23 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
 
     from streams.app import create_app
 
-    registry = ModelRegistry.load(settings.references_dir)
-    if not len(registry):
-        print(
-            f"resonance worker: warning: no reference profiles under "
-            f"{Path(settings.references_dir) / 'references'}; every event will go to the dlq",
-            file=sys.stderr,
-        )
+    registry = ModelRegistry()
+    imported = 0
+    if settings.import_references and Path(settings.references_dir).is_dir():
+        local = ModelRegistry.load(settings.references_dir)  # import path; the topic wins
+        for entry in local:
+            registry.apply(entry)
+        imported = len(local)
+    try:
+        reader = RegistryReader(settings, registry).start()
+    except Exception as exc:
+        print(f"resonance worker: error: registry: {exc}", file=sys.stderr, flush=True)
+        return 2
     app, processor = create_app(settings, registry)
     print(
-        f"resonance worker: {len(registry)} models, group {settings.app_id!r} on "
-        f"{settings.kafka_bootstrap}",
+        f"resonance worker: {len(registry)} models ({len(registry) - imported} from the"
+        f" registry topic, {imported} imported from files), unknown models:"
+        f" {settings.unknown_models}, group {settings.app_id!r} on {settings.kafka_bootstrap}",
         file=sys.stderr,
         flush=True,
     )
@@ -43,6 +49,8 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
+    finally:
+        reader.stop()
     return 0
 
 
