@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from streams.registry import ModelRegistry, RegistryReader
+from streams.registry import ModelEntry, ModelRegistry, RegistryReader
 from streams.settings import StreamSettings
 
 log = logging.getLogger("resonance.worker")
@@ -36,10 +36,11 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
     except Exception as exc:
         print(f"resonance worker: error: registry: {exc}", file=sys.stderr, flush=True)
         return 2
+    registry.on_change(_announce)
     app, processor = create_app(settings, registry)
     print(
-        f"resonance worker: {len(registry)} models ({len(registry) - imported} from the"
-        f" registry topic, {imported} imported from files), unknown models:"
+        f"resonance worker: {len(registry)} models ({imported} imported from files, the rest"
+        f" from the registry topic), unknown models:"
         f" {settings.unknown_models}, group {settings.app_id!r} on {settings.kafka_bootstrap}",
         file=sys.stderr,
         flush=True,
@@ -52,6 +53,15 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
     finally:
         reader.stop()
     return 0
+
+
+def _announce(entry: ModelEntry) -> None:
+    """One stderr line per registry change the worker picks up (live, no restart)."""
+    status = "retired" if entry.retired else "active"
+    source = entry.provenance.get("source", "none") if entry.profile else "none"
+    target = entry.target.kind if entry.target else "none"
+    print(f"resonance worker: registry: {entry.key} {status}, target {target}, reference {source}",
+          file=sys.stderr, flush=True)  # fmt: skip
 
 
 def main() -> int:
