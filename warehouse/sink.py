@@ -38,15 +38,17 @@ import orjson
 import pyarrow as pa
 
 from streams.partials import keep_latest
+from streams.registry import parse_entry
 from warehouse.alert_store import action_rows, store_actions, store_transitions, transition_rows
 from warehouse.backend import Backend, WarehouseError
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
+from warehouse.registry import store_entries
 
 log = logging.getLogger("resonance.sink")
 
 TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
-TOPICS = ("partials", "alerts", "alert-actions", "dlq")
+TOPICS = ("partials", "alerts", "alert-actions", "dlq", "models")
 
 #: keys per ledger lookup query (a server receives the parameter in the URL).
 LOOKUP_CHUNK = 1_000
@@ -459,17 +461,22 @@ class Batcher:
 
 @dataclass
 class SinkBatch:
-    """What one flush writes: partial records, alert records, DLQ records."""
+    """What one flush writes: partial records, alert records, DLQ records, registry entries."""
 
     partials: list[SinkPartial] = field(default_factory=list)
     alerts: list[Mapping[str, Any]] = field(default_factory=list)
     actions: list[Mapping[str, Any]] = field(default_factory=list)
     dlq: list[tuple[Mapping[str, Any], bytes]] = field(default_factory=list)
+    models: list[Any] = field(default_factory=list)  # streams.registry.ModelEntry
 
 
 def decode_message(topic: str, partition: int, offset: int, value: bytes, batch: SinkBatch) -> None:
     """Route one Kafka message into the batch; undecodable ones become DLQ rows."""
     try:
+        if topic == "models":
+            if value is not None:  # a tombstone: the mirror keeps the last entry
+                batch.models.append(parse_entry(value))
+            return
         record = orjson.loads(value)
         if not isinstance(record, dict):
             raise ValueError("expected a JSON object")
@@ -501,7 +508,14 @@ def flush(writer: PartialWriter, batch: SinkBatch) -> WriteStats:
     store_actions(writer.backend, batch.actions)
     if dlq:
         writer.backend.insert_arrow("dlq", dlq_rows(dlq))
+    if batch.models:
+        store_entries(writer.backend, keep_last_entries(batch.models))
     return stats
+
+
+def keep_last_entries(entries: Iterable[Any]) -> list[Any]:
+    """The last entry per model version in a batch (the topic is read in order)."""
+    return list({e.key: e for e in entries}.values())
 
 
 def write_with_retry(
@@ -598,7 +612,8 @@ async def run_sink(
                 if evaluator is not None and batch.partials:
                     await _evaluate(evaluator)
                 if on_flush:
-                    on_flush(stats, sum(len(m) for m in (batch.partials, batch.alerts, batch.dlq)))
+                    batches = (batch.partials, batch.alerts, batch.dlq, batch.models)
+                    on_flush(stats, sum(len(m) for m in batches))
     finally:
         await consumer.stop()
 
