@@ -51,6 +51,9 @@ R_NOT_NUMBER = "expected a number"
 R_UNKNOWN_FEATURE = "unknown feature (not in the reference profile; ignored)"
 R_PROCESSING = "processing error"
 R_RETIRED = "retired model"
+#: unregistered model versions a partition keeps an entry (and a bootstrap buffer) for;
+#: beyond it, further unknown names are still counted but not bootstrapped
+MAX_UNREGISTERED = 10_000
 #: unknown feature names named one by one in a message's rejections (the rest counted)
 MAX_NAMED_UNKNOWN = 10
 
@@ -323,9 +326,11 @@ class PartitionState:
                 return None, [Rejection(R_UNKNOWN_MODEL, "model")]
             info = self._unregistered.get(mid)
             if info is None:
-                info = self._unregistered[mid] = ModelEntry(
-                    consortium=mid[0], model=mid[1], version=mid[2], bootstrap=self.cfg.bootstrap
-                )
+                room = len(self._unregistered) < MAX_UNREGISTERED
+                info = ModelEntry(consortium=mid[0], model=mid[1], version=mid[2],
+                                  bootstrap=self.cfg.bootstrap if room else None)  # fmt: skip
+                if room:
+                    self._unregistered[mid] = info
         if info.retired:
             return None, [Rejection(R_RETIRED, "model")]
         return info, []
