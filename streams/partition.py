@@ -349,11 +349,13 @@ class PartitionState:
                 del self._unregistered[mid]
         for mid in list(self.awaiting):
             info = self.registry.get(*mid)
-            if info is None or info.target is None:
+            if info is None or (info.target is None and not info.retired):
                 continue
             pairs = self.awaiting.pop(mid)
-            if info.retired:
-                continue  # a retired model is not scored (its pairs are dropped, counted)
+            if info.retired or info.target is None:  # not scored: the pairs count unmatched
+                for _, outcome in pairs:
+                    self._unmatched(outcome)
+                continue
             good = [(p, o) for p, o in pairs if _fits(info.target, p.prediction, o.actual)]
             self._count_matches(good)
             bad = [o for p, o in pairs if not _fits(info.target, p.prediction, o.actual)]

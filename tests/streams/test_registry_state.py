@@ -169,3 +169,15 @@ def test_bootstrap_of_unregistered_models_when_switched_on():
     entry = feed.state.outbox[0]
     assert entry.key == "steel/coil/2" and entry.profile.features["temp"].n == 10
     assert entry.registered_at > 0 and entry.target is None
+
+
+def test_pairs_waiting_for_a_retired_model_count_as_unmatched():
+    registry = ModelRegistry()
+    entry = ModelEntry(consortium="steel", model="coil", version="2")
+    registry.apply(entry)
+    feed = Feed(registry)
+    feed("predictions", predictions(["ok", "ok"]))
+    feed("outcomes", outcomes(["ok", "defect"]))
+    registry.apply(entry.replace(retired=True))
+    feed.state.refresh()
+    assert feed.volume()["outcomes_unmatched"] == 2 and feed.state.awaiting == {}
