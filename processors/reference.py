@@ -225,18 +225,12 @@ class ReferenceProfile:
     def from_dict(cls, d: Mapping[str, Any]) -> ReferenceProfile:
         """Read a profile; version 1 is upgraded in place (same bins, one PSI group per bin)."""
         version = d.get("profile_version")
-<<<<<<< HEAD
         if version not in (1, PROFILE_VERSION):
             raise ValueError(f"profile_version {version!r} is not supported (1, {PROFILE_VERSION})")
-        kinds = {"numeric": NumericReference, "categorical": CategoricalReference}
-=======
-        if version != PROFILE_VERSION:
-            raise ValueError(f"profile_version {version!r} is not supported ({PROFILE_VERSION})")
         kinds: dict[str, type[NumericReference] | type[CategoricalReference]] = {
             "numeric": NumericReference,
             "categorical": CategoricalReference,
         }
->>>>>>> i17
         features: dict[str, FeatureReference] = {}
         for name, f in d["features"].items():
             if f.get("kind") not in kinds:

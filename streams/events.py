@@ -149,15 +149,10 @@ Timestamp = Annotated[
 Number = Annotated[FiniteFloat, BeforeValidator(_no_bool)]
 NonNegative = Annotated[FiniteFloat, BeforeValidator(_no_bool), Field(ge=0)]
 NonEmptyStr = Annotated[str, Field(min_length=1)]
-<<<<<<< HEAD
 TenancyStr = Annotated[str, Field(pattern=rf"^{TENANCY_PATTERN.pattern}$")]
-FeatureValue = Number | str | None
-Label = Number | str
-=======
 # A boolean is a label ("true"/"false", processors.labels): the one label rule
 FeatureValue = StrictBool | Number | str | None
 Label = StrictBool | Number | str
->>>>>>> i12
 Score = Annotated[FiniteFloat, BeforeValidator(_no_bool), Field(ge=0, le=1)]
 
 

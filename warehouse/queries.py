@@ -24,12 +24,8 @@ from typing import Any
 
 import orjson
 
-<<<<<<< HEAD
-from processors.labels import canonical_label
-from resonance.errors import UsageError
-=======
 from errors import UsageError
->>>>>>> i17
+from processors.labels import canonical_label
 from warehouse.backend import Backend
 from warehouse.kinds import KINDS, KindSpec, columns_to_state
 from warehouse.sink import value_aggregates
