@@ -104,6 +104,18 @@ def volume_over_time() -> str:
     ORDER BY time"""
 
 
+def unreferenced_over_time() -> str:
+    """Telemetry samples of models without a reference profile (counted, no drift yet);
+    0 for a model with one."""
+    inner = sql.volumes(("time", "model", "model_version"), bucket=sql.time_bucket())
+    return f"""
+    SELECT time, concat(model, ' v', model_version) AS model_version,
+           s['unreferenced'] AS samples
+    FROM ({inner}
+    )
+    ORDER BY time"""
+
+
 def build(scope: Scope) -> Dashboard:
     dash = new_dashboard(
         scope,
@@ -145,6 +157,17 @@ def build(scope: Scope) -> Dashboard:
         time_series(scope, "Latency percentiles", latency_over_time(), unit="ms", width=12)
     )
     dash.with_panel(time_series(scope, "Volumes", volume_over_time(), unit="reqps", width=12))
+    dash.with_panel(
+        time_series(
+            scope,
+            "Unreferenced telemetry",
+            unreferenced_over_time(),
+            width=12,
+            description="Samples of model versions without a reference profile: volume, "
+            "latency, errors and energy are monitored, drift starts once a reference is "
+            "registered or bootstrapped (resonance models register).",
+        )
+    )
     dlq_title = "Dead-letter queue (all consortia)" if scope.operators else "Dead-letter queue"
     dash.with_panel(
         time_series(

@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "db",
     "demo",
     "drift",
+    "models",
     "notify",
     "policy",
     "query",

@@ -12,8 +12,9 @@ data directory):
 - the simulator runs on a thread (its exact summary and ground truth come back as
   objects).
 
-Order of start: warehouse (fails fast if another process holds the directory),
-broker, topics, reference profiles, workers, sink, console, simulator. Order of stop:
+Order of start: reference profiles, broker, topics, model registration (the ``models``
+topic, like ``resonance models register``), workers, warehouse (fails fast if another
+process holds the directory), sink (which mirrors the registry), console, simulator. Order of stop:
 simulator, drain (workers finalise their blocks, the sink stores them), final snapshot
 and summary, sink, workers, broker, warehouse. The data stays on disk.
 """
@@ -102,7 +103,7 @@ def worker_env(options: DemoOptions, bootstrap: str, data_dir: Path) -> dict[str
     """Settings for ``resonance worker`` (streams.settings reads ``RESONANCE_*``)."""
     return {
         "RESONANCE_KAFKA_BOOTSTRAP": bootstrap,
-        "RESONANCE_REFERENCES_DIR": str(data_dir),
+        "RESONANCE_IMPORT_REFERENCES": "false",  # the registry topic only, as in production
         "RESONANCE_WINDOW_S": str(options.window_s),
         "RESONANCE_EMIT_INTERVAL_S": str(options.emit_interval_s),
         "RESONANCE_BLOCK_IDLE_S": str(options.block_idle_s),
@@ -219,19 +220,19 @@ class Demo:
         batch = max(1, round(rate * self.options.batch_interval_s))
         return Simulator(self.options.seed, scenario, rate, batch)
 
-    def write_references(self, simulator) -> list[Path]:  # noqa: ANN001
-        """Profiles as files, where the workers' registry reads them at start-up."""
-        from streams.simulator.references import write_references
+    def model_entries(self, simulator) -> list:  # noqa: ANN001
+        """Registry entries (reference fitted on training data, target) of the simulated models."""
+        from streams.simulator.references import entries
 
-        return write_references(simulator.models, self.data_dir / "references", self.options.seed)
+        return entries(simulator.models, self.options.seed)
 
-    def store_references(self, simulator, paths: list[Path], backend: SharedBackend) -> None:  # noqa: ANN001
-        """The same profiles in the warehouse, for the console, queries and dashboards."""
-        from processors.reference import ReferenceProfile
-        from warehouse.references import store_reference
+    def register_models(self, bootstrap: str, entries: list) -> None:
+        """Register the models on the ``models`` topic, as a user would (``resonance models
+        register``): workers and the sink (which mirrors them into the warehouse) read them."""
+        from streams.registry import publish
+        from streams.settings import load_settings
 
-        for model, path in zip(simulator.models, paths, strict=True):
-            store_reference(backend, model.consortium, ReferenceProfile.from_json(path.read_text()))
+        publish(load_settings(bootstrap), entries)
 
     def start_workers(self, bootstrap: str) -> None:
         env = worker_env(self.options, bootstrap, self.data_dir)
@@ -312,14 +313,14 @@ class Demo:
         opts = self.options
         self.say(f"resonance demo: data in {self.data_dir} (logs in {self.data_dir / 'logs'})")
         simulator = self.make_simulator()  # a bad --scenario fails before anything starts
-        paths = self.write_references(simulator)
+        entries = self.model_entries(simulator)
         bootstrap = self.start_broker()
+        self.register_models(bootstrap, entries)
         # workers first: a Faust worker needs ~8 s to import, start and join its group
         # (Tansu answers a JoinGroup after ~5 s), so everything else overlaps that wait
         self.start_workers(bootstrap)
         backend = self.open_warehouse()  # a data dir in use fails here; cleanup stops the rest
         sink = self.start_sink(backend, bootstrap)
-        self.store_references(simulator, paths, backend)
         start = datetime.now(UTC).replace(microsecond=0)
         since_s = int(start.timestamp() // opts.window_s * opts.window_s)
         url, refresher = self.start_console(backend, since_s)

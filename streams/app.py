@@ -29,7 +29,7 @@ from streams.decode import Rejection, decode
 from streams.dlq import DlqLimits, message_record
 from streams.partials import Partial
 from streams.partition import REPLAYED_TOPICS, BlockConfig, PartitionState
-from streams.registry import ModelRegistry
+from streams.registry import MODELS_TOPIC, Bootstrap, ModelRegistry
 from streams.settings import StreamSettings
 from streams.topics import INPUT_TOPICS
 
@@ -40,7 +40,12 @@ DLQ_TOPIC = "dlq"
 
 
 def block_config(settings: StreamSettings) -> BlockConfig:
+    bootstrap = None
+    if settings.bootstrap_samples or settings.bootstrap_hours:
+        bootstrap = Bootstrap(samples=settings.bootstrap_samples, hours=settings.bootstrap_hours)
     return BlockConfig(
+        unknown_models=settings.unknown_models,
+        bootstrap=bootstrap,
         window_ms=int(settings.window_s * 1000),
         lateness_ms=int(settings.allowed_lateness_s * 1000),
         block_messages=settings.block_messages,
@@ -223,6 +228,19 @@ class StreamProcessor:
                             and m.topic == topic), b"")  # fmt: skip
                 self._reject(state.partition, topic, offset, raw, None, [], error=reason)
             self._dead_letter(state.partition)
+            self._publish(state)
+
+    def _publish(self, state: PartitionState) -> None:
+        """Registry entries the partition changed (bootstrap references) go to ``models``;
+        their acks are awaited with the block, like its partials."""
+        if not state.outbox:
+            return
+        sends = self.pending.setdefault(state.partition, [])
+        for entry in state.outbox:
+            print(f"resonance worker: registered {entry.key} ({entry.provenance.get('source')})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            sends.append(self._send(MODELS_TOPIC, entry.key.encode(), entry.to_json().encode()))
+        state.outbox.clear()
 
     def _process(self, state: PartitionState, msg: Any) -> None:
         """Decode and account one message; anything that fails for it dead-letters it."""
@@ -376,6 +394,7 @@ class StreamProcessor:
         now = time.monotonic()
         idle_s = self.settings.block_idle_s
         for p, state in list(self.states.items()):
+            state.refresh()  # a target registered meanwhile scores the pairs that waited
             fetched = None
             unreached = state.unreached_floors()
             if unreached and state.blocks and now - state.last_message_at >= 3 * idle_s:

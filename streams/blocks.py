@@ -39,6 +39,8 @@ VOLUME_FIELDS = (
     "outcomes_matched",
     "outcomes_unmatched",
     "energy_readings",
+    "unreferenced",  # telemetry samples of a model without a reference (no drift)
+    "outcomes_unscorable",  # pairs that waited for a target their labels do not fit
 )
 _VOLUME_INDEX = {name: i for i, name in enumerate(VOLUME_FIELDS)}
 

@@ -27,10 +27,13 @@ from processors.labels import as_labels, canonical_label
 from processors.latency import LatencyHistogram
 from processors.reference import NumericReference
 from streams.blocks import TableSpec, Tenancy, TopicBlock
+from streams.bootstrap import BootstrapBuffer
 from streams.decode import DecodeResult, Rejection
 from streams.join import JoinState, Outcome, Prediction, join_scope
 from streams.partials import Partial
-from streams.registry import ModelInfo, ModelRegistry
+from streams.registry import Bootstrap, ModelEntry, ModelId, ModelRegistry, Target
+
+ModelInfo = ModelEntry
 
 #: Input topic → the event kind it carries.
 TOPIC_KINDS = {
@@ -46,8 +49,11 @@ R_WRONG_TOPIC = "event kind does not belong on this topic"
 R_NOT_IN_CLASSES = "label not in the model's classes"
 R_NOT_NUMBER = "expected a number"
 R_UNKNOWN_FEATURE = "unknown feature (not in the reference profile; ignored)"
-R_NO_TARGET = "model has no target (class list) in the registry"
 R_PROCESSING = "processing error"
+R_RETIRED = "retired model"
+#: unregistered model versions a partition keeps an entry (and a bootstrap buffer) for;
+#: beyond it, further unknown names are still counted but not bootstrapped
+MAX_UNREGISTERED = 10_000
 #: unknown feature names named one by one in a message's rejections (the rest counted)
 MAX_NAMED_UNKNOWN = 10
 
@@ -69,6 +75,14 @@ class BlockConfig:
     max_windows_per_message: int = 100
     max_windows_per_block: int = 2_000
     max_series_per_model: int = 1_000
+    #: ``accept``: a model missing from the registry is monitored without a reference
+    #: (volume, latency, errors, energy; its telemetry counted as ``unreferenced``);
+    #: ``reject``: its events go to the DLQ as ``unknown model``
+    unknown_models: str = "accept"
+    #: bootstrap the reference of models missing from the registry (None: never)
+    bootstrap: Bootstrap | None = None
+    #: matched pairs kept per partition while their model has no target yet
+    max_awaiting: int = 200_000
 
 
 class PartitionState:
@@ -103,6 +117,15 @@ class PartitionState:
         #: next offset per topic (committed offset at first): where a new block starts
         self.next_offset: dict[str, int] = {}
         self.group_start: dict[str, int] = {}
+        #: models seen here but missing from the registry (monitored without a reference)
+        self._unregistered: dict[ModelId, ModelEntry] = {}
+        self._boot: dict[ModelId, BootstrapBuffer] = {}
+        #: matched (prediction, outcome) pairs of models without a target, scored later
+        self.awaiting: dict[ModelId, list[tuple[Prediction, Outcome]]] = {}
+        #: entries this partition changed (fitted bootstrap references): to publish
+        self.outbox: list[ModelEntry] = []
+        self._revision = registry.revision
+        self._offset = 0  # offset of the message being processed (bootstrap provenance)
 
     def restore(self, committed: Mapping[str, int], ends: Mapping[str, int]) -> None:
         """Start after an assignment: blocks begin at the ``committed`` offsets, and the
@@ -213,12 +236,14 @@ class PartitionState:
         self.last_message_at = time.monotonic()
         if result.message_rejected or result.kind is None:
             return []
+        self.refresh()
         info, rejects = self._check(topic, result)
         if info is None:
             return rejects
         if not self._admit_series(result):
             self._count("series_per_model", 1)
             return [Rejection(r_series(self.cfg.max_series_per_model), "site")]
+        self._offset = offset
         handler = _HANDLERS[result.kind]
         self.cursor[0] = (topic, offset)
         try:
@@ -279,28 +304,81 @@ class PartitionState:
         if result.message_rejected or result.kind not in ("prediction", "outcome"):
             return
         info, _ = self._check(topic, result)
-        if info is None or info.target is None:
+        if info is None:
             return
         keep, _ = _target_rows(info, result, "prediction" if topic == "predictions" else "actual")
         if topic == "predictions":
-            self._join_predictions(None, info, result, keep)
+            matches = self._join_predictions(None, info, result, keep)
         else:
-            self._join_outcomes(info, result, keep)
+            matches = self._join_outcomes(info, result, keep)
+        if info.target is None:
+            self._await_target(matches)  # never counted: no target when they met
         self.join.expire()
 
     def _check(self, topic: str, result: DecodeResult) -> tuple[ModelInfo | None, list[Rejection]]:
         if TOPIC_KINDS.get(topic) != result.kind:
             return None, [Rejection(f"{R_WRONG_TOPIC} ({result.kind} on {topic})", "kind")]
         t = result.tenancy
-        info = self.registry.get(t.consortium, t.model, t.model_version)
+        mid = (t.consortium, t.model, t.model_version)
+        info = self.registry.get(*mid)
         if info is None:
-            return None, [Rejection(R_UNKNOWN_MODEL, "model")]
+            if self.cfg.unknown_models == "reject":
+                return None, [Rejection(R_UNKNOWN_MODEL, "model")]
+            info = self._unregistered.get(mid)
+            if info is None:
+                room = len(self._unregistered) < MAX_UNREGISTERED
+                info = ModelEntry(consortium=mid[0], model=mid[1], version=mid[2],
+                                  bootstrap=self.cfg.bootstrap if room else None)  # fmt: skip
+                if room:
+                    self._unregistered[mid] = info
+        if info.retired:
+            return None, [Rejection(R_RETIRED, "model")]
         return info, []
+
+    # --- registry changes -------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """Follow registry changes: engine specs are rebuilt, and matched pairs that waited
+        for their model's target are scored once it is there (each exactly once)."""
+        if self.registry.revision == self._revision:
+            return
+        self._revision = self.registry.revision
+        self._spec_cache.clear()
+        for mid in list(self._unregistered):
+            if self.registry.get(*mid) is not None:
+                del self._unregistered[mid]
+        for mid in list(self.awaiting):
+            info = self.registry.get(*mid)
+            if info is None or (info.target is None and not info.retired):
+                continue
+            pairs = self.awaiting.pop(mid)
+            if info.retired or info.target is None:  # not scored: the pairs count unmatched
+                for _, outcome in pairs:
+                    self._unmatched(outcome)
+                continue
+            good = [(p, o) for p, o in pairs if _fits(info.target, p.prediction, o.actual)]
+            self._count_matches(good)
+            bad = [o for p, o in pairs if not _fits(info.target, p.prediction, o.actual)]
+            for outcome in bad:
+                self._unmatched(outcome, "outcomes_unscorable")
+
+    def _await_target(self, matches: list[tuple[Prediction, Outcome]]) -> None:
+        """Keep pairs of a model without a target; past ``max_awaiting`` they count unmatched."""
+        room = self.cfg.max_awaiting - sum(len(v) for v in self.awaiting.values())
+        for pred, outcome in matches:
+            if room <= 0:
+                self._unmatched(outcome)
+                continue
+            t = pred.tenancy
+            self.awaiting.setdefault((t[0], t[2], t[3]), []).append((pred, outcome))
+            room -= 1
 
     # --- per kind --------------------------------------------------------------------------
 
     def _telemetry(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
         tenancy = _tenancy(r)
+        if info.profile is None:
+            return self._unreferenced(blk, info, r, tenancy)
         rejects: list[Rejection] = []
         unknown = sorted(set(r.features) - set(info.profile.features))
         if unknown:
@@ -330,6 +408,29 @@ class PartitionState:
         blk.add_table(tenancy, self._specs(info), windows, late, columns)
         return rejects
 
+    def _unreferenced(
+        self, blk: TopicBlock, info: ModelInfo, r: DecodeResult, tenancy: Tenancy
+    ) -> list[Rejection]:
+        """Telemetry of a model without a reference: counted (``telemetry_samples`` and
+        ``unreferenced``), and collected for its bootstrap when it has one."""
+        windows, late, keep, rejects = self._windows(blk, r)
+        w, lt = (windows, late) if keep.all() else (windows[keep], late[keep])
+        blk.add_volume(tenancy, w, lt, "telemetry_samples")
+        blk.add_volume(tenancy, w, lt, "unreferenced")
+        if info.bootstrap is not None:
+            buf = self._boot.get(info.mid)
+            if buf is None:
+                buf = self._boot[info.mid] = BootstrapBuffer(info.bootstrap)
+            if buf.add(r.features, r.ts_ms, self.partition, self._offset):
+                profile, provenance = buf.fit(info.model, info.version)
+                del self._boot[info.mid]
+                entry = info.replace(reference=profile.to_dict(), provenance=provenance)
+                if not entry.registered_at:
+                    entry = entry.replace(registered_at=entry.updated_at)
+                self.registry.apply(entry)
+                self.outbox.append(entry)
+        return rejects
+
     def _specs(self, info: ModelInfo) -> tuple[TableSpec, ...]:
         """(kind, feature, engine factory) per reference feature, built once per model."""
         key = (info.consortium, info.model, info.version)
@@ -357,17 +458,20 @@ class PartitionState:
         err = cols["error"]
         if err.any():
             blk.add_volume(tenancy, w[err], lt[err], "prediction_errors")
-        if info.target is not None:
-            matches = self._join_predictions(windows, info, r, keep)
-            self._count_matches(matches)
+        matches = self._join_predictions(windows, info, r, keep)
+        self._score(info, matches)
         return rejects
 
     def _outcome(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
-        if info.target is None:
-            return [Rejection(R_NO_TARGET, "model")]
         keep, rejects = _target_rows(info, r, "actual")
-        self._count_matches(self._join_outcomes(info, r, keep))
+        self._score(info, self._join_outcomes(info, r, keep))
         return rejects
+
+    def _score(self, info: ModelInfo, matches: list[tuple[Prediction, Outcome]]) -> None:
+        if info.target is None:
+            self._await_target(matches)
+        else:
+            self._count_matches(matches)
 
     def _energy(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
         tenancy = _tenancy(r)
@@ -450,12 +554,10 @@ class PartitionState:
                 )
             blk.add_volume(tenancy, windows, late, "outcomes_matched")
 
-    def _unmatched(self, outcome: Outcome) -> None:
+    def _unmatched(self, outcome: Outcome, why: str = "outcomes_unmatched") -> None:
         blk = self.block("outcomes")
         ts = np.array([outcome.ts], np.int64)
-        blk.add_volume(
-            outcome.tenancy, blk.window_start(ts), np.zeros(1, bool), "outcomes_unmatched"
-        )
+        blk.add_volume(outcome.tenancy, blk.window_start(ts), np.zeros(1, bool), why)
 
 
 _HANDLERS: dict[str, Any] = {
@@ -516,6 +618,24 @@ def _target_rows(info: ModelInfo, r: DecodeResult, column: str) -> tuple[np.ndar
     if not bad.any():
         return keep, []
     return ~bad, [_row_reject(r, bad, reason, column)]
+
+
+def _fits(target: Target, *values: Any) -> bool:
+    """Whether labels that met before the target was known fit it (classes / numbers).
+
+    >>> t = Target(kind="binary", classes=("ok", "defect"))
+    >>> _fits(t, "ok", "defect"), _fits(t, "ok", "scrap"), _fits(Target(kind="regressor"), 1.0, 2)
+    (True, False, True)
+    """
+    for v in values:
+        if target.is_classifier:
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if v is None or str(v) not in target.classes:
+                return False
+        elif isinstance(v, bool) or not isinstance(v, int | float) or v != v:
+            return False
+    return True
 
 
 def _labels(values: np.ndarray) -> np.ndarray:

@@ -70,6 +70,16 @@ class StreamSettings(BaseSettings):
     dlq_max_record_bytes: int = Field(131_072, ge=4096, le=998_976)
     #: seconds between the worker's progress lines on stderr (benchmarks read them)
     report_interval_s: float = Field(10.0, gt=0)
+    # registry (streams.registry): the compacted ``models`` topic is the source of truth
+    #: ``accept``: models missing from the registry are monitored without a reference
+    #: (telemetry counted as ``unreferenced``); ``reject``: their events go to the DLQ
+    unknown_models: Literal["accept", "reject"] = "accept"
+    #: bootstrap the reference of a model missing from the registry from its first N
+    #: telemetry samples, or its first T hours of event time (at most one of the two)
+    bootstrap_samples: int | None = Field(None, ge=10)
+    bootstrap_hours: float | None = Field(None, gt=0)
+    #: also import reference files under ``references_dir`` at start-up (local import path)
+    import_references: bool = True
     #: tests only: exit at a point of the block protocol, ``after-acks:N`` (the N-th
     #: group's final partials acknowledged, not committed) or ``after-commit:N``
     fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")

@@ -4,6 +4,7 @@ The four input topics share one partition count and are keyed by model, so a mod
 predictions and outcomes land on the same partition number and meet in one worker.
 Retention is generous on inputs (the join rebuild re-reads predictions back to the join
 horizon) and on ``partials`` (the sink may lag), longer on ``dlq`` (someone must look).
+``models`` (the registry, streams.registry) is compacted: the last entry per key is kept.
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ class TopicSpec:
     retention_days: int
     copartitioned: bool = False
     config: dict[str, str] = field(default_factory=dict)
+    partitions: int | None = None  # fixed count (None: the settings' partitions)
 
     def configs(self) -> dict[str, str]:
+        if self.config.get("cleanup.policy") == "compact":
+            return dict(self.config)  # compacted: kept forever, last record per key
         return {
             "retention.ms": str(self.retention_days * DAY_MS),
             "cleanup.policy": "delete",
@@ -43,6 +47,14 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("dlq", "source topic", "streams.dlq record JSON", 30),
     TopicSpec("alert-actions", "model", "resonance.alert-action/1 JSON (ack, silence)", 30),
     TopicSpec("deliveries", "alert id", "resonance.delivery/1 JSON (notifier attempts)", 30),
+    TopicSpec(
+        "models",
+        "consortium/model/version",
+        "streams.registry.ModelEntry JSON (the model registry)",
+        0,
+        config={"cleanup.policy": "compact"},
+        partitions=1,
+    ),
 )
 
 
@@ -54,7 +66,9 @@ def create_topics(settings: StreamSettings, partitions: int | None = None) -> di
     n = partitions or settings.partitions
     admin = AdminClient(settings.confluent_config())
     new = [
-        NewTopic(spec.name, n, settings.replication_factor, config=spec.configs())
+        NewTopic(
+            spec.name, spec.partitions or n, settings.replication_factor, config=spec.configs()
+        )
         for spec in TOPICS
     ]
     status: dict[str, str] = {}

@@ -12,7 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-from streams.registry import ModelRegistry
+from streams.registry import ModelEntry, ModelRegistry, RegistryReader
 from streams.settings import StreamSettings
 
 log = logging.getLogger("resonance.worker")
@@ -24,17 +24,24 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
 
     from streams.app import create_app
 
-    registry = ModelRegistry.load(settings.references_dir)
-    if not len(registry):
-        print(
-            f"resonance worker: warning: no reference profiles under "
-            f"{Path(settings.references_dir) / 'references'}; every event will go to the dlq",
-            file=sys.stderr,
-        )
+    registry = ModelRegistry()
+    imported = 0
+    if settings.import_references and Path(settings.references_dir).is_dir():
+        local = ModelRegistry.load(settings.references_dir)  # import path; the topic wins
+        for entry in local:
+            registry.apply(entry)
+        imported = len(local)
+    try:
+        reader = RegistryReader(settings, registry).start()
+    except Exception as exc:
+        print(f"resonance worker: error: registry: {exc}", file=sys.stderr, flush=True)
+        return 2
+    registry.on_change(_announce)
     app, processor = create_app(settings, registry)
     print(
-        f"resonance worker: {len(registry)} models, group {settings.app_id!r} on "
-        f"{settings.kafka_bootstrap}",
+        f"resonance worker: {len(registry)} models ({imported} imported from files, the rest"
+        f" from the registry topic), unknown models:"
+        f" {settings.unknown_models}, group {settings.app_id!r} on {settings.kafka_bootstrap}",
         file=sys.stderr,
         flush=True,
     )
@@ -43,7 +50,18 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
         worker.execute_from_commandline()
     except SystemExit as exc:
         return int(exc.code or 0)
+    finally:
+        reader.stop()
     return 0
+
+
+def _announce(entry: ModelEntry) -> None:
+    """One stderr line per registry change the worker picks up (live, no restart)."""
+    status = "retired" if entry.retired else "active"
+    source = entry.provenance.get("source", "none") if entry.profile else "none"
+    target = entry.target.kind if entry.target else "none"
+    print(f"resonance worker: registry: {entry.key} {status}, target {target}, reference {source}",
+          file=sys.stderr, flush=True)  # fmt: skip
 
 
 def main() -> int:

@@ -38,16 +38,18 @@ import orjson
 import pyarrow as pa
 
 from streams.partials import keep_latest
+from streams.registry import parse_entry
 from warehouse.alert_store import action_rows, store_actions, store_transitions, transition_rows
 from warehouse.backend import Backend, WarehouseError
 from warehouse.deliveries import delivery_rows, parse_delivery
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
+from warehouse.registry import store_entries
 
 log = logging.getLogger("resonance.sink")
 
 TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
-TOPICS = ("partials", "alerts", "alert-actions", "dlq", "deliveries")
+TOPICS = ("partials", "alerts", "alert-actions", "dlq", "deliveries", "models")
 
 #: keys per ledger lookup query (a server receives the parameter in the URL).
 LOOKUP_CHUNK = 1_000
@@ -460,22 +462,27 @@ class Batcher:
 
 @dataclass
 class SinkBatch:
-    """What one flush writes: partial records, alert records, DLQ records."""
+    """What one flush writes: partial records, alert records, DLQ records, registry entries."""
 
     partials: list[SinkPartial] = field(default_factory=list)
     alerts: list[Mapping[str, Any]] = field(default_factory=list)
     actions: list[Mapping[str, Any]] = field(default_factory=list)
     dlq: list[tuple[Mapping[str, Any], bytes]] = field(default_factory=list)
     deliveries: list[Mapping[str, Any]] = field(default_factory=list)
+    models: list[Any] = field(default_factory=list)  # streams.registry.ModelEntry
 
     def __len__(self) -> int:
-        parts = (self.partials, self.alerts, self.actions, self.dlq, self.deliveries)
+        parts = (self.partials, self.alerts, self.actions, self.dlq, self.deliveries, self.models)
         return sum(len(part) for part in parts)
 
 
 def decode_message(topic: str, partition: int, offset: int, value: bytes, batch: SinkBatch) -> None:
     """Route one Kafka message into the batch; undecodable ones become DLQ rows."""
     try:
+        if topic == "models":
+            if value is not None:  # a tombstone: the mirror keeps the last entry
+                batch.models.append(parse_entry(value))
+            return
         record = orjson.loads(value)
         if not isinstance(record, dict):
             raise ValueError("expected a JSON object")
@@ -511,7 +518,14 @@ def flush(writer: PartialWriter, batch: SinkBatch) -> WriteStats:
         writer.backend.insert_arrow("deliveries", delivery_rows(batch.deliveries))
     if dlq:
         writer.backend.insert_arrow("dlq", dlq_rows(dlq))
+    if batch.models:
+        store_entries(writer.backend, keep_last_entries(batch.models))
     return stats
+
+
+def keep_last_entries(entries: Iterable[Any]) -> list[Any]:
+    """The last entry per model version in a batch (the topic is read in order)."""
+    return list({e.key: e for e in entries}.values())
 
 
 def write_with_retry(

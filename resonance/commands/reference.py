@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -14,11 +15,14 @@ BUILD_EPILOG = f"""\
 Every numeric column becomes a numeric feature (quantile bin edges, default {DEFAULT_BINS}
 bins, plus two open overflow bins); the columns named with --categorical keep their top-K
 categories (default {DEFAULT_TOP_K}) plus "other" and "missing". Text columns not named
-are skipped (note on stderr). The profile is JSON, versioned with --model and --version.
+are skipped (note on stderr). The profile is JSON, versioned with --model and --version;
+--target (with --classes for a classifier) stores what the model predicts, for
+`resonance models register --reference`.
 
 examples:
   resonance reference build --data train.parquet --model strip-defect --version 3 \\
-      --categorical grade,shift --out profiles/strip-defect-3.json
+      --categorical grade,shift --target multiclass --classes none,scratch,scale \\
+      --out profiles/strip-defect-3.json
   resonance reference show profiles/strip-defect-3.json
 """
 
@@ -59,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULT_TOP_K,
         help=f"categories kept per categorical column (default {DEFAULT_TOP_K})",
     )
+    add_target_options(build, required=False)
     build.add_argument(
         "--out", metavar="ref.json", required=True, help="where to write the profile"
     )
@@ -91,44 +96,101 @@ def load_profile(path: str | Path) -> ReferenceProfile:
         raise UsageError(f"{path}: not a reference profile: {exc}") from None
 
 
-def run_build(args: argparse.Namespace) -> int:
-    if args.bins < 1:
-        raise UsageError(f"--bins must be >= 1, got {args.bins}")
-    if args.top_k < 1:
-        raise UsageError(f"--top-k must be >= 1, got {args.top_k}")
-    categorical = parse_name_list(args.categorical, "--categorical")
-    columns = read_table(args.data)
-    numeric, cats, skipped = split_columns(columns, categorical, args.data)
+def add_target_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    """--target/--classes/--positive-class, shared with ``resonance models register``."""
+    parser.add_argument(
+        "--target",
+        metavar="KIND",
+        required=required,
+        help="what the model predicts: binary, multiclass or regressor",
+    )
+    parser.add_argument("--classes", metavar="a,b", help="class labels (classifiers)")
+    parser.add_argument(
+        "--positive-class", metavar="X", help="binary: the positive class (default: the last)"
+    )
+
+
+def parse_target(args: argparse.Namespace) -> dict | None:
+    """The target object of the flags (None without --target); UsageError naming the flag."""
+    from streams.registry import TARGET_KINDS, Target
+
+    if args.target is None:
+        if args.classes or args.positive_class:
+            raise UsageError("--classes/--positive-class need --target binary|multiclass")
+        return None
+    if args.target not in TARGET_KINDS:
+        raise UsageError(
+            f"--target {args.target!r}: unknown kind (one of {', '.join(TARGET_KINDS)})"
+        )
+    classes = parse_name_list(args.classes, "--classes") if args.classes else []
+    if args.target != "regressor" and not classes:
+        raise UsageError(
+            f"--classes: required for --target {args.target} (e.g. --classes ok,defect)"
+        )
+    if args.target == "regressor" and (classes or args.positive_class):
+        raise UsageError("--classes/--positive-class: a regressor has no classes")
+    try:
+        target = Target(
+            kind=args.target, classes=tuple(classes), positive_class=args.positive_class
+        )
+    except ValueError as exc:
+        msg = str(exc).splitlines()[-1].strip().removeprefix("Value error, ")
+        raise UsageError(f"--classes: {msg}") from None
+    return target.model_dump(exclude_none=True)
+
+
+def fit_data(
+    data: str, model: str, version: str, categorical: str | None, bins: int = DEFAULT_BINS,
+    top_k: int = DEFAULT_TOP_K, quiet: bool = False,
+) -> ReferenceProfile:  # fmt: skip
+    """Fit a profile from a CSV/Parquet file (what ``reference build`` writes)."""
+    if bins < 1:
+        raise UsageError(f"--bins must be >= 1, got {bins}")
+    if top_k < 1:
+        raise UsageError(f"--top-k must be >= 1, got {top_k}")
+    names_cat = parse_name_list(categorical, "--categorical")
+    columns = read_table(data)
+    numeric, cats, skipped = split_columns(columns, names_cat, data)
     names = [n for n in columns if n in numeric or n in cats]
     if not names:
-        raise UsageError(f"{args.data}: no numeric columns (name text columns with --categorical)")
+        raise UsageError(f"{data}: no numeric columns (name text columns with --categorical)")
     try:
         profile = fit_reference(
             {n: columns[n] for n in names},
-            model=args.model,
-            version=args.version,
+            model=model,
+            version=version,
             categorical=cats,
-            n_bins=args.bins,
-            top_k=args.top_k,
+            n_bins=bins,
+            top_k=top_k,
         )
     except ValueError as exc:
-        raise UsageError(f"{args.data}: {exc}") from None
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise UsageError(f"--out {out}: directory {out.parent} does not exist")
-    out.write_text(profile.to_json() + "\n", encoding="utf-8")
+        raise UsageError(f"{data}: {exc}") from None
     n_rows = len(next(iter(columns.values())))
-    if skipped:
+    if skipped and not quiet:
         print(
             f"resonance reference: note: skipping text columns not named with --categorical:"
             f" {', '.join(skipped)}",
             file=sys.stderr,
         )
-    print(
-        f"wrote {out}: {len(numeric)} numeric and {len(cats)} categorical features"
-        f" from {n_rows} rows of {args.data}",
-        file=sys.stderr,
-    )
+    if not quiet:
+        print(
+            f"fitted {len(numeric)} numeric and {len(cats)} categorical features"
+            f" from {n_rows} rows of {data}",
+            file=sys.stderr,
+        )
+    return profile
+
+
+def run_build(args: argparse.Namespace) -> int:
+    target = parse_target(args)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise UsageError(f"--out {out}: directory {out.parent} does not exist")
+    profile = fit_data(args.data, args.model, args.version, args.categorical, args.bins,
+                       args.top_k)  # fmt: skip
+    doc = profile.to_dict() | ({"target": target} if target else {})
+    out.write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
+    print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -15,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", help="host:port[,...] (default: RESONANCE_KAFKA_BOOTSTRAP)")
     p.add_argument(
         "--references",
-        help="directory holding references/<consortium>/<model>-<version>.json "
-        "(default: RESONANCE_REFERENCES_DIR)",
+        help="import profiles from references/<consortium>/<model>-<version>.json at start-up "
+        "(default: RESONANCE_REFERENCES_DIR); models come from the registry topic `models`",
     )
     p.add_argument("--window", type=float, help="tumbling window seconds (default 60)")
     p.add_argument("--lateness", type=float, help="allowed lateness seconds (default 120)")

@@ -39,6 +39,7 @@ VOLUME_COUNTERS: dict[str, tuple[str, ...]] = {
     "outcomes": ("outcomes_matched", "outcomes_unmatched"),
     "energy": ("energy_readings",),
     "rejected": ("rejected_rows",),
+    "unreferenced": ("unreferenced",),  # telemetry of a model without a reference (no drift)
 }
 """Event kind → the worker's volume counters (streams/ volume partial state) that count it."""
 
@@ -151,6 +152,7 @@ class ModelMetrics:
         return {
             "model": self.data.model,
             "samples": self.samples(),
+            "unreferenced": sum(self.count(w, "unreferenced") for w in self.windows),
             "resonance_index": index,
             "drift_share": latest_share,
             "accuracy": _clean(accuracy),

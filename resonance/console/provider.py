@@ -32,7 +32,7 @@ Payloads (times are ISO-8601 UTC strings, the start of the event-time window):
 ``health()`` -> ::
 
     {"events": {"telemetry": int, "predictions": int, "outcomes": int, "energy": int,
-                "rejected": int},
+                "rejected": int, "unreferenced": int},
      "dlq": {reason: int}, "windows_closed": int, "events_per_s": float,
      "throughput": {"t": [str], "events_per_s": [float]}}
 

@@ -1,10 +1,13 @@
 """Reference profiles of the simulated models, fit on their undrifted training distribution.
 
-Files: ``<dir>/<consortium>/<model>-<version>.json`` (``ReferenceProfile.to_json()``).
+Files: ``<dir>/<consortium>/<model>-<version>.json`` (``ReferenceProfile.to_json()`` plus
+the model's ``"target"``), the local import path of streams.registry; :func:`entries` gives
+the same as registry entries, which the demo registers on the ``models`` topic.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +42,35 @@ def fit(model: Model, seed: int, n: int = DEFAULT_SAMPLES) -> str:
     return text if isinstance(text, str) else text.decode()
 
 
+def target_of(model: Model) -> dict:
+    """The registry target of a simulated model (binary: the positive class is the last)."""
+    t = model.target
+    return {"kind": t.kind, "classes": list(t.classes)} if t.classes else {"kind": t.kind}
+
+
+def entries(models: list[Model], seed: int, n: int = DEFAULT_SAMPLES) -> list:
+    """Registry entries (reference + target) for the simulated models, as a user registers."""
+    import time
+
+    from streams.registry import ModelEntry
+
+    now = int(time.time() * 1000)
+    return [
+        ModelEntry(
+            consortium=m.consortium,
+            model=m.name,
+            version=m.version,
+            target=target_of(m),
+            reference=json.loads(fit(m, seed, n)),
+            provenance={"source": "registered", "by": "simulator"},
+            owner=f"{m.consortium} consortium (simulated)",
+            registered_at=now,
+            updated_at=now,
+        )
+        for m in models
+    ]
+
+
 def write_references(
     models: list[Model], directory: str | Path, seed: int, n: int = DEFAULT_SAMPLES
 ) -> list[Path]:
@@ -47,6 +79,7 @@ def write_references(
     for model in models:
         path = reference_path(directory, model)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(fit(model, seed, n))
+        text = fit(model, seed, n)
+        path.write_text(text[:-1] + f', "target": {json.dumps(target_of(model))}}}')
         paths.append(path)
     return paths

@@ -48,13 +48,13 @@ WORKER_ENV = {
 class Worker:
     """A worker subprocess with its own log file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(self, env: dict[str, str], log: Path, cwd: Path = ROOT) -> None:
         self.log = log
         self._out = open(log, "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streams.worker"],
             env=env,
-            cwd=ROOT,
+            cwd=cwd,
             stdout=self._out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -91,6 +91,15 @@ class Worker:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_output(self, needle: str, timeout: float = 300.0) -> float:
+        """Seconds until ``needle`` shows in the log (AssertionError after ``timeout``)."""
+        t0 = time.monotonic()
+        while needle not in self.output():
+            if not self.alive or time.monotonic() - t0 > timeout:
+                raise AssertionError(f"{needle!r} not in the worker log\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+        return time.monotonic() - t0
+
 
 @dataclass
 class Stack:
@@ -109,7 +118,7 @@ class Stack:
     def settings(self) -> StreamSettings:
         return StreamSettings(kafka_bootstrap=self.bootstrap, partitions=self.partitions)
 
-    def worker(self, **env: str) -> Worker:
+    def worker(self, cwd: Path = ROOT, **env: str) -> Worker:
         full = {
             **os.environ,
             **WORKER_ENV,
@@ -120,7 +129,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             **env,
         }
-        w = Worker(full, self.tmp / f"worker-{len(self.workers)}.log")
+        w = Worker(full, self.tmp / f"worker-{len(self.workers)}.log", cwd)
         self.workers.append(w)
         return w
 

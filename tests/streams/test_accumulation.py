@@ -79,10 +79,12 @@ def test_replaying_a_block_gives_the_same_keys_and_states(run):
 
 
 def test_unknown_model_and_wrong_topic_are_rejected(run):
+    """Strict mode (RESONANCE_UNKNOWN_MODELS=reject); the default is tests/streams/
+    test_registry_state.py."""
     records, _, registry = run
     topic, _, value = next(r for r in records if r[0] == "telemetry")
     msg = orjson.loads(value)
-    state = PartitionState(0, BlockConfig(), registry)
+    state = PartitionState(0, BlockConfig(unknown_models="reject"), registry)
     unknown = decode(orjson.dumps({**msg, "model": "nope"}), now_ms=NOW_MS)
     assert [r.reason for r in state.process("telemetry", 0, unknown)] == ["unknown model"]
     wrong = decode(value, now_ms=NOW_MS)
@@ -178,15 +180,17 @@ def test_partial_round_trip_and_sum():
     assert group["count"] == 8 and group["state"] == {"telemetry_samples": 8}
 
 
-def test_registry_targets_from_summary_and_reload(tmp_path):
+def test_import_path_takes_targets_from_models_json(tmp_path):
+    """Local files are an import path (live changes come from the ``models`` topic)."""
     model = MODELS_BY_NAME["compressor-fault"]
-    (tmp_path / "summary.json").write_text(orjson.dumps({"models": {model.name: {
-        **model.tenancy, "kind": "binary", "classes": ["normal", "fault"]}}}).decode())  # fmt: skip
-    registry = ModelRegistry.load(tmp_path, reload_s=0)
-    assert registry.get(model.consortium, model.name, model.version) is None
-    write_references([model], tmp_path / "references", 0, n=500)  # lands while running
-    info = registry.get(model.consortium, model.name, model.version)
-    assert info is not None and info.target.classes == ("normal", "fault")
+    target = {"kind": "binary", "classes": ["fault", "normal"]}
+    rows = {"models": [{**model.tenancy, "target": target}]}
+    (tmp_path / "models.json").write_text(orjson.dumps(rows).decode())
+    assert len(ModelRegistry.load(tmp_path)) == 0
+    write_references([model], tmp_path / "references", 0, n=500)
+    info = ModelRegistry.load(tmp_path).get(model.consortium, model.name, model.version)
+    assert info is not None and info.target.classes == ("fault", "normal")
+    assert info.provenance["source"] == "registered"
 
 
 def test_block_finalises_when_full_idle_or_old(run):

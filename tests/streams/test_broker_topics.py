@@ -77,7 +77,9 @@ def test_topics_create_is_idempotent(broker, capsys):
     second = capsys.readouterr().out
     assert first.count("created") == len(TOPICS) and second.count("exists") == len(TOPICS)
     parts = topic_partitions(StreamSettings(kafka_bootstrap=broker.bootstrap))
-    assert all(parts[t.name] == 3 for t in TOPICS)
+    assert all(parts[t.name] == (t.partitions or 3) for t in TOPICS)
+    assert parts["models"] == 1
+    assert next(t for t in TOPICS if t.name == "models").configs() == {"cleanup.policy": "compact"}
     assert set(create_topics(StreamSettings(kafka_bootstrap=broker.bootstrap)).values()) == {
         "exists"
     }

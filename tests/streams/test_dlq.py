@@ -99,7 +99,11 @@ def test_malformed_messages_go_to_dlq_and_good_samples_are_exact(stack):
     expect_dlq = {delivered[i]: reason for i, (*_, reason) in enumerate(stream) if reason}
     assert len(expect_dlq) == n_bad + 1
 
-    worker = stack.worker(RESONANCE_MAX_MESSAGE_BYTES=str(MAX_BYTES))
+    # strict mode: an unregistered model is bad input here (default: tests/streams/
+    # test_registry_live.py counts it as unreferenced)
+    worker = stack.worker(
+        RESONANCE_MAX_MESSAGE_BYTES=str(MAX_BYTES), RESONANCE_UNKNOWN_MODELS="reject"
+    )
     want = expected_totals(summary)
     model = tenancy["model"]
     for f in features:

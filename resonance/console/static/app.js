@@ -10,7 +10,7 @@ const PALETTE = ["#2f7ed8", "#e4572e", "#29a35a", "#a05195", "#f2a541", "#17becf
                  "#8c564b", "#d62728", "#7f7f7f", "#bcbd22", "#1f3b73", "#ff7f0e"];
 const METRICS = ["resonance_index", "drift_share", "accuracy", "energy_kwh", "latency_p95_ms"];
 const BOUNDS = {resonance_index: {min: 0, max: 100}, drift_share: {min: 0, max: 1}};
-const KINDS = ["telemetry", "predictions", "outcomes", "energy", "rejected"];
+const KINDS = ["telemetry", "predictions", "outcomes", "energy", "rejected", "unreferenced"];
 
 const state = {consortium: null, model: null, consortia: [], colors: {}};
 const params = new URLSearchParams(location.search);
