@@ -44,6 +44,8 @@ ECE_BINS = 10
 """Equal-width bins of :func:`ece` (the value recorded and compared with a threshold)."""
 HISTOGRAM_BINS = 10
 """Equal-frequency reference bins of the ``histogram`` method."""
+SCORE_BINS = 200
+"""Equal-frequency reference bins of the raw score that estimation counts windows on."""
 MIN_PER_CLASS = 10
 """Fewest reference rows of each class a calibration is fitted from."""
 
@@ -167,6 +169,8 @@ class Calibration:
     ece_raw: float
     n: int
     class_counts: tuple[int, ...]
+    score_edges: tuple[tuple[float, ...], ...] = ()
+    """Per map: inner edges of ``SCORE_BINS`` equal-frequency bins of the reference raw score."""
 
     @property
     def binary(self) -> bool:
@@ -191,6 +195,7 @@ class Calibration:
             "ece_raw": self.ece_raw,
             "n": self.n,
             "class_counts": list(self.class_counts),
+            "score_edges": [float_list(e) for e in self.score_edges],
         }
 
     @classmethod
@@ -211,6 +216,7 @@ class Calibration:
             float(d["ece_raw"]),
             int(d["n"]),
             tuple(map(int, d["class_counts"])),
+            tuple(tuple(map(float, e)) for e in d.get("score_edges", ())),
         )
 
 
@@ -300,6 +306,8 @@ def fit_calibration(
     ece_cal = sum(_ece_of(c.calibrate(s[rows]), codes[rows]) * rows.sum() for c, rows in held_out)
     raw = s[:, -1] if len(classes) == 2 else s
     full = fit(np.ones(codes.size, bool))
+    grid = np.linspace(0, 1, SCORE_BINS + 1)[1:-1]
+    edges = tuple(tuple(np.unique(np.quantile(s[:, k], grid)).tolist()) for k in columns)
     return Calibration(
         classes,
         method,
@@ -308,6 +316,7 @@ def fit_calibration(
         _ece_of(raw, codes),
         int(codes.size),
         tuple(int(c) for c in counts),
+        edges,
     )
 
 

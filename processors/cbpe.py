@@ -7,12 +7,13 @@ it expected accuracy, precision, recall and F1 (ratios of expected counts, as Na
 CBPE). The state is sums, so windows merge exactly (a day's state is the sum of its
 minutes). Exact definitions, bands and limits: docs/estimation.md.
 
-State, per window (K classes, B equal-width raw-score bins on [0, 1]):
+State, per window (K classes, B raw-score bins):
 
 * ``n_pred[k]``: rows predicted ``k``; ``expected[k, t]``: Σ calibrated P(t) over them;
 * ``sum_q2[k]``: Σ q² with q = calibrated P(predicted class), for the accuracy band;
 * per scored class c (binary: the positive class only; multiclass: every class, one vs
-  rest), the histogram of the *raw* score of c: ``counts[c, b]`` rows, ``sum_p[c, b]``
+  rest), the histogram of the *raw* score of c on the calibration's equal-frequency
+  reference bins: ``counts[c, b]`` rows, ``sum_p[c, b]``
   and ``sum_p2[c, b]`` Σ calibrated P(c) and its square. Bins follow the raw score, not
   the calibrated one, so the model's own ranking (which ROC AUC measures) survives the
   flat steps of an isotonic map;
@@ -45,10 +46,7 @@ from processors.base import as_labels, check_mergeable, encode, float_list, int_
 from processors.calibration import Calibration, scores_matrix
 from processors.drift import NumericDrift
 
-DEFAULT_SCORE_BINS = 100
-"""Equal-width raw-score bins per scored class (as the realised ROC AUC's bins)."""
-
-__all__ = ["CBPE", "DEFAULT_SCORE_BINS", "EstimationThresholds", "out_of_range_shares"]
+__all__ = ["CBPE", "EstimationThresholds", "out_of_range_shares"]
 
 
 @dataclass(frozen=True)
@@ -125,14 +123,15 @@ class CBPE:
 
     kind = "estimation"
 
-    def __init__(self, calibration: Calibration, score_bins: int = DEFAULT_SCORE_BINS):
-        if score_bins < 1:
-            raise ValueError(f"score_bins must be >= 1, got {score_bins}")
+    def __init__(self, calibration: Calibration):
         self.calibration = calibration
         self.classes = calibration.classes
-        self.score_bins = int(score_bins)
         k = len(self.classes)
         c = 1 if k == 2 else k
+        if len(calibration.score_edges) != c:
+            raise ValueError("calibration: no reference score bins (refit it)")
+        self._edges = [np.asarray(e) for e in calibration.score_edges]
+        score_bins = max(e.size for e in self._edges) + 1
         self.n_pred = np.zeros(k, dtype=np.int64)
         self.expected = np.zeros((k, k), dtype=np.float64)
         self.sum_q2 = np.zeros(k, dtype=np.float64)
@@ -164,7 +163,7 @@ class CBPE:
         pred = self._predicted(y_pred, raw)
         p = self.calibration.calibrate(raw if not self.binary else raw[:, 1])
         p = np.column_stack([1 - p, p]) if self.binary else p
-        k, b = len(self.classes), self.score_bins
+        k, b = len(self.classes), self.counts.shape[1]
         q = p[np.arange(pred.size), pred]
         self.n_pred += np.bincount(pred, minlength=k)
         for t in range(k):
@@ -172,7 +171,7 @@ class CBPE:
         self.sum_q2 += np.bincount(pred, weights=q * q, minlength=k)
         scored = [1] if self.binary else range(k)
         for row, c in enumerate(scored):
-            idx = np.minimum((raw[:, c] * b).astype(np.int64), b - 1)
+            idx = np.searchsorted(self._edges[row], raw[:, c], side="right")
             self.counts[row] += np.bincount(idx, minlength=b)
             self.sum_p[row] += np.bincount(idx, weights=p[:, c], minlength=b)
             self.sum_p2[row] += np.bincount(idx, weights=p[:, c] ** 2, minlength=b)
@@ -189,8 +188,8 @@ class CBPE:
         return int(out.sum())
 
     def merge(self, other: Self) -> Self:
-        check_mergeable(self, other, "calibration", "score_bins")
-        out = type(self)(self.calibration, self.score_bins)
+        check_mergeable(self, other, "calibration")
+        out = type(self)(self.calibration)
         for name in ("n_pred", "expected", "sum_q2", "counts", "sum_p", "sum_p2", "n_outside"):
             setattr(out, name, getattr(self, name) + getattr(other, name))
         return out
@@ -216,9 +215,8 @@ class CBPE:
         d: dict[str, Any],
         *,
         calibration: Calibration,
-        score_bins: int = DEFAULT_SCORE_BINS,
     ) -> Self:
-        out = cls(calibration, score_bins)
+        out = cls(calibration)
         for name in ("n_pred", "expected", "sum_q2", "counts", "sum_p", "sum_p2"):
             want = getattr(out, name)
             arr = np.asarray(d[name], dtype=want.dtype)
