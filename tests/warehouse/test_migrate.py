@@ -23,7 +23,8 @@ def test_migrate_twice_leaves_schema_byte_identical(backend):
     assert mig.migrate(backend, minute_ttl_days=0, log=lambda _m: None) == []
     assert mig.schema_fingerprint(backend) == before
     assert columns(backend) == cols
-    recorded = backend.query("SELECT version, checksum FROM schema_migrations").to_pylist()
+    sql = "SELECT version, checksum FROM schema_migrations ORDER BY version"
+    recorded = backend.query(sql).to_pylist()
     assert [(r["version"], r["checksum"]) for r in recorded] == [
         (m.version, m.checksum) for m in mig.discover()
     ]
