@@ -161,7 +161,45 @@ def tenants_sql(
                 c, tables, database=database, password=(passwords or {}).get(c), salt=salt
             )
         ]
+    lines.append(f"-- operators (Grafana operators folder): every row, read-only, user {OPERATOR}")
+    pw = (passwords or {}).get(OPERATOR)
+    lines += [s + ";" for s in operator_statements(tables, database=database, password=pw)]
     return "\n".join(lines) + "\n"
+
+
+#: The operators' ClickHouse user (Grafana's operators datasource): reads every row.
+OPERATOR = "resonance_operator"
+
+
+def operator_statements(
+    tables: TenantTables, *, database: str = DATABASE, password: str | None = None
+) -> list[str]:
+    """The operators' read-only user: SELECT on the Resonance tables and nothing else.
+
+    A row policy ``USING 1`` per tenant table (once a table has row policies, a user
+    without one sees no rows), the ``resonance_reader`` profile (``readonly = 2``: no
+    writes, no DDL), and no other grant: no ``CREATE TEMPORARY TABLE`` and no source
+    privileges, so table functions such as ``url()``, ``file()`` or ``remote()`` fail.
+    """
+    role, user = quote_ident(f"{OPERATOR}_reader"), quote_ident(OPERATOR)
+    stmts = [f"CREATE ROLE IF NOT EXISTS {role}"]
+    for table in sorted(tables.tenant):
+        stmts.append(
+            f"CREATE ROW POLICY OR REPLACE {user} ON {quote_ident(f'{database}.{table}')} "
+            f"FOR SELECT USING 1 TO {role}"
+        )
+    for table in sorted({*tables.tenant, *tables.shared}):
+        stmts.append(f"GRANT SELECT ON {quote_ident(f'{database}.{table}')} TO {role}")
+    if password is None:
+        ident = "IDENTIFIED WITH sha256_password BY {password_operator:String}"
+    else:
+        ident = identification("operator", password)
+    stmts.append(
+        f"CREATE USER OR REPLACE {user} {ident} DEFAULT DATABASE {quote_ident(database)} "
+        f"SETTINGS PROFILE {quote_string(READER_PROFILE)}"
+    )
+    stmts.append(f"GRANT {role} TO {user}")
+    return stmts
 
 
 # ------------------------------------------------------------------ table discovery
