@@ -2,8 +2,10 @@
 
 Layout under ``dashboards/provisioning/`` (mounted at /etc/grafana/provisioning):
 
-- ``datasources/resonance.yaml``: the admin ClickHouse datasource (fixed uid
-  ``resonance-clickhouse``) plus one *viewer* datasource per consortium, logging in
+- ``datasources/resonance.yaml``: the operators' ClickHouse datasource (fixed uid
+  ``resonance-clickhouse``), logging in as the read-only ``resonance_operator`` user
+  (``readonly``, SELECT only, no table functions), plus one *viewer* datasource per
+  consortium, logging in
   as that consortium's row-policy-limited ClickHouse user (warehouse/tenants.py).
   Host, users and passwords are ``${ENV}`` references, interpolated by Grafana.
 - ``dashboards/resonance.yaml``: one file provider over dashboards/generated/ with
@@ -56,11 +58,11 @@ def clickhouse_datasource(name: str, uid: str, user: str, password_var: str) -> 
 
 def datasources(consortia: Iterable[str] = DEFAULT_CONSORTIA) -> dict:
     sources = [
-        clickhouse_datasource(
-            "Resonance ClickHouse (admin)",
+        clickhouse_datasource(  # the operators folder: a read-only user (docs/production.md)
+            "Resonance ClickHouse (operators, read-only)",
             DATASOURCE_UID,
-            env("CLICKHOUSE_USER"),
-            "CLICKHOUSE_PASSWORD",
+            env("CLICKHOUSE_OPERATOR_USER"),
+            "CLICKHOUSE_OPERATOR_PASSWORD",
         )
     ]
     for c in sorted(consortia):

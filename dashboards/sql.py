@@ -464,12 +464,12 @@ def open_alerts(keys: Sequence[str]) -> str:
 def dlq_rate(*, per_model: bool) -> str:
     """Time series: rejected records per second by reason and source topic.
 
-    DLQ rows carry no tenancy columns; the rejected message's own JSON names its
-    consortium and model (the tenant row policy uses the same expression). Operators
-    see every rejection, including messages too broken to name a model
-    (``per_model=False``); a consortium's copy filters on the selected models.
+    DLQ rows carry the rejected message's validated tenancy (migration 0003; the tenant
+    row policy filters on the same columns). Operators see every rejection, including
+    messages too broken to name a model (``per_model=False``); a consortium's copy
+    filters on the selected models.
     """
-    model = "JSONExtractString(raw, 'model')"
+    model = "model"
     return f"""
     SELECT {time_bucket("received_at")} AS time, reason, source_topic,
            count() / $__interval_s AS per_second

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import io
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -40,8 +41,11 @@ class Backend(Protocol):
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement without a result (DDL, INSERT ... SELECT)."""
 
-    def insert_arrow(self, table: str, data: pa.Table) -> int:
-        """Insert an Arrow table (columns by name) into ``table``; returns rows written."""
+    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
+        """Insert an Arrow table (columns by name) into ``table``; returns rows written.
+
+        ``dedup_token`` (hex): the insert's ``insert_deduplication_token``; a second
+        insert with the same token into a table with a deduplication window is dropped."""
 
     def close(self) -> None:
         """Release the engine (and, for chDB, the directory lock)."""
@@ -135,7 +139,7 @@ class ChdbBackend:
         except Exception as exc:
             raise WarehouseError(_first_line(exc)) from exc
 
-    def insert_arrow(self, table: str, data: pa.Table) -> int:
+    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
         if data.num_rows == 0:
             return 0
         buf = io.BytesIO()
@@ -144,7 +148,8 @@ class ChdbBackend:
         columns = ", ".join(_ident(c) for c in data.column_names)
         try:
             with self._session._conn.send_insert(
-                f"INSERT INTO {_ident(table)} ({columns})", "ArrowStream"
+                f"INSERT INTO {_ident(table)} ({columns}){_dedup_settings(dedup_token)}",
+                "ArrowStream",
             ) as ins:
                 ins.append(buf.getvalue())
                 return int(ins.finish().rows_written)
@@ -210,11 +215,12 @@ class ServerBackend:
         except Exception as exc:
             raise _server_error(exc) from exc
 
-    def insert_arrow(self, table: str, data: pa.Table) -> int:
+    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
         if data.num_rows == 0:
             return 0
+        settings = None if dedup_token is None else {"insert_deduplication_token": dedup_token}
         try:
-            self._client.insert_arrow(table, data)
+            self._client.insert_arrow(table, data, settings=settings)
         except Exception as exc:
             raise WarehouseUnavailable(_first_line(exc)) from exc
         return data.num_rows
@@ -241,6 +247,15 @@ def open_backend(
             url, s.clickhouse_user, password, s.clickhouse_database, s.clickhouse_secure
         )
     return ChdbBackend(data_dir or s.data_dir, s.clickhouse_database)
+
+
+def _dedup_settings(token: str | None) -> str:
+    """`` SETTINGS insert_deduplication_token = '<hex>'`` (hex only: nothing to escape)."""
+    if token is None:
+        return ""
+    if not re.fullmatch(r"[0-9a-f]{1,128}", token):
+        raise ValueError(f"dedup token must be lower-case hex, got {token[:40]!r}")
+    return f" SETTINGS insert_deduplication_token = '{token}'"
 
 
 def _ident(name: str) -> str:

@@ -42,8 +42,29 @@ _REL_UNIT_S = {"s": 1, "m": MINUTE, "h": HOUR, "d": DAY, "w": 7 * DAY}
 # ----------------------------------------------------------------- times and steps
 
 
+#: Times a query accepts: 1970-01-01 up to 2200-01-01 (ClickHouse DateTime's range is
+#: 1970-2106; anything outside is a typo, not a range to scan).
+MAX_TIME_S = 7_258_118_400
+
+
 def parse_time(text: str | int | float | datetime | None, *, now: datetime | None = None) -> int:
-    """Epoch seconds from ISO-8601, epoch s/ms, ``now`` or ``now-<N><s|m|h|d|w>``."""
+    """Epoch seconds from ISO-8601, epoch s/ms, ``now`` or ``now-<N><s|m|h|d|w>``; a time
+    outside 1970-2200 is a UsageError naming it.
+
+    >>> parse_time("now-99999999d")
+    Traceback (most recent call last):
+    resonance.errors.UsageError: time 'now-99999999d' is outside 1970-01-01 .. 2200-01-01
+    """
+    try:
+        value = _parse_time(text, now=now)
+    except (OverflowError, OSError, ValueError):
+        value = -1
+    if not 0 <= value <= MAX_TIME_S:
+        raise UsageError(f"time {text!r} is outside 1970-01-01 .. 2200-01-01") from None
+    return value
+
+
+def _parse_time(text: str | int | float | datetime | None, *, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC)
     if text is None:
         return int(now.timestamp())
@@ -57,14 +78,14 @@ def parse_time(text: str | int | float | datetime | None, *, now: datetime | Non
         back = int(rel[1]) * _REL_UNIT_S[rel[2]] if rel[1] else 0
         return int(now.timestamp()) - back
     if raw.isdigit():
-        return parse_time(int(raw))
+        return _parse_time(int(raw))
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(
             f"time {text!r}: use ISO-8601 (2026-11-29T10:00Z), epoch seconds/ms, or now-7d"
         ) from None
-    return parse_time(value)
+    return _parse_time(value)
 
 
 def parse_step(text: str | None) -> int | None:

@@ -14,7 +14,11 @@ stored, and inserts only ``new state − stored state`` when the version grows:
 * the in-memory ledger is only a bounded cache of that, invalidated on a failed
   insert and on every partition rebalance.
 
-Offsets are committed only after the batch is in ClickHouse. While ClickHouse
+Offsets are committed only after the batch is in ClickHouse; a failed commit seeks
+back to the committed offsets (the replay is idempotent). Every insert carries a
+deterministic ``insert_deduplication_token`` (:func:`dedup_token`), so a zombie
+flush landing after a new owner read ClickHouse, or a second sink, stores nothing
+twice. While ClickHouse
 fails, the sink keeps its offsets, pauses its partitions and retries with
 exponential backoff ("ClickHouse unavailable, retrying in Xs"); nothing is
 dropped. A record that cannot be parsed lands in the ``dlq`` table.
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import time
 from collections import OrderedDict, defaultdict
@@ -184,12 +189,14 @@ def plan_deltas(
     partials: Iterable[SinkPartial],
     ledger: Ledger,
     rejected: list[tuple[SinkPartial, str]] | None = None,
+    previous: dict[str, int] | None = None,
 ) -> tuple[list[tuple[SinkPartial, Mapping[str, Any]]], int]:
     """(partial, delta state) for every key whose version grew; and how many were skipped.
 
     A partial whose state does not fit (shape changed, not numbers) is appended to
     ``rejected`` with the reason instead of stopping the batch (a poison record
-    would otherwise stop the sink at every restart).
+    would otherwise stop the sink at every restart). ``previous`` receives, per planned
+    key, the stored version its delta starts from (-1: nothing stored).
     """
     latest = list(keep_latest(partials).values())
     stored = ledger.lookup(latest)
@@ -208,7 +215,26 @@ def plan_deltas(
             rejected.append((p, f"sink: bad partial state: {exc}"[:500]))
             continue
         planned.append((p, delta))
+        if previous is not None:
+            previous[p.key] = -1 if prev is None else prev[0]
     return planned, skipped
+
+
+def dedup_token(table: str, rows: Iterable[tuple[str, int, int]]) -> str:
+    """The insert_deduplication_token of one insert: a hash of its (key, from version,
+    to version) triples.
+
+    Two sinks (or a zombie flush and its replacement, or a retry) that planned the same
+    deltas from the same stored versions send the same token, and ClickHouse keeps one
+    (migration 0003 gives the tables a deduplication window).
+
+    >>> dedup_token("volume_minute", [("k", -1, 3)]) == dedup_token("volume_minute", [("k", -1, 3)])
+    True
+    """
+    h = hashlib.sha256(table.encode())
+    for key, prev, version in sorted(rows):
+        h.update(f"\x00{key}\x00{prev}\x00{version}".encode())
+    return h.hexdigest()
 
 
 # ------------------------------------------------------------------ Arrow conversion
@@ -289,14 +315,19 @@ class PartialWriter:
         stats.too_old = [p for p in partials if self.too_old(p)]
         if stats.too_old:
             partials = [p for p in partials if not self.too_old(p)]
-        planned, stats.skipped = plan_deltas(partials, self.ledger, stats.rejected)
+        previous: dict[str, int] = {}
+        planned, stats.skipped = plan_deltas(partials, self.ledger, stats.rejected, previous)
         by_table: dict[str, list[tuple[SinkPartial, Mapping[str, Any]]]] = defaultdict(list)
         for p, delta in planned:
             by_table[p.spec.table].append((p, delta))
         for table, rows in by_table.items():
             try:
                 for spec, group in _by_spec(rows):
-                    self.backend.insert_arrow(table, rows_to_arrow(spec, group))
+                    token = dedup_token(
+                        spec.table + "/" + spec.kind,
+                        ((p.key, previous[p.key], p.version) for p, _ in group),
+                    )
+                    self.backend.insert_arrow(table, rows_to_arrow(spec, group), token)
             except WarehouseError:
                 self.ledger.forget(p.key for p, _ in rows)
                 raise
@@ -377,6 +408,15 @@ def dlq_rows(records: Sequence[tuple[Mapping[str, Any], bytes]]) -> pa.Table:
     """DLQ JSON records (with their raw message bytes) → ``dlq`` table columns."""
     cols: dict[str, list] = defaultdict(list)
     for rec, _raw in records:
+        tenancy = rec.get("tenancy") if isinstance(rec.get("tenancy"), dict) else {}
+        for name in TENANCY:
+            cols[name].append(str(tenancy.get(name) or ""))
+        raw = _b64(rec.get("raw"))
+        cols["raw_size"].append(_int(rec.get("raw_size"), len(raw)))
+        cols["raw_sha256"].append(str(rec.get("raw_sha256") or hashlib.sha256(raw).hexdigest()))
+        rejections = rec.get("rejections")
+        cols["rejections"].append(orjson.dumps(rejections if isinstance(rejections, list) else
+                                               []).decode())  # fmt: skip
         src = rec.get("source") or {}
         cols["source_topic"].append(str(src.get("topic") or ""))
         cols["source_partition"].append(int(src.get("partition") or 0))
@@ -384,7 +424,7 @@ def dlq_rows(records: Sequence[tuple[Mapping[str, Any], bytes]]) -> pa.Table:
         cols["reason"].append(str(rec.get("reason") or ""))
         cols["field"].append(str(rec.get("field") or ""))
         cols["rows"].append([int(r) for r in rec.get("rows") or []])
-        cols["raw"].append(_b64(rec.get("raw")))
+        cols["raw"].append(raw)
         cols["received_at"].append(int(rec.get("received_at") or time.time() * 1000))
     return pa.table(
         {
@@ -396,8 +436,17 @@ def dlq_rows(records: Sequence[tuple[Mapping[str, Any], bytes]]) -> pa.Table:
             "rows": pa.array(cols["rows"], pa.list_(pa.int64())),
             "raw": pa.array(cols["raw"], pa.binary()),
             "received_at": pa.array(cols["received_at"], _TS_MS),
+            **{name: pa.array(cols[name], pa.string()) for name in TENANCY},
+            "raw_size": pa.array(cols["raw_size"], pa.uint64()),
+            "raw_sha256": pa.array(cols["raw_sha256"], pa.string()),
+            "rejections": pa.array(cols["rejections"], pa.string()),
         }
     )
+
+
+def _int(value: Any, default: int) -> int:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else default
 
 
 def sink_reject(
@@ -618,7 +667,8 @@ async def run_sink(
                 stats = await _flush_until_written(consumer, writer, batch, config, stop)
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
-                await consumer.commit(offsets)
+                if not await _commit_or_seek_back(consumer, writer, offsets):
+                    continue
                 if evaluator is not None and batch.partials:
                     await _evaluate(evaluator)
                 if on_flush:
@@ -632,6 +682,29 @@ async def _evaluate(evaluator: Any) -> None:
         await asyncio.to_thread(evaluator.run)
     except WarehouseError as exc:
         log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
+
+
+async def _commit_or_seek_back(consumer: Any, writer: PartialWriter, offsets: dict) -> bool:
+    """Commit; on failure seek back to the committed offsets instead of stalling.
+
+    The batch is in ClickHouse already, so re-reading it is harmless: its deltas plan
+    against what ClickHouse holds (the ledger is forgotten) and carry the same
+    deduplication tokens. Without the seek the consumer would read on past offsets that
+    are never committed, and a partition would stall silently at the next restart.
+    """
+    try:
+        await consumer.commit(offsets)
+        return True
+    except Exception as exc:  # CommitFailedError after a rebalance, a broker error, ...
+        log.warning("commit failed, re-reading from the committed offsets (%s)", exc)
+        writer.ledger.forget()
+        assigned = [tp for tp in offsets if tp in consumer.assignment()]
+        if assigned:
+            try:
+                await consumer.seek_to_committed(*assigned)
+            except Exception as seek_exc:  # the next rebalance seeks for us
+                log.warning("seek to the committed offsets failed (%s)", seek_exc)
+        return False
 
 
 async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteStats | None:

@@ -8,8 +8,9 @@ ClickHouse *server* (chDB has no access control). Per consortium ``c``:
   is granted and given a policy) plus the shared reference tables without tenancy;
 - ``CREATE ROW POLICY resonance_<c> ON resonance.<table> FOR SELECT USING
   consortium = '<c>' TO resonance_<c>_reader`` on every table with a
-  ``consortium`` column (the DLQ: the consortium named inside the raw message),
-  so the reader sees only its consortium's rows;
+  ``consortium`` column (the DLQ too: the worker writes the message's validated
+  tenancy into its record, migration 0003), so the reader sees only its
+  consortium's rows;
 - ``CREATE USER resonance_<c>`` (the Grafana viewer datasource logs in as it),
   ``readonly = 2`` via the ``resonance_reader`` profile, then granted the reader
   role (granted roles are default roles unless told otherwise).
@@ -160,18 +161,60 @@ def tenants_sql(
                 c, tables, database=database, password=(passwords or {}).get(c), salt=salt
             )
         ]
+    lines.append(f"-- operators (Grafana operators folder): every row, read-only, user {OPERATOR}")
+    pw = (passwords or {}).get(OPERATOR)
+    lines += [s + ";" for s in operator_statements(tables, database=database, password=pw)]
     return "\n".join(lines) + "\n"
+
+
+#: The operators' ClickHouse user (Grafana's operators datasource): reads every row.
+OPERATOR = "resonance_operator"
+
+
+def operator_statements(
+    tables: TenantTables, *, database: str = DATABASE, password: str | None = None
+) -> list[str]:
+    """The operators' read-only user: SELECT on the Resonance tables and nothing else.
+
+    A row policy ``USING 1`` per tenant table (once a table has row policies, a user
+    without one sees no rows), the ``resonance_reader`` profile (``readonly = 2``: no
+    writes, no DDL), and no other grant: no ``CREATE TEMPORARY TABLE`` and no source
+    privileges, so table functions such as ``url()``, ``file()`` or ``remote()`` fail.
+    """
+    role, user = quote_ident(f"{OPERATOR}_reader"), quote_ident(OPERATOR)
+    stmts = [f"CREATE ROLE IF NOT EXISTS {role}"]
+    for table in sorted(tables.tenant):
+        stmts.append(
+            f"CREATE ROW POLICY OR REPLACE {user} ON {quote_ident(f'{database}.{table}')} "
+            f"FOR SELECT USING 1 TO {role}"
+        )
+    for table in sorted({*tables.tenant, *tables.shared}):
+        stmts.append(f"GRANT SELECT ON {quote_ident(f'{database}.{table}')} TO {role}")
+    if password is None:
+        ident = "IDENTIFIED WITH sha256_password BY {password_operator:String}"
+    else:
+        ident = identification("operator", password)
+    stmts.append(
+        f"CREATE USER OR REPLACE {user} {ident} DEFAULT DATABASE {quote_ident(database)} "
+        f"SETTINGS PROFILE {quote_string(READER_PROFILE)}"
+    )
+    stmts.append(f"GRANT {role} TO {user}")
+    return stmts
 
 
 # ------------------------------------------------------------------ table discovery
 
-#: Tables without a ``consortium`` column that carry tenancy elsewhere: the DLQ keeps
-#: the rejected message's raw bytes, whose JSON envelope names the consortium (a
-#: message too broken to name one is visible to operators only).
-TENANT_EXPRESSIONS = {"dlq": "JSONExtractString(raw, 'consortium')"}
+#: Tables without a ``consortium`` column that carry tenancy elsewhere (none since the
+#: DLQ got tenancy columns in migration 0003; a message too broken to name a valid
+#: consortium has ``consortium = ''`` and is visible to operators only).
+TENANT_EXPRESSIONS: dict[str, str] = {}
 #: Reference data every tenant may read in full.
 SHARED_TABLES = ("hubs",)
 
+_ADD_COLUMN = re.compile(
+    r"ALTER\s+TABLE\s+`?(\w+)`?\s+ADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?",
+    re.IGNORECASE,
+)
 _CREATE = re.compile(
     r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?\s*(?:\((.*?)\)\s*ENGINE|AS\s+`?(\w+)`?)",
     re.IGNORECASE | re.DOTALL,
@@ -179,10 +222,12 @@ _CREATE = re.compile(
 
 
 def migration_tables(migrations: Path = MIGRATIONS) -> dict[str, set[str]]:
-    """Table → column names, parsed from the migrations (``CREATE TABLE t AS u`` copies u)."""
+    """Table → column names, parsed from the migrations (``CREATE TABLE t AS u`` copies u,
+    ``ALTER TABLE t ADD COLUMN c`` adds c)."""
     tables: dict[str, set[str]] = {}
     for path in sorted(migrations.glob("*.sql")):
-        for name, body, like in _CREATE.findall(path.read_text()):
+        text = path.read_text()
+        for name, body, like in _CREATE.findall(text):
             if like:
                 tables[name] = set(tables.get(like, set()))
                 continue
@@ -190,6 +235,8 @@ def migration_tables(migrations: Path = MIGRATIONS) -> dict[str, set[str]]:
             tables[name] = {
                 d.split()[0].strip("`,") for d in defs if not d.upper().startswith("INDEX")
             }
+        for name, column in _ADD_COLUMN.findall(text):
+            tables.setdefault(name, set()).add(column)
     return tables
 
 

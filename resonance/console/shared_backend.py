@@ -35,9 +35,9 @@ class SharedBackend:
         with self._lock:
             self.inner.command(sql, params)
 
-    def insert_arrow(self, table: str, data: pa.Table) -> int:
+    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
         with self._lock:
-            return self.inner.insert_arrow(table, data)
+            return self.inner.insert_arrow(table, data, dedup_token)
 
     def close(self) -> None:
         with self._lock:

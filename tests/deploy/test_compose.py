@@ -78,7 +78,8 @@ def test_grafana_matches_the_sdk_and_pins_the_plugin(compose: dict) -> None:
     assert f"CLICKHOUSE_PLUGIN_VERSION={pinned.group(1)}" in ENV_EXAMPLE.read_text()
     mounts = {v.split(":")[1] for v in grafana["volumes"] if v.startswith("./")}
     assert {"/etc/grafana/provisioning", "/var/lib/grafana/dashboards/resonance"} <= mounts
-    for var in ("CLICKHOUSE_HOST", "CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_URL"):
+    for var in ("CLICKHOUSE_HOST", "CLICKHOUSE_OPERATOR_USER", "CLICKHOUSE_OPERATOR_PASSWORD",
+                "ALERT_WEBHOOK_URL"):  # fmt: skip
         assert var in env, f"provisioning reads ${var}"
 
 

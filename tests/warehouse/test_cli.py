@@ -82,6 +82,9 @@ def test_db_commands(capsys, data_dir):
         (["--from", "tomorrow-ish"], "ISO-8601"),
         (["--step", "10s"], "--step"),
         (["--by", "password"], "--by"),
+        (["--from", "now-99999999d"], "outside 1970-01-01"),
+        (["--from", "0001-01-01"], "outside 1970-01-01"),
+        (["--to", "99999999999999999999"], "outside 1970-01-01"),
     ],
 )
 def test_query_usage_errors_are_one_line(capsys, data_dir, argv, message):
