@@ -41,8 +41,8 @@ class Lifecycle(_Strict):
     ``clear``: consecutive windows it must not hold before it resolves (hysteresis).
     """
 
-    for_windows: int = Field(2, alias="for", ge=1, le=1000)
-    clear_windows: int = Field(3, alias="clear", ge=1, le=1000)
+    for_windows: int = Field(default=2, alias="for", ge=1, le=1000)
+    clear_windows: int = Field(default=3, alias="clear", ge=1, le=1000)
     enabled: bool = True
 
 
@@ -58,22 +58,22 @@ class FeatureDriftRule(Lifecycle):
     drifting at which the alert is critical.
     """
 
-    horizon: int = Field(3, ge=1, le=1000)
-    min_samples: int = Field(200, ge=2)
-    alpha: float = Field(1e-3, gt=0, lt=1)
-    wasserstein: float = Field(0.2, gt=0)
-    psi: float | None = Field(None, gt=0)
-    js: float = Field(0.1, gt=0, le=1)
-    missing_increase: float = Field(0.1, gt=0, le=1)
-    critical_share: float = Field(0.5, gt=0, le=1)
+    horizon: int = Field(default=3, ge=1, le=1000)
+    min_samples: int = Field(default=200, ge=2)
+    alpha: float = Field(default=1e-3, gt=0, lt=1)
+    wasserstein: float = Field(default=0.2, gt=0)
+    psi: float | None = Field(default=None, gt=0)
+    js: float = Field(default=0.1, gt=0, le=1)
+    missing_increase: float = Field(default=0.1, gt=0, le=1)
+    critical_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class ModelDriftRule(Lifecycle):
     """Model drift: the importance-weighted share of drifting features >= ``share``
     (critical at ``critical_share``). ``importance``: feature -> weight (default 1)."""
 
-    share: float = Field(0.5, gt=0, le=1)
-    critical_share: float = Field(0.75, gt=0, le=1)
+    share: float = Field(default=0.5, gt=0, le=1)
+    critical_share: float = Field(default=0.75, gt=0, le=1)
     importance: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -97,19 +97,19 @@ class AccuracyDropRule(ThresholdRule):
     (regressors). ``baseline``: the reference's; None = the model's own median quality over
     its first ``baseline_windows`` labelled horizons (then frozen)."""
 
-    warn: float = Field(0.05, gt=0, le=1)
-    critical: float = Field(0.15, gt=0, le=1)
-    horizon: int = Field(3, ge=1, le=1000)
-    min_labels: int = Field(100, ge=1)
-    baseline: float | None = Field(None, gt=0, le=1)
-    baseline_windows: int = Field(5, ge=1, le=1000)
+    warn: float = Field(default=0.05, gt=0, le=1)
+    critical: float = Field(default=0.15, gt=0, le=1)
+    horizon: int = Field(default=3, ge=1, le=1000)
+    min_labels: int = Field(default=100, ge=1)
+    baseline: float | None = Field(default=None, gt=0, le=1)
+    baseline_windows: int = Field(default=5, ge=1, le=1000)
 
 
 class ResonanceFloorRule(ThresholdRule):
     """Resonance index (0-100) below ``warn`` / ``critical``."""
 
-    warn: float = Field(60.0, ge=0, le=100)
-    critical: float = Field(40.0, ge=0, le=100)
+    warn: float = Field(default=60.0, ge=0, le=100)
+    critical: float = Field(default=40.0, ge=0, le=100)
 
 
 class EnergyRule(ThresholdRule):
@@ -117,29 +117,29 @@ class EnergyRule(ThresholdRule):
     earlier windows (ratio); needs ``min_inferences`` in the window and
     ``min_baseline_windows`` baseline windows."""
 
-    warn: float = Field(1.5, gt=1)
-    critical: float = Field(2.0, gt=1)
-    baseline_windows: int = Field(30, ge=1, le=10_000)
-    min_baseline_windows: int = Field(5, ge=1)
-    min_inferences: int = Field(20, ge=1)
+    warn: float = Field(default=1.5, gt=1)
+    critical: float = Field(default=2.0, gt=1)
+    baseline_windows: int = Field(default=30, ge=1, le=10_000)
+    min_baseline_windows: int = Field(default=5, ge=1)
+    min_inferences: int = Field(default=20, ge=1)
 
 
 class LatencyRule(ThresholdRule):
     """p95 latency (ms) of the window above ``slo_ms`` (warn) and ``critical`` × SLO;
     needs ``min_requests``. Off while ``slo_ms`` is None."""
 
-    slo_ms: float | None = Field(None, gt=0)
-    warn: float = Field(1.0, gt=0)
-    critical: float = Field(1.5, gt=0)
-    min_requests: int = Field(20, ge=1)
+    slo_ms: float | None = Field(default=None, gt=0)
+    warn: float = Field(default=1.0, gt=0)
+    critical: float = Field(default=1.5, gt=0)
+    min_requests: int = Field(default=20, ge=1)
 
 
 class DlqRule(ThresholdRule):
     """Rejected rows / (accepted + rejected) of the window; needs ``min_events``."""
 
-    warn: float = Field(0.05, gt=0, le=1)
-    critical: float = Field(0.2, gt=0, le=1)
-    min_events: int = Field(50, ge=1)
+    warn: float = Field(default=0.05, gt=0, le=1)
+    critical: float = Field(default=0.2, gt=0, le=1)
+    min_events: int = Field(default=50, ge=1)
 
 
 class StalenessRule(ThresholdRule):
@@ -147,16 +147,16 @@ class StalenessRule(ThresholdRule):
     any model (the stream's watermark). No events is not a stuck sensor (a stuck sensor
     still sends, one value over and over; feature_drift sees that)."""
 
-    warn: float = Field(600.0, gt=0)
-    critical: float = Field(1800.0, gt=0)
-    for_windows: int = Field(1, alias="for", ge=1, le=1000)
-    clear_windows: int = Field(1, alias="clear", ge=1, le=1000)
+    warn: float = Field(default=600.0, gt=0)
+    critical: float = Field(default=1800.0, gt=0)
+    for_windows: int = Field(default=1, alias="for", ge=1, le=1000)
+    clear_windows: int = Field(default=1, alias="clear", ge=1, le=1000)
 
 
 class IndexWeights(_Strict):
-    data_fit: float = Field(0.4, ge=0)
-    model_quality: float = Field(0.4, ge=0)
-    service_health: float = Field(0.2, ge=0)
+    data_fit: float = Field(default=0.4, ge=0)
+    model_quality: float = Field(default=0.4, ge=0)
+    service_health: float = Field(default=0.2, ge=0)
 
 
 class RuleSet(_Strict):
