@@ -12,7 +12,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from processors.labels import as_labels  # noqa: F401  (re-exported: the engines' label rule)
+from processors.labels import as_labels as as_labels  # re-exported: the engines' label rule
 
 
 @runtime_checkable
