@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from processors.accuracy import ClassificationAccuracy
-from processors.policy_config import PolicyConfig, RuleSet
+from processors.energy import EnergyMeter
+from processors.policy_config import EnergyRule, PolicyConfig, RuleSet
 from processors.resonance_index import model_quality, resonance_index, service_health
 
 LEVELS = ("ok", "warn", "critical")
@@ -177,7 +178,8 @@ def _quality(engine: Any, min_labels: int) -> float | None:
     if int(r.get("n") or 0) < min_labels:
         return None
     if isinstance(engine, ClassificationAccuracy):
-        return r["accuracy"]
+        accuracy: float | None = r["accuracy"]
+        return accuracy
     mape = r.get("mape")
     return None if mape is None else max(0.0, 1.0 - min(1.0, float(mape)))
 
@@ -314,9 +316,9 @@ class Policy:
         return float(median(seen))
 
     @staticmethod
-    def _energy(history: Sequence[WindowStats], er: Any) -> Condition:
+    def _energy(history: Sequence[WindowStats], er: EnergyRule) -> Condition:
         def jpi(w: WindowStats) -> float | None:
-            e = w.energy
+            e: EnergyMeter | None = w.energy
             if e is None or e.inferences < er.min_inferences:
                 return None
             return e.joules / e.inferences
