@@ -94,7 +94,10 @@ def isotonic_fit(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     xs, inverse, counts = np.unique(as_float(x, "x"), return_inverse=True, return_counts=True)
     means = np.bincount(inverse, weights=as_float(y, "y")) / counts
     # PAV on a stack of blocks: (mean, weight, first index, last index)
-    mean, weight, first, last = [], [], [], []
+    mean: list[float] = []
+    weight: list[int] = []
+    first: list[int] = []
+    last: list[int] = []
     for i, (m, w) in enumerate(zip(means.tolist(), counts.tolist(), strict=True)):
         lo = i
         while mean and mean[-1] >= m:
@@ -128,7 +131,8 @@ class CalibrationMap:
     def __call__(self, scores: np.ndarray) -> np.ndarray:
         x, y = np.asarray(self.x), np.asarray(self.y)
         if self.kind == "interp":
-            return np.interp(scores, x, y)
+            mapped: np.ndarray = np.interp(scores, x, y)
+            return mapped
         return y[np.searchsorted(x, scores, side="right")]
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,7 +187,10 @@ class Calibration:
             return self.maps[0](s[:, -1])
         p = np.column_stack([m(s[:, k]) for k, m in enumerate(self.maps)])
         total = p.sum(axis=1, keepdims=True)
-        return np.divide(p, total, out=np.full_like(p, 1 / len(self.classes)), where=total > 0)
+        probs: np.ndarray = np.divide(
+            p, total, out=np.full_like(p, 1 / len(self.classes)), where=total > 0
+        )
+        return probs
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -243,7 +250,9 @@ def scores_matrix(scores: Any, classes: Sequence[str]) -> np.ndarray:
     return s
 
 
-def _classes_and_codes(actual: Any, classes: Sequence[str] | None) -> tuple[tuple, np.ndarray]:
+def _classes_and_codes(
+    actual: Any, classes: Sequence[str] | None
+) -> tuple[tuple[str, ...], np.ndarray]:
     text, missing = as_labels(actual, "labels")
     if missing.all():
         raise ValueError("labels: the reference has no labels (every actual is missing)")
