@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from processors.reference import fit_reference  # noqa: E402
 from streams.decode import decode  # noqa: E402
 from streams.partition import BlockConfig, PartitionState  # noqa: E402
-from streams.registry import ModelInfo, ModelRegistry  # noqa: E402
+from streams.registry import ModelRegistry  # noqa: E402
 
 FEATURES = [f"f{i:02d}" for i in range(20)]
 BATCH = 100
@@ -67,8 +67,10 @@ def worker_rss(samples: int, checkpoint: int, seed: int) -> dict[str, float]:
     rng = np.random.default_rng(seed)
     profile = fit_reference({f: rng.normal(900, 20, 20_000) for f in FEATURES}, model="bench",
                             version="1")  # fmt: skip
-    info = ModelInfo("steel", "bench", "1", profile, None)
-    registry = ModelRegistry({("steel", "bench", "1"): info})
+    tmp = Path(tempfile.mkdtemp(prefix="resonance-mem-"))
+    (tmp / "references" / "steel").mkdir(parents=True)
+    (tmp / "references" / "steel" / "bench-1.json").write_text(profile.to_json())
+    registry = ModelRegistry.load(tmp)
     cfg = BlockConfig()
     state = PartitionState(0, cfg, registry)
     pool = rng.normal(900, 20, (64, len(FEATURES), BATCH)).round(2)

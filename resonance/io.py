@@ -15,6 +15,7 @@ for missing values. A CSV column holding any text that is not a number or a null
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,13 @@ PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)  # "" in a text column = missing
 
 __all__ = [
+    "ParquetColumns",
+    "column_is_numeric",
     "is_numeric",
     "numeric_text_culprit",
     "parse_name_list",
     "read_table",
+    "select",
     "split_columns",
     "table_to_columns",
 ]
@@ -42,7 +46,7 @@ def is_numeric(values: np.ndarray) -> bool:
     return values.dtype.kind in "fiu"
 
 
-def read_table(path: str | Path) -> dict[str, np.ndarray]:
+def read_table(path: str | Path) -> Mapping[str, np.ndarray]:
     """Columns of a CSV or Parquet file; :class:`UsageError` naming the file on any problem."""
     path = Path(path)
     if not path.exists():
@@ -75,22 +79,87 @@ def _is_parquet(path: Path) -> bool:
         return fh.read(4) == b"PAR1"
 
 
-def _read_parquet(path: Path) -> dict[str, np.ndarray]:
-    """One column at a time, Arrow's memory handed back after each: a 1M x 20 file
-    costs its numpy arrays (160 MB), not also a table and the decoder's buffers."""
+class ParquetColumns(Mapping[str, np.ndarray]):
+    """The columns of a Parquet file, each read when asked for (the last one is kept).
+
+    A comparison walks features one at a time, so a 1M x 20 file costs one column
+    (8 MB) at a time rather than 160 MB, plus Arrow's buffers for a table. Whether a
+    column is numeric comes from the schema, without reading it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = pq.ParquetFile(path)
+        schema = self._file.schema_arrow
+        self._names = list(schema.names)
+        self._numeric = {
+            f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+            or pa.types.is_decimal(f.type) or pa.types.is_null(f.type)
+        }  # fmt: skip
+        self.rows = self._file.metadata.num_rows
+        self._last: tuple[str | None, np.ndarray | None] = (None, None)
+
+    def numeric(self, name: str) -> bool:
+        """True when ``self[name]`` is a float64 column (as :func:`is_numeric` would say)."""
+        return name in self._numeric
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == self._last[0]:
+            return self._last[1]  # type: ignore[return-value]
+        if name not in self._numeric and name not in self._names:
+            raise KeyError(name)
+        try:
+            table = self._file.read(columns=[name], use_threads=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise UsageError(f"{self.path}: cannot read as Parquet: {_first_line(exc)}") from None
+        values = table_to_columns(table)[name]
+        del table
+        pa.default_memory_pool().release_unused()
+        self._last = (name, values)
+        return values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _read_parquet(path: Path) -> ParquetColumns:
     try:
-        pf = pq.ParquetFile(path)
-        names = pf.schema_arrow.names
-        _check_shape(path, names, pf.metadata.num_rows)
-        out: dict[str, np.ndarray] = {}
-        for name in names:
-            table = pf.read(columns=[name], use_threads=False)
-            out.update(table_to_columns(table))
-            del table
-            pa.default_memory_pool().release_unused()
-        return out
+        columns = ParquetColumns(path)
     except (pa.ArrowException, OSError) as exc:
         raise UsageError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    _check_shape(path, list(columns), columns.rows)
+    return columns
+
+
+def column_is_numeric(columns: Mapping[str, np.ndarray], name: str) -> bool:
+    """:func:`is_numeric` of ``columns[name]``, from the schema when the file has one."""
+    if isinstance(columns, ParquetColumns):
+        return columns.numeric(name)
+    return is_numeric(columns[name])
+
+
+def select(columns: Mapping[str, np.ndarray], names: list[str]) -> Mapping[str, np.ndarray]:
+    """``{n: columns[n] for n in names}`` without reading any column yet."""
+    return _Select(columns, names)
+
+
+class _Select(Mapping[str, np.ndarray]):
+    def __init__(self, columns: Mapping[str, np.ndarray], names: list[str]) -> None:
+        self._columns, self._names = columns, names
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def _read_csv(path: Path) -> pa.Table:
@@ -163,7 +232,7 @@ def numeric_text_culprit(values: np.ndarray) -> tuple[int, str] | None:
 
 
 def split_columns(
-    columns: dict[str, np.ndarray],
+    columns: Mapping[str, np.ndarray],
     categorical: list[str],
     path: str | Path,
     flag: str = "--categorical",
@@ -177,13 +246,13 @@ def split_columns(
         if name not in columns:
             raise UsageError(f"{flag} column {name!r} is not in {path}")
     numeric, cats, skipped = [], [], []
-    for name, values in columns.items():
+    for name in columns:
         if name in categorical:
             cats.append(name)
-        elif is_numeric(values):
+        elif column_is_numeric(columns, name):
             numeric.append(name)
         else:
-            culprit = numeric_text_culprit(values)
+            culprit = numeric_text_culprit(columns[name])
             if culprit is not None:
                 row, text = culprit
                 raise UsageError(
