@@ -23,7 +23,7 @@ from processors.base import (
     int_list,
     ratio,
 )
-from processors.reference import CategoricalReference, NumericReference, histogram
+from processors.reference import CategoricalReference, NumericReference
 
 PSI_FLOOR = 1e-4
 """A bin share of exactly 0 is replaced by this in PSI (no renormalisation)."""
@@ -212,7 +212,7 @@ class NumericDrift:
 
     def update(self, values: Any) -> Self:
         """Add a batch; NaN, ±inf and None are missing; text raises ValueError."""
-        counts, sums, n_missing = histogram(self.ref.edge_array, as_float(values, "values"))
+        counts, sums, n_missing = self.ref.histogram(as_float(values, "values"))
         self.counts += counts
         self.sums += sums
         self.n_missing += n_missing

@@ -15,6 +15,7 @@ for missing values. A CSV column holding any text that is not a number or a null
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +29,13 @@ PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 _CSV_CONVERT = pacsv.ConvertOptions(strings_can_be_null=True)  # "" in a text column = missing
 
 __all__ = [
+    "ParquetColumns",
+    "column_is_numeric",
     "is_numeric",
     "numeric_text_culprit",
     "parse_name_list",
     "read_table",
+    "select",
     "split_columns",
     "table_to_columns",
 ]
@@ -42,7 +46,7 @@ def is_numeric(values: np.ndarray) -> bool:
     return values.dtype.kind in "fiu"
 
 
-def read_table(path: str | Path) -> dict[str, np.ndarray]:
+def read_table(path: str | Path) -> Mapping[str, np.ndarray]:
     """Columns of a CSV or Parquet file; :class:`UsageError` naming the file on any problem."""
     path = Path(path)
     if not path.exists():
@@ -51,16 +55,21 @@ def read_table(path: str | Path) -> dict[str, np.ndarray]:
         raise UsageError(f"{path}: is a directory, expected a CSV or Parquet file")
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: empty file")
-    table = _read_parquet(path) if _is_parquet(path) else _read_csv(path)
-    if table.num_columns == 0:
+    if _is_parquet(path):
+        return _read_parquet(path)
+    table = _read_csv(path)
+    _check_shape(path, table.column_names, table.num_rows)
+    return table_to_columns(table)
+
+
+def _check_shape(path: Path, names: list[str], rows: int) -> None:
+    if not names:
         raise UsageError(f"{path}: no columns")
-    if table.num_rows == 0:
+    if rows == 0:
         raise UsageError(f"{path}: no rows (header only)")
-    names = table.column_names
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise UsageError(f"{path}: duplicate column {dupes[0]!r}")
-    return table_to_columns(table)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -70,11 +79,87 @@ def _is_parquet(path: Path) -> bool:
         return fh.read(4) == b"PAR1"
 
 
-def _read_parquet(path: Path) -> pa.Table:
+class ParquetColumns(Mapping[str, np.ndarray]):
+    """The columns of a Parquet file, each read when asked for (the last one is kept).
+
+    A comparison walks features one at a time, so a 1M x 20 file costs one column
+    (8 MB) at a time rather than 160 MB, plus Arrow's buffers for a table. Whether a
+    column is numeric comes from the schema, without reading it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = pq.ParquetFile(path)
+        schema = self._file.schema_arrow
+        self._names = list(schema.names)
+        self._numeric = {
+            f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+            or pa.types.is_decimal(f.type) or pa.types.is_null(f.type)
+        }  # fmt: skip
+        self.rows = self._file.metadata.num_rows
+        self._last: tuple[str | None, np.ndarray | None] = (None, None)
+
+    def numeric(self, name: str) -> bool:
+        """True when ``self[name]`` is a float64 column (as :func:`is_numeric` would say)."""
+        return name in self._numeric
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name == self._last[0]:
+            return self._last[1]  # type: ignore[return-value]
+        if name not in self._numeric and name not in self._names:
+            raise KeyError(name)
+        try:
+            table = self._file.read(columns=[name], use_threads=False)
+        except (pa.ArrowException, OSError) as exc:
+            raise UsageError(f"{self.path}: cannot read as Parquet: {_first_line(exc)}") from None
+        values = table_to_columns(table)[name]
+        del table
+        pa.default_memory_pool().release_unused()
+        self._last = (name, values)
+        return values
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _read_parquet(path: Path) -> ParquetColumns:
     try:
-        return pq.read_table(path)
+        columns = ParquetColumns(path)
     except (pa.ArrowException, OSError) as exc:
         raise UsageError(f"{path}: cannot read as Parquet: {_first_line(exc)}") from None
+    _check_shape(path, list(columns), columns.rows)
+    return columns
+
+
+def column_is_numeric(columns: Mapping[str, np.ndarray], name: str) -> bool:
+    """:func:`is_numeric` of ``columns[name]``, from the schema when the file has one."""
+    if isinstance(columns, ParquetColumns):
+        return columns.numeric(name)
+    return is_numeric(columns[name])
+
+
+def select(columns: Mapping[str, np.ndarray], names: list[str]) -> Mapping[str, np.ndarray]:
+    """``{n: columns[n] for n in names}`` without reading any column yet."""
+    return _Select(columns, names)
+
+
+class _Select(Mapping[str, np.ndarray]):
+    def __init__(self, columns: Mapping[str, np.ndarray], names: list[str]) -> None:
+        self._columns, self._names = columns, names
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def _read_csv(path: Path) -> pa.Table:
@@ -94,7 +179,10 @@ def table_to_columns(table: pa.Table) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
         kind = column.type
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        if pa.types.is_float64(kind) and column.num_chunks == 1 and column.null_count == 0:
+            # a view of Arrow's buffer: 1M x 20 doubles are not held twice (read-only)
+            out[name] = column.chunk(0).to_numpy(zero_copy_only=True)
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
             values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
             out[name] = np.asarray(values, dtype=np.float64)
         elif pa.types.is_null(kind):
@@ -144,7 +232,7 @@ def numeric_text_culprit(values: np.ndarray) -> tuple[int, str] | None:
 
 
 def split_columns(
-    columns: dict[str, np.ndarray],
+    columns: Mapping[str, np.ndarray],
     categorical: list[str],
     path: str | Path,
     flag: str = "--categorical",
@@ -158,13 +246,13 @@ def split_columns(
         if name not in columns:
             raise UsageError(f"{flag} column {name!r} is not in {path}")
     numeric, cats, skipped = [], [], []
-    for name, values in columns.items():
+    for name in columns:
         if name in categorical:
             cats.append(name)
-        elif is_numeric(values):
+        elif column_is_numeric(columns, name):
             numeric.append(name)
         else:
-            culprit = numeric_text_culprit(values)
+            culprit = numeric_text_culprit(columns[name])
             if culprit is not None:
                 row, text = culprit
                 raise UsageError(

@@ -24,10 +24,12 @@ from processors.drift import DEFAULT_THRESHOLDS, drift_engine, drift_share
 from processors.reference import ReferenceProfile, fit_reference
 from resonance.commands.reference import load_profile
 from resonance.io import (
+    column_is_numeric,
     is_numeric,
     numeric_text_culprit,
     parse_name_list,
     read_table,
+    select,
     split_columns,
 )
 
@@ -117,13 +119,13 @@ def profile_rows(profile: ReferenceProfile) -> int:
 
 
 def _fit(
-    reference: dict[str, np.ndarray],
-    current: dict[str, np.ndarray],
+    reference: Mapping[str, np.ndarray],
+    current: Mapping[str, np.ndarray],
     categorical: list[str],
     ref_path: str,
     cur_path: str,
     notes: list[str],
-) -> tuple[ReferenceProfile, dict[str, np.ndarray]]:
+) -> tuple[ReferenceProfile, Mapping[str, np.ndarray]]:
     """Fit a profile on the features both files share; returns it and CUR's columns.
 
     Notes for stderr are appended to ``notes`` (printed only if the comparison succeeds).
@@ -152,23 +154,23 @@ def _fit(
         _require_values(name, reference[name], ref_path)
     try:
         profile = fit_reference(
-            {n: reference[n] for n in shared},
+            select(reference, shared),
             model="offline",
             version="0",
             categorical=ref_cat,
         )
     except ValueError as exc:
         raise UsageError(f"{ref_path}: {exc}") from None
-    return profile, {n: current[n] for n in shared}
+    return profile, select(current, shared)
 
 
 def _profile_columns(
     profile: ReferenceProfile,
-    current: dict[str, np.ndarray],
+    current: Mapping[str, np.ndarray],
     categorical: list[str],
     cur_path: str,
     notes: list[str],
-) -> dict[str, np.ndarray]:
+) -> Mapping[str, np.ndarray]:
     for name in categorical:
         ref = profile.features.get(name)
         if ref is None:
@@ -182,9 +184,9 @@ def _profile_columns(
     if not shared:
         raise UsageError(f"no shared columns to compare between the profile and {cur_path}")
     for name in shared:
-        if profile.features[name].kind == "numeric" and not is_numeric(current[name]):
+        if profile.features[name].kind == "numeric" and not column_is_numeric(current, name):
             _text_in_numeric(name, current[name], cur_path)
-    return {n: current[n] for n in shared}
+    return select(current, shared)
 
 
 def _text_in_numeric(name: str, values: np.ndarray, path: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from errors import UsageError
 from processors.reference import DEFAULT_BINS, DEFAULT_TOP_K, ReferenceProfile, fit_reference
-from resonance.io import parse_name_list, read_table, split_columns
+from resonance.io import parse_name_list, read_table, select, split_columns
 
 BUILD_EPILOG = f"""\
 Every numeric column becomes a numeric feature (quantile bin edges, default {DEFAULT_BINS}
@@ -156,7 +156,7 @@ def fit_data(
         raise UsageError(f"{data}: no numeric columns (name text columns with --categorical)")
     try:
         profile = fit_reference(
-            {n: columns[n] for n in names},
+            select(columns, names),
             model=model,
             version=version,
             categorical=cats,

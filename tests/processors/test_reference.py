@@ -13,6 +13,7 @@ from processors.reference import (
     GAP_SPLITS,
     PROFILE_VERSION,
     ReferenceProfile,
+    fit_numeric,
     fit_reference,
     histogram,
 )
@@ -119,3 +120,22 @@ def test_constant_and_single_row_columns_fit() -> None:
         ref = prof.features[name]
         assert ref.edges[0] == value and len(ref.edges) == 2 and ref.std == 0.0
     assert ReferenceProfile.from_json(prof.to_json()) == prof
+
+
+@pytest.mark.parametrize("kind", ["normal", "lognormal", "integers", "rounded", "constant"])
+def test_lookup_table_bins_equal_the_sorted_histogram(kind: str) -> None:
+    rng = np.random.default_rng(7)
+    draw = {
+        "normal": lambda n: rng.normal(size=n),
+        "lognormal": lambda n: rng.lognormal(0, 2, n),
+        "integers": lambda n: rng.integers(0, 300, n) * 1.0,
+        "rounded": lambda n: np.round(rng.normal(100, 1.5, n), 1),
+        "constant": lambda n: np.full(n, 3.0),
+    }[kind]
+    ref = fit_numeric(draw(20_000), "x")
+    cur = np.r_[draw(200_000) * 1.1, np.nextafter(np.asarray(ref.edges), -np.inf), ref.edges]
+    cur = np.r_[cur, np.nan, -np.inf, 1e308, -1e308]
+    counts, sums, missing = ref.histogram(cur)
+    exact_counts, exact_sums, exact_missing = histogram(ref.edge_array, cur)
+    assert counts.tolist() == exact_counts.tolist() and missing == exact_missing == 2
+    np.testing.assert_allclose(sums, exact_sums, rtol=1e-9, atol=1e-6)
