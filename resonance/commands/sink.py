@@ -53,9 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from warehouse.sink import PartialWriter, SinkConfig, run_sink
-
     from streams.settings import load_settings
+    from warehouse.sink import PartialWriter, SinkConfig, run_sink
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args.bootstrap = load_settings(args.bootstrap).kafka_bootstrap
