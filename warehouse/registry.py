@@ -98,3 +98,16 @@ def list_models(backend: Backend, consortium: str | None = None) -> list[dict[st
         for k in ("baselines", "importances"):
             r[k] = dict(r[k]) if not isinstance(r[k], dict) else r[k]
     return rows
+
+
+def registered_slo(
+    backend: Backend, consortium: str, model: str, version: str | None = None
+) -> float | None:
+    """The model's latency SLO (p95, ms) from the registry mirror; None when it has none,
+    or when its versions disagree and no ``version`` is given."""
+    slos = {
+        r["slo_p95_ms"]
+        for r in list_models(backend, consortium)
+        if r["model"] == model and version in (None, r["model_version"])
+    }
+    return slos.pop() if len(slos) == 1 else None

@@ -65,6 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reg.add_argument("--importance", metavar="f=w,...", action="append", default=[],
                      help="feature importances (weights of the drift verdict)")  # fmt: skip
     reg.add_argument("--slo-p95-ms", metavar="N", type=float, help="latency SLO (p95, ms)")
+    reg.add_argument("--replace-reference", action="store_true",
+                     help="allow a new reference for a version that has one (its stored "
+                     "windows were binned on the old one)")  # fmt: skip
     reg.add_argument("--owner", metavar="NAME")
     reg.add_argument("--contact", metavar="ADDR")
     reg.set_defaults(func=run_register)
@@ -192,6 +195,10 @@ def run_register(args: argparse.Namespace) -> int:
     settings, registry = _registry(args)
     now = int(time.time() * 1000)
     previous = registry.get(args.consortium, args.model, args.version)
+    if previous is not None and reference is None and uri is None and bootstrap is None:
+        # an update of target/baselines/...: the version keeps its reference
+        reference, uri = previous.reference, previous.reference_uri
+        bootstrap, provenance = previous.bootstrap, previous.provenance
     try:
         entry = ModelEntry(
             consortium=args.consortium,
@@ -213,6 +220,7 @@ def run_register(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(_first_error(exc)) from None
     _check_features(entry, registry)
+    _check_same_reference(entry, previous, args.replace_reference)
     _publish(settings, [entry])
     what = "updated" if previous else "registered"
     ref = entry.provenance.get("source")
@@ -232,6 +240,20 @@ def _first_error(exc: Exception) -> str:
         where = ".".join(str(x) for x in e.get("loc", ())) or "entry"
         return f"{where}: {e.get('msg', '').removeprefix('Value error, ')}"
     return str(exc).splitlines()[0]
+
+
+def _check_same_reference(entry: Any, previous: Any, replace: bool) -> None:
+    """A version's bins are fixed once stored windows use them: a different reference
+    for a version that has one needs --replace-reference (or, better, a new version)."""
+    if replace or previous is None or previous.profile is None:
+        return
+    if entry.profile == previous.profile:
+        return
+    raise UsageError(
+        f"--version {entry.version}: {entry.key} already has a reference"
+        f" ({previous.provenance.get('source', 'registered')}) and this one differs:"
+        " register a new version, or pass --replace-reference"
+    )
 
 
 def _check_features(entry: Any, registry: Any) -> None:

@@ -53,7 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also split by member, site and/or hub (not for resonance)",
     )
     parser.add_argument(
-        "--slo-p95-ms", type=float, metavar="MS", help="resonance: latency SLO for health"
+        "--slo-p95-ms",
+        type=float,
+        metavar="MS",
+        help="resonance: latency SLO for health (default: the model's registered SLO)",
     )
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     add_backend_args(parser)
@@ -82,6 +85,12 @@ def _run(args: argparse.Namespace) -> int:
     queries.parse_step(args.step)
 
     def work(backend: Backend) -> int:
+        if args.metric == "resonance" and args.slo_p95_ms is None and args.model:
+            from warehouse.registry import registered_slo
+
+            kwargs["slo_p95_ms"] = registered_slo(
+                backend, args.consortium, args.model, args.model_version
+            )
         result = fn(backend, args.consortium, **kwargs)
         sys.stdout.write(render(result.columns, result.rows, args.format))
         if not result.rows:

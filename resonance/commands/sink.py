@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--bootstrap", default="localhost:9092", metavar="B", help="Kafka brokers")
+    parser.add_argument(
+        "--bootstrap", metavar="B", help="Kafka brokers (default: RESONANCE_KAFKA_BOOTSTRAP)"
+    )
     parser.add_argument("--group", default="resonance-sink", metavar="G", help="consumer group")
     parser.add_argument("--batch-records", type=int, default=5_000, metavar="N")
     parser.add_argument("--batch-seconds", type=float, default=1.0, metavar="S")
@@ -51,9 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from streams.settings import load_settings
     from warehouse.sink import PartialWriter, SinkConfig, run_sink
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args.bootstrap = load_settings(args.bootstrap).kafka_bootstrap
     config = SinkConfig(
         bootstrap=args.bootstrap,
         group_id=args.group,

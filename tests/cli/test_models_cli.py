@@ -103,6 +103,15 @@ def test_bad_registrations_change_nothing(bootstrap, tmp_path, capsys):
     ]  # fmt: skip
     for extra, needles in cases:
         fails(capsys, register(bootstrap, "2", *extra), *needles)
+    other = tmp_path / "other.csv"
+    other.write_text("\n".join(lines[:200]) + "\n")  # same features, other bins
+    again = register(bootstrap, "1", "--data", str(other), "--categorical", "grade",
+                     "--target", "regressor")  # fmt: skip
+    fails(capsys, again, "already has a reference", "new version")
     fails(capsys, models(bootstrap, "retire", "steel/strip/9"), "steel/strip/9", "not in")
     fails(capsys, models(bootstrap, "show", "steel-strip"), "consortium/model/version")
     assert snapshot(bootstrap) == before
+    # an update without a reference keeps the version's reference
+    assert main(register(bootstrap, "1", "--target", "regressor", "--baseline", "mae=2.5")) == 0
+    entry = read_registry(StreamSettings(kafka_bootstrap=bootstrap)).get("steel", "strip", "1")
+    assert entry.baselines == {"mae": 2.5} and entry.profile.features["grade"].n == 2000

@@ -11,7 +11,7 @@ from streams.broker import EmbeddedBroker
 from streams.registry import Bootstrap, ModelEntry, Target, publish
 from streams.settings import StreamSettings
 from streams.topics import create_topics
-from warehouse.registry import list_models
+from warehouse.registry import list_models, registered_slo
 from warehouse.sink import PartialWriter, SinkConfig, run_sink
 
 pytestmark = pytest.mark.integration
@@ -63,3 +63,5 @@ def test_sink_mirrors_entries_and_references(backend, tmp_path):
         "SELECT feature, n FROM reference_features FINAL WHERE consortium = 'steel'"
     ).to_pylist()
     assert refs == [{"feature": "temp", "n": 4}]
+    assert registered_slo(backend, "steel", "coil") == 40.0  # `query resonance` uses it
+    assert registered_slo(backend, "steel", "oven") is None
