@@ -740,6 +740,7 @@ def _alerts_0001(backend: Backend, consortium: str) -> list[dict[str, Any]]:
                 "acked_by": None,
                 "acked_at": None,
                 "silenced": False,
+                "policy_version": payload.get("policy_version"),
             }
         )
     return out

@@ -183,9 +183,10 @@ def drift_histograms(hists: Sequence[dict[str, Any]]) -> bytes | None:
         verdict = "drift" if h["drift"] else "no drift"
         title = f"{h['model']} · {h['feature']}  (PSI {h['psi']:.3f}, {verdict})"
         ax.set_title(title, fontsize=7.5)
-        step = max(1, len(x) // 8)
+        step = max(1, -(-len(x) // 7))
         ax.set_xticks(x[::step])
-        ax.set_xticklabels(h["labels"][::step], rotation=30, ha="right", fontsize=6)
+        ax.set_xticklabels(h["ticks"][::step], rotation=0, fontsize=6)
+        ax.set_xlabel(h["axis"], fontsize=6.5)
         ax.tick_params(axis="y", labelsize=6.5)
         ax.set_ylabel("share", fontsize=7)
     axes.flat[0].legend(fontsize=6.5, frameon=False)

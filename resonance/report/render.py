@@ -62,7 +62,7 @@ def _doc_table(t: Table) -> Table:
     if len(t.rows) <= DOC_ROWS:
         return t
     note = f"first {DOC_ROWS} of {len(t.rows)} rows; every row is in {t.name}.csv"
-    return Table(t.name, t.title, t.columns, t.rows[:DOC_ROWS], note)
+    return Table(t.name, t.title, t.columns, t.rows[:DOC_ROWS], note, t.hide)
 
 
 def _kpis(data: MonthData) -> list[dict[str, str]]:
@@ -89,6 +89,7 @@ def html(data: MonthData, charts: dict[str, bytes], provenance: dict[str, Any]) 
         undefined=jinja2.StrictUndefined,
     )
     env.filters["cell"] = cell
+    env.filters["header"] = lambda name: name.replace("_", " ")
     lo, hi = provenance["range_start"], provenance["range_end"]
     return env.get_template("report.html.j2").render(
         consortium=data.consortium,
