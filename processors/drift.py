@@ -84,15 +84,20 @@ def ks_pvalue(d: float, n: int, m: int) -> float:
     """Two-sample KS p-value at the effective size ``en = round(n·m/(n+m))``.
 
     ``kstwo.sf(d, en)`` up to :data:`KS_LIMIT_N`, the Kolmogorov limit
-    ``kstwobign.sf(d·√en)`` beyond it.
+    ``kstwobign.sf(d·√en)`` beyond it, through its ufunc ``scipy.special.kolmogorov``
+    (the same values, ~0.3 µs instead of ~120 µs: a month report asks for ~30k of them).
 
     >>> round(ks_pvalue(0.02, 20_000, 20_000), 4), round(ks_pvalue(0.02, 2_000_000, 2_000_000), 4)
     (0.0007, 0.0)
     """
     en = max(1, round(n * m / (n + m)))
+    if en > KS_LIMIT_N:
+        from scipy.special import kolmogorov
+
+        return float(np.clip(kolmogorov(d * np.sqrt(en)), 0.0, 1.0))
     from scipy import stats  # deferred: scipy.stats costs ~0.5 s, and every CLI command loads us
 
-    p = stats.kstwo.sf(d, en) if en <= KS_LIMIT_N else stats.kstwobign.sf(d * np.sqrt(en))
+    p = stats.kstwo.sf(d, en)
     return float(np.clip(p, 0.0, 1.0))
 
 

@@ -432,9 +432,13 @@ def resonance(
     end: Any = None,
     step: str | int | None = None,
     slo_p95_ms: float | None = None,
+    drift_rows: Sequence[Mapping[str, Any]] | None = None,
     **filters: str | None,
 ) -> QueryResult:
     """The Resonance index per bucket and model from its three components.
+
+    ``drift_rows``: this range and step's :func:`drift` rows when the caller has them
+    already (a monthly report does), so the engines do not run twice.
 
     data fit = 1 − share of drifting features (engine verdicts); model quality =
     accuracy (classifiers) or max(0, 1 − MAPE) (regressors), weighted by labelled
@@ -450,7 +454,9 @@ def resonance(
     def slot(row: Mapping[str, Any]) -> dict[str, Any]:
         return series.setdefault((row["bucket"], row["model"]), {"verdicts": {}, "q": []})
 
-    for row in drift(backend, consortium, **kw).rows:
+    if drift_rows is None:
+        drift_rows = drift(backend, consortium, **kw).rows
+    for row in drift_rows:
         if row.get("drift") is not None:
             key = f"{row['model_version']}/{row['feature']}"
             slot(row)["verdicts"][key] = bool(row["drift"])
@@ -762,6 +768,7 @@ def _alerts_0001(backend: Backend, consortium: str) -> list[dict[str, Any]]:
                 "acked_by": None,
                 "acked_at": None,
                 "silenced": False,
+                "policy_version": payload.get("policy_version"),
             }
         )
     return out

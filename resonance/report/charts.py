@@ -18,7 +18,8 @@ from resonance.report.data import MonthData
 
 DPI = 130
 WIDTH_IN = 7.2
-MAX_LINES = 12  # lines per axes before the legend stops being readable
+MAX_LINES = 12  # panels (or bars) per chart before it stops being readable
+LABELLED = 8  # coloured, labelled lines per axes
 PALETTE = (
     "#1f77b4",
     "#ff7f0e",
@@ -102,7 +103,15 @@ def resonance_daily(rows: Sequence[dict[str, Any]]) -> bytes | None:
         return None
     plt = _plt()
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 2.8))
-    for i, (model, items) in enumerate(series.items()):
+    # many models: the lowest (worst) month minimum in colour, the rest as grey context
+    worst = sorted(series, key=lambda m: (min(r["resonance_index"] for r in series[m]), m))
+    shown = set(worst[:LABELLED])
+    for model, items in series.items():
+        if model not in shown:
+            days, values = _days(items), [r["resonance_index"] for r in items]
+            ax.plot(days, values, linewidth=0.6, color="#c4cad1", zorder=1)
+    for i, model in enumerate(sorted(shown)):
+        items = series[model]
         ax.plot(
             _days(items),
             [r["resonance_index"] for r in items],
@@ -110,15 +119,17 @@ def resonance_daily(rows: Sequence[dict[str, Any]]) -> bytes | None:
             markersize=2.5,
             linewidth=1.2,
             color=PALETTE[i % len(PALETTE)],
-            label=model if i < MAX_LINES else None,
+            label=model,
+            zorder=2,
         )
     low = min(r["resonance_index"] for items in series.values() for r in items)
     ax.set_ylim(max(0.0, min(low - 5, 90.0)), 100.5)
     ax.set_ylabel("resonance index")
-    ax.set_title("Resonance index per day")
+    rest = len(series) - len(shown)
+    extra = f" (grey: {rest} more models)" if rest else ""
+    ax.set_title(f"Resonance index per day: the {len(shown)} lowest in colour{extra}")
     _date_axis(ax)
-    if len(series) <= MAX_LINES:
-        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
     return _png(fig)
 
 
@@ -137,7 +148,7 @@ def accuracy_daily(
         ]
         if items:
             panels.append((key, metric, items, m))
-    panels = panels[:MAX_LINES]
+    panels = panels[:9]
     if not panels:
         return None
     plt = _plt()
@@ -183,9 +194,10 @@ def drift_histograms(hists: Sequence[dict[str, Any]]) -> bytes | None:
         verdict = "drift" if h["drift"] else "no drift"
         title = f"{h['model']} · {h['feature']}  (PSI {h['psi']:.3f}, {verdict})"
         ax.set_title(title, fontsize=7.5)
-        step = max(1, len(x) // 8)
+        step = max(1, -(-len(x) // 7))
         ax.set_xticks(x[::step])
-        ax.set_xticklabels(h["labels"][::step], rotation=30, ha="right", fontsize=6)
+        ax.set_xticklabels(h["ticks"][::step], rotation=0, fontsize=6)
+        ax.set_xlabel(h["axis"], fontsize=6.5)
         ax.tick_params(axis="y", labelsize=6.5)
         ax.set_ylabel("share", fontsize=7)
     axes.flat[0].legend(fontsize=6.5, frameon=False)

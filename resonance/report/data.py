@@ -79,7 +79,7 @@ def assemble(
     lat_hub = q.latency(backend, c, by=["hub"], **kw).rows
     energy = q.energy(backend, c, **kw).rows
     step("resonance index")
-    res_month = {r["model"]: r for r in q.resonance(backend, c, **kw).rows}
+    res_month = {r["model"]: r for r in q.resonance(backend, c, drift_rows=drift_rows, **kw).rows}
     res_daily = q.resonance(backend, c, step="1d", **kw).rows
     step("previous month")
     before = _previous_month(backend, c, prev)
@@ -94,7 +94,8 @@ def assemble(
     en = _energy_by_model(energy)
     acc = _by_model(acc_month)
     data.add(_summary(c, vol, res_month, acc, lat, en))
-    data.add(_changes(c, vol, res_month, acc, lat, en, before))
+    data.add(changes := _changes(c, vol, res_month, acc, lat, en, before))
+    data.add(_change_matrix(c, changes))
     data.add(_resonance_daily(c, res_daily))
     data.add(_energy_table(c, energy))
     data.add(_drift(c, drift_rows))
@@ -106,7 +107,8 @@ def assemble(
     data.add(_dlq(c, dlq))
     data.add(_missing(c, drift_rows, profiles))
     data.add(_volumes(c, vol, late))
-    data.add(_hubs(c, hubs, lat_hub))
+    data.add(hub_rows := _hubs(c, hubs, lat_hub))
+    data.add(_hub_matrix(c, hub_rows))
     data.add(_references(c, profiles, vol))
     data.histograms = _histograms(drift_rows, profiles, data.tables["top_drifting"].rows)
     data.provenance = {"alerts": alerts}
@@ -222,8 +224,30 @@ def _changes(c, vol, res, acc, lat, en, before) -> Table:
                 }
             )
     cols = ["consortium", "model", "model_version", "metric", "month", "previous_month"]
+    title = "Change against the previous month"
+    return Table("changes", title, [*cols, "change", "change_pct"], rows, doc=False)
+
+
+#: change shown in points (absolute) rather than per cent
+_POINTS = ("resonance_index", "accuracy")
+
+
+def _change_matrix(c: str, changes: Table) -> Table:
+    """One line per model: the change of each metric (index and accuracy in points)."""
+    wide: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in changes.rows:
+        row = wide.setdefault(
+            (r["model"], r["model_version"]),
+            {"consortium": c, "model": r["model"], "model_version": r["model_version"]},
+        )
+        pts = r["metric"] in _POINTS
+        row[f"{r['metric']}_{'pts' if pts else 'pct'}"] = r["change"] if pts else r["change_pct"]
+    names = [f"{m}_{'pts' if m in _POINTS else 'pct'}" for m, _, _ in _CHANGE_METRICS]
+    note = "resonance index and accuracy: change in points; the rest: change in per cent"
+    title = "Change against the previous month"
+    rows = [wide[k] for k in sorted(wide)]
     return Table(
-        "changes", "Change against the previous month", [*cols, "change", "change_pct"], rows
+        "change_matrix", title, ["consortium", "model", "model_version", *names], rows, note
     )
 
 
@@ -300,7 +324,8 @@ def _incidents(c: str, alerts: list[dict[str, Any]], hi: int) -> Table:
         )
     cols = ["consortium", "model", "model_version", "rule", "severity", "started_at", "ended_at"]
     note = "" if alerts else "no alerts stored for this month"
-    return Table("incidents", "Drift incidents", [*cols, "duration_h", "features", "id"], out, note)
+    cols += ["duration_h", "features", "id"]
+    return Table("incidents", "Drift incidents", cols, out, note, hide=("consortium", "id"))
 
 
 def _accuracy_daily(c: str, rows: list[dict[str, Any]]) -> Table:
@@ -486,7 +511,31 @@ def _hubs(c, rows, lat_hub) -> Table:
     out.sort(key=lambda r: (r["model"], r["model_version"], r["ran_at"], r["hub"]))
     cols = list(out[0]) if out else ["consortium", "model", "model_version", "ran_at", "hub"]
     note = "latency_p95_ms is given where it was measured (the hub where the model ran)"
-    return Table("hubs", "Compute hubs: where each model would run greener", cols, out, note)
+    title = "Compute hubs: where each model would run greener"
+    return Table("hubs", title, cols, out, note, doc=False)
+
+
+def _hub_matrix(c: str, hubs: Table) -> Table:
+    """One line per model: gCO2e where it ran, then the same IT energy at every hub."""
+    wide: dict[tuple[str, str, str], dict[str, Any]] = {}
+    names: list[str] = []
+    for r in hubs.rows:
+        key = (r["model"], r["model_version"], r["ran_at"])
+        row = wide.setdefault(
+            key, {"consortium": c, "model": key[0], "model_version": key[1], "ran_at": key[2]}
+        )
+        if r["actual"]:
+            row |= {"kwh": r["kwh"], "gco2e": r["gco2e"], "latency_p95_ms": r["latency_p95_ms"]}
+        row[r["hub"]] = r["gco2e"]
+        names += [] if r["hub"] in names else [r["hub"]]
+    for row in wide.values():
+        alts = [(row[h], h) for h in names if row.get(h) is not None]
+        row["greenest_hub"] = min(alts)[1] if alts else None
+    cols = ["consortium", "model", "model_version", "ran_at", "kwh", "gco2e", "latency_p95_ms"]
+    note = "gCO2e this month; hub columns: the same IT energy at that hub's grid factor and PUE"
+    rows = [wide[k] for k in sorted(wide)]
+    title = "Compute hubs: gCO2e where each model ran and at every national hub"
+    return Table("hub_matrix", title, [*cols, *sorted(names), "greenest_hub"], rows, note)
 
 
 def _references(c, profiles, vol) -> Table:
@@ -523,13 +572,18 @@ def _histograms(drift_rows, profiles, top) -> list[dict[str, Any]]:
         if r["kind"] == "categorical":  # the last bin is "missing", not drawn
             counts, ref_counts = counts[:-1], ref_counts[:-1]
             labels = [*ref["categories"], "other"][: len(counts)]
+            ticks, axis = labels, "category"
         else:
             labels = _edge_labels(ref["edges"])
+            ticks = [f"<{ref['edges'][0]:.3g}", *(f"{e:.3g}" for e in ref["edges"])]
+            axis = "lower edge of the reference's quantile bin"
         n, rn = sum(counts) or 1, sum(ref_counts) or 1
         out.append(
             {
                 **{k: t[k] for k in ("model", "model_version", "feature", "kind", "psi", "drift")},
                 "labels": labels,
+                "ticks": ticks,
+                "axis": axis,
                 "current": [x / n for x in counts],
                 "reference": [x / rn for x in ref_counts],
             }

@@ -17,7 +17,7 @@ from resonance.report.tables import Table
 
 FORMATS = ("html", "pdf", "csv", "parquet")
 #: rows of one table shown in the HTML / PDF; the exports always hold every row
-DOC_ROWS = 120
+DOC_ROWS = 60
 
 
 def parse_formats(text: str) -> list[str]:
@@ -58,11 +58,32 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+#: long per-feature / per-day tables: the document shows the rows that matter most
+_DOC_ORDER = {
+    "drift": lambda r: (not r.get("drift"), -(r.get("psi") or 0.0)),
+    "missing": lambda r: (
+        -((r.get("missing_rate") or 0.0) - (r.get("reference_missing_rate") or 0.0))
+    ),
+}
+
+
+#: tables a chart already draws: too long for the document, they stay in the exports
+_DOC_SKIP = {"accuracy", "resonance_daily"}
+
+
 def _doc_table(t: Table) -> Table:
+    """The document's view of a table: at most :data:`DOC_ROWS` rows (the most telling
+    ones first for per-feature tables); the exports keep every row."""
     if len(t.rows) <= DOC_ROWS:
         return t
-    note = f"first {DOC_ROWS} of {len(t.rows)} rows; every row is in {t.name}.csv"
-    return Table(t.name, t.title, t.columns, t.rows[:DOC_ROWS], note)
+    if t.name in _DOC_SKIP:
+        note = f"{len(t.rows)} rows: every row is in {t.name}.csv; the chart above draws them"
+        return Table(t.name, t.title, t.columns, [], note, t.hide)
+    order = _DOC_ORDER.get(t.name)
+    rows = sorted(t.rows, key=order) if order else t.rows
+    how = "sorted by relevance, " if order else ""
+    note = f"first {DOC_ROWS} of {len(t.rows)} rows ({how}every row is in {t.name}.csv)"
+    return Table(t.name, t.title, t.columns, rows[:DOC_ROWS], note, t.hide)
 
 
 def _kpis(data: MonthData) -> list[dict[str, str]]:
@@ -89,6 +110,7 @@ def html(data: MonthData, charts: dict[str, bytes], provenance: dict[str, Any]) 
         undefined=jinja2.StrictUndefined,
     )
     env.filters["cell"] = cell
+    env.filters["header"] = lambda name: name.replace("_", " ")
     lo, hi = provenance["range_start"], provenance["range_end"]
     return env.get_template("report.html.j2").render(
         consortium=data.consortium,

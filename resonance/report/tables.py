@@ -64,11 +64,19 @@ class Table:
     columns: list[str]
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    #: columns the HTML / PDF leave out (the exports keep every column)
+    hide: tuple[str, ...] = ("consortium",)
+    #: False: an export only (the document shows another view of the same rows)
+    doc: bool = True
 
     def __post_init__(self) -> None:
         contract = CONTRACTS.get(self.name)
         if contract is not None and tuple(self.columns) != contract:
             raise ValueError(f"table {self.name}: columns differ from the CSV contract")
+
+    @property
+    def doc_columns(self) -> list[str]:
+        return [c for c in self.columns if c not in self.hide]
 
     def to_csv(self) -> str:
         """CSV text: a header, then one line per row; empty cells where a value is None.

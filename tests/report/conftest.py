@@ -1,11 +1,12 @@
 """A backfilled month in a real chDB, filled through the real pipeline code.
 
-The simulator backfills (``start`` in the past, unpaced) steel from 30 October to
-3 November 2026 (so November has data and October is the previous month), the
+The simulator backfills (``start`` in the past, unpaced) steel from 31 October 20:00
+to 2 November 04:00 UTC (so November has data and October is the previous month), the
 worker's pure accumulation (``streams.partition.PartitionState``) turns the raw
 messages into partials, and the sink's write path stores them. A second
 consortium, ``rival``, gets the same model names and versions from another seed,
-with its own members and sites: nothing of it may appear in steel's report.
+with its own members and sites: nothing of it may appear in steel's report. Windows
+are 15 minutes long, so the loaded test machine stores the month in seconds.
 DLQ rows and alerts (the pinned ``resonance.alert/1`` records) are stored for both.
 """
 
@@ -32,9 +33,10 @@ from warehouse.migrate import migrate
 from warehouse.references import store_reference
 from warehouse.sink import PartialWriter, alert_rows, dlq_rows
 
-START = datetime(2026, 10, 30, tzinfo=UTC)
-DAYS = 4
+START = datetime(2026, 10, 31, 20, tzinfo=UTC)
+HOURS = 32
 RATE = 0.02  # samples per second of event time per model
+WINDOW_MS = 900_000  # 15-minute windows (a worker setting): 15x fewer partials to store
 MONTH = "2026-11"
 NOV = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
 DEC = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
@@ -52,13 +54,13 @@ class Month:
 def simulate(directory: Path, seed: int) -> tuple[list[tuple[str, bytes]], ModelRegistry]:
     sim = Simulator(seed=seed, scenario=load_scenario("default"), rate=RATE, consortia=("steel",))
     sink = ListSink()
-    sim.run(sink, start=START, duration=DAYS * 86_400, pace=False, flush_outcomes=True)
+    sim.run(sink, start=START, duration=HOURS * 3600, pace=False, flush_outcomes=True)
     write_references(sim.models, directory / "references", seed=seed, n=2_000)
     return [(t, v) for t, _k, v in sink.records], ModelRegistry.load(directory)
 
 
 def accumulate(messages, registry) -> tuple[list[Partial], list[tuple[dict, bytes]]]:
-    state = PartitionState(0, BlockConfig(), registry)
+    state = PartitionState(0, BlockConfig(window_ms=WINDOW_MS), registry)
     offsets: Counter[str] = Counter()
     dlq: list[tuple[dict, bytes]] = []
     for topic, raw in messages:
@@ -132,7 +134,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
     messages += [("telemetry", bad_message("steel", m.model)) for m in registry.models.values()]
     backend = ChdbBackend(root / "chdb")
     try:
-        migrate(backend, minute_ttl_days=0, log=lambda _msg: None)
+        migrate(backend, minute_ttl_days=0, dlq_ttl_days=0, log=lambda _msg: None)
         for consortium, reg in (("steel", registry), ("rival", rival_registry)):
             for info in reg.models.values():
                 target = {"kind": info.target.kind, "classes": list(info.target.classes)}
@@ -147,6 +149,8 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
         for batch in (steel, rival):
             for i in range(0, len(batch), 5_000):
                 writer.write(batch[i : i + 5_000])
+        for record, _ in rival_dlq:  # another partition: the DLQ collapses equal sources
+            record["source"]["partition"] = 1
         dlq = steel_dlq + rival_dlq
         for record, _ in dlq:  # received during November
             record["received_at"] = (NOV + 3 * 3600) * 1000
