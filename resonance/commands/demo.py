@@ -6,8 +6,10 @@ Argument parsing only; the orchestration lives in :mod:`resonance.demo`.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
+from resonance.commands.policy import POLICY_ENV, add_policy_arg, load_policy
 from resonance.errors import UsageError
 
 PACKAGED_SCENARIOS = ("default", "showcase")
@@ -104,6 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="number of worker processes (default: 1)",
     )
+    add_policy_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -117,7 +120,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: must be within 0..65535")
     if args.workers < 1:
         raise UsageError(f"--workers {args.workers}: must be >= 1")
+    policy = args.policy or os.environ.get(POLICY_ENV) or None
+    load_policy(policy)  # a bad policy file fails before anything starts
     options = DemoOptions(
+        policy=Path(policy) if policy else None,
         duration_s=args.duration,
         rate=args.rate,
         scenario=args.scenario,
