@@ -129,8 +129,8 @@ def alert_actions(backend: Backend, alert_id: str) -> list[dict[str, Any]]:
 
 
 _VERDICTS_SQL = """
-SELECT consortium, model, window_start, drift_share, data_fit, model_quality, service_health,
-       resonance_index, drifting, conditions
+SELECT consortium, model, model_version, window_start, drift_share, data_fit, model_quality,
+       service_health, resonance_index, drifting, conditions
 FROM verdicts FINAL
 WHERE window_start >= toDateTime({since:Int64}, 'UTC')
   AND window_start < toDateTime({until:Int64}, 'UTC')
