@@ -114,9 +114,12 @@ class WindowVerdict:
 
 
 def _merge(engines: Sequence[Any]) -> Any:
+    """Merge the engines of the newest one's type (a model has one task; anything else in
+    its windows, such as a task changed between versions, is left out)."""
     engines = [e for e in engines if e is not None]
     if not engines:
         return None
+    engines = [e for e in engines if type(e) is type(engines[-1])]
     out = engines[0]
     for e in engines[1:]:
         out = out.merge(e)

@@ -38,7 +38,6 @@ from types import FrameType
 from typing import TextIO
 
 from errors import UsageError
-from resonance.console.detection import MONITOR_THRESHOLDS
 from resonance.console.embedded_sink import SinkThread
 from resonance.console.processes import Supervisor, resonance_argv, wait_until
 from resonance.console.server import ConsoleServer
@@ -78,8 +77,10 @@ class DemoOptions:
     block_idle_s: float = 3.0
     refresh_s: float = 1.0
     report_every_s: float = 5.0
-    horizon_windows: int = 3
-    min_samples: int = 200
+    lateness_s: float = 20.0
+    """Allowed lateness of the demo's workers; the policy decides a window this long after
+    it ended (event time), so alerts show up while the demo runs."""
+    policy: Path | None = None
     drain_timeout_s: float = 60.0
     notify_url: str | None = None
     """Generic webhook for every alert transition (starts the notifier child)."""
@@ -105,6 +106,7 @@ def worker_env(options: DemoOptions, bootstrap: str, data_dir: Path) -> dict[str
         "RESONANCE_KAFKA_BOOTSTRAP": bootstrap,
         "RESONANCE_IMPORT_REFERENCES": "false",  # the registry topic only, as in production
         "RESONANCE_WINDOW_S": str(options.window_s),
+        "RESONANCE_ALLOWED_LATENESS_S": str(options.lateness_s),
         "RESONANCE_EMIT_INTERVAL_S": str(options.emit_interval_s),
         "RESONANCE_BLOCK_IDLE_S": str(options.block_idle_s),
         "PYTHONUNBUFFERED": "1",
@@ -261,13 +263,25 @@ class Demo:
             self._cleanup.append(self.supervisor.stop_all)
 
     def start_sink(self, backend: SharedBackend, bootstrap: str) -> SinkThread:
-        sink = SinkThread(backend, bootstrap).start()
+        from processors.policy import Policy
+        from processors.policy_config import PolicyConfig
+        from warehouse.evaluator import Evaluator, KafkaPublisher
+
+        opts = self.options
+        evaluator = Evaluator(
+            backend,
+            Policy(PolicyConfig.load(opts.policy)),
+            window_s=opts.window_s,
+            lateness_s=opts.lateness_s,
+            publish=KafkaPublisher(bootstrap),
+        )
+        sink = SinkThread(backend, bootstrap, evaluator=evaluator).start()
         self._cleanup.append(sink.stop)
         return sink
 
     def start_console(self, backend: SharedBackend, since_s: int) -> tuple[str, Refresher]:
-        reader = WarehouseReader(backend, ReferenceStore(backend), since_s, MONITOR_THRESHOLDS)
-        build = reader_builder(reader, self.options.horizon_windows, self.options.min_samples)
+        reader = WarehouseReader(backend, ReferenceStore(backend), since_s)
+        build = reader_builder(reader)
         refresher = Refresher(build, self.provider, self.options.refresh_s).start()
         self._cleanup.append(refresher.stop)
         from warehouse.deliveries import deliveries_for, recent_deliveries
@@ -297,7 +311,7 @@ class Demo:
         running = self.start_pipeline()
         self.announce(running)
         interrupted = self.follow(running)
-        snapshot = self.final_snapshot(running.refresher)
+        snapshot = self.final_snapshot(running.refresher, running.sink)
         self.report_end(snapshot, running, interrupted)
         if running.simulation.error is not None:
             self.failure = self.failure or f"simulator failed: {running.simulation.error}"
@@ -415,7 +429,14 @@ class Demo:
             wait_until(lambda: sink.quiet_for() >= 2.0, seconds, 0.25)
 
     # --------------------------------------------------------------------- end
-    def final_snapshot(self, refresher: Refresher) -> Snapshot:
+    def final_snapshot(self, refresher: Refresher, sink: SinkThread | None = None) -> Snapshot:
+        """After the drain: decide the windows still open (nothing more will come), then
+        read everything once more."""
+        try:
+            if sink is not None and sink.evaluator is not None:
+                sink.evaluator.run(close_all=True)
+        except Exception as exc:
+            log.warning("final evaluation failed: %s", exc)
         try:
             return refresher.refresh()
         except Exception as exc:  # the last periodic snapshot is still a fair record
@@ -423,7 +444,7 @@ class Demo:
             return self.provider.snapshot
 
     def report_end(self, snapshot: Snapshot, running: Running, interrupted: bool) -> None:
-        payload = summary_json(snapshot.events, running.truth, snapshot.consortia)
+        payload = summary_json(snapshot.events, running.truth, snapshot.consortia, snapshot.alerts)
         if self.options.summary_json is not None:
             write_summary(self.options.summary_json, payload)
             self.say(f"resonance demo: summary written to {self.options.summary_json}")

@@ -34,9 +34,12 @@ ORDER BY started_at, id
 
 
 def iso_ms(value: Any) -> str | None:
-    """A ClickHouse DateTime64 (datetime) as ``YYYY-MM-DDTHH:MM:SS[.fff]Z``."""
+    """A ClickHouse DateTime64 (datetime; DateTime may come as epoch seconds) as
+    ``YYYY-MM-DDTHH:MM:SS[.fff]Z``."""
     if value is None:
         return None
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value, UTC)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
@@ -123,3 +126,58 @@ def alert_actions(backend: Backend, alert_id: str) -> list[dict[str, Any]]:
         "SELECT action, by, note, at FROM alert_actions FINAL "
         "WHERE alert_id = {id:String} ORDER BY at", {"id": alert_id}))  # fmt: skip
     return [r | {"at": iso_ms(r["at"])} for r in found]
+
+
+_VERDICTS_SQL = """
+SELECT consortium, model, model_version, window_start, drift_share, data_fit, model_quality,
+       service_health, resonance_index, drifting, conditions
+FROM verdicts FINAL
+WHERE window_start >= toDateTime({since:Int64}, 'UTC')
+  AND window_start < toDateTime({until:Int64}, 'UTC')
+  AND ({consortium:String} = '' OR consortium = {consortium:String})
+  AND ({model:String} = '' OR model = {model:String})
+ORDER BY consortium, model, window_start
+"""
+
+
+def read_verdicts(
+    backend: Backend,
+    since_s: int = 0,
+    until_s: int = 2**31 - 1,
+    consortium: str | None = None,
+    model: str | None = None,
+) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """Stored window verdicts: (consortium, model) → window ISO start → verdict row."""
+    import orjson
+
+    params = {"since": since_s, "until": until_s, "consortium": consortium or "",
+              "model": model or ""}  # fmt: skip
+    out: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for r in rows(backend.query(_VERDICTS_SQL, params)):
+        window = iso_ms(r["window_start"])
+        r["conditions"] = orjson.loads(r["conditions"])
+        r["drifting"] = list(r["drifting"])
+        out.setdefault((r["consortium"], r["model"]), {})[window] = r
+    return out
+
+
+DRIFT_RULES = ("feature_drift", "model_drift")
+
+
+def drift_status(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], str | None]:
+    """(consortium, model) → ``started_at`` of its first drift alert, for every model that
+    had one: "drift detected" everywhere means "a drift rule's alert fired"."""
+    out: dict[tuple[str, str], str | None] = {}
+    for a in alerts:
+        if a["rule"] in DRIFT_RULES:
+            key = (a["consortium"], a["model"])
+            first = out.get(key)
+            out[key] = a["started_at"] if first is None else min(first, a["started_at"])
+    return out
+
+
+def range_index(verdicts: dict[str, dict[str, Any]]) -> float | None:
+    """The resonance index of a range: the mean of its windows' stored indexes (windows
+    without one left out). One definition for the console, the query and the SQL."""
+    values = [v["resonance_index"] for v in verdicts.values() if v["resonance_index"] is not None]
+    return sum(values) / len(values) if values else None

@@ -25,6 +25,7 @@ newest of any model.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -68,6 +69,7 @@ class Evaluator:
         self.publish = publish
         self.since_s = since_s
         self.clock = clock
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------ state
     def _states(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -88,7 +90,12 @@ class Evaluator:
 
     # -------------------------------------------------------------------------- run
     def run(self, close_all: bool = False) -> list[dict[str, Any]]:
-        """Decide every newly closed window of every model; returns the transitions."""
+        """Decide every newly closed window of every model; returns the transitions.
+        One run at a time (the sink's loop and a final ``close_all`` may overlap)."""
+        with self._lock:
+            return self._run(close_all)
+
+    def _run(self, close_all: bool) -> list[dict[str, Any]]:
         states = self._states()
         data = WarehouseReader(self.backend, self.references, self._since(states)).read()
         if not data:

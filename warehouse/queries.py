@@ -431,84 +431,59 @@ def resonance(
     start: Any = None,
     end: Any = None,
     step: str | int | None = None,
-    slo_p95_ms: float | None = None,
-    drift_rows: Sequence[Mapping[str, Any]] | None = None,
     **filters: str | None,
 ) -> QueryResult:
-    """The Resonance index per bucket and model from its three components.
+    """The policy's stored decisions per bucket and model (never decided again here).
 
-    ``drift_rows``: this range and step's :func:`drift` rows when the caller has them
-    already (a monthly report does), so the engines do not run twice.
-
-    data fit = 1 − share of drifting features (engine verdicts); model quality =
-    accuracy (classifiers) or max(0, 1 − MAPE) (regressors), weighted by labelled
-    predictions; service health = 1 − prediction_errors / predictions (volume
-    counters) × the latency SLO factor when ``slo_p95_ms`` is given. Unknown
-    components are left out (processors.resonance_index).
+    ``resonance_index``: the mean of the bucket's stored window indexes
+    (:func:`warehouse.alert_queries.range_index`); ``data_fit`` / ``model_quality`` /
+    ``service_health``: the means of the stored components; ``drift_detected``: a drift
+    rule's alert was firing at some time in the bucket; ``windows``: windows decided.
+    The range is resolved once, so a relative range gives one row per model and bucket.
     """
-    from processors.resonance_index import data_fit, resonance_index, service_health
+    from warehouse.alert_queries import DRIFT_RULES, list_alerts, range_index, read_verdicts
 
-    kw = dict(model=model, start=start, end=end, step=step, **filters)
-    series: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def slot(row: Mapping[str, Any]) -> dict[str, Any]:
-        return series.setdefault((row["bucket"], row["model"]), {"verdicts": {}, "q": []})
-
-    if drift_rows is None:
-        drift_rows = drift(backend, consortium, **kw).rows
-    for row in drift_rows:
-        if row.get("drift") is not None:
-            key = f"{row['model_version']}/{row['feature']}"
-            slot(row)["verdicts"][key] = bool(row["drift"])
-    for row in accuracy(backend, consortium, **kw).rows:
-        quality = (
-            row.get("accuracy")
-            if row["task"] == "classification"
-            else (None if row.get("mape") is None else max(0.0, 1.0 - row["mape"]))
-        )
-        if quality is not None and row.get("n"):
-            slot(row)["q"].append((quality, row["n"]))
-    for row in latency(backend, consortium, **kw).rows:
-        slot(row)["p95"] = max(slot(row).get("p95") or 0.0, row.get("p95") or 0.0) or None
-    for row in _volumes(backend, consortium, **kw):
-        s = slot(row)
-        s["events"] = s.get("events", 0) + row["events"]
-        s["errors"] = s.get("errors", 0) + row["errors"]
+    extra = [k for k, v in filters.items() if v is not None and k != "model_version"]
+    if extra:
+        raise UsageError(f"--{extra[0].replace('_', '-')}: the index is decided per model")
+    lo, hi, step_s = _range(start, end, step)
+    found = read_verdicts(backend, lo, hi, consortium, model)
+    alerts = [a for a in list_alerts(backend, consortium, model) if a["rule"] in DRIFT_RULES]
     rows = []
-    for (bucket, mdl), s in sorted(series.items()):
-        fit = data_fit(s["verdicts"])
-        labelled = sum(n for _, n in s["q"])
-        quality = sum(q * n for q, n in s["q"]) / labelled if labelled else None
-        error_rate = min(1.0, s["errors"] / s["events"]) if s.get("events") else None
-        health = service_health(error_rate, s.get("p95"), slo_p95_ms)
-        rows.append(
-            {
-                "bucket": bucket,
-                "model": mdl,
-                "resonance_index": resonance_index(fit, quality, health),
-                "data_fit": fit,
-                "model_quality": quality,
-                "service_health": health,
-                "drifting_features": sum(s["verdicts"].values()),
-                "features": len(s["verdicts"]),
-            }
-        )
+    for (_c, mdl), per in sorted(found.items()):
+        buckets: dict[int, dict[str, dict[str, Any]]] = {}
+        for window, v in per.items():
+            if filters.get("model_version") not in (None, v.get("model_version")):
+                continue
+            t = parse_time(window)
+            b = lo if step_s is None else t // step_s * step_s
+            buckets.setdefault(b, {})[window] = v
+        for b, vs in sorted(buckets.items()):
+            b_lo, b_hi = max(b, lo), (hi if step_s is None else min(b + step_s, hi))
+            firing = any(
+                a["model"] == mdl
+                and parse_time(a["started_at"]) < b_hi
+                and (a["resolved_at"] is None or parse_time(a["resolved_at"]) > b_lo)
+                for a in alerts
+            )
+            rows.append(
+                {
+                    "bucket": _iso(b),
+                    "model": mdl,
+                    "resonance_index": range_index(vs),
+                    "data_fit": _mean(v["data_fit"] for v in vs.values()),
+                    "model_quality": _mean(v["model_quality"] for v in vs.values()),
+                    "service_health": _mean(v["service_health"] for v in vs.values()),
+                    "drift_detected": firing,
+                    "windows": len(vs),
+                }
+            )
     return _finish(rows, ["bucket", "model"])
 
 
-def _volumes(
-    backend: Backend, consortium: str, *, model=None, start=None, end=None, step=None, **filters
-) -> list[dict[str, Any]]:
-    """Served predictions and those served with an error (streams.blocks.VOLUME_FIELDS)."""
-    q = _Query.of(consortium, model, filters, start, end, step)
-    out = []
-    for m in q.merged(backend, "volume", ["model"]):
-        events = m.state.get("predictions", 0)
-        errors = m.state.get("prediction_errors", 0)
-        out.append(
-            {"bucket": _iso(m.bucket), "model": m.keys["model"], "events": events, "errors": errors}
-        )
-    return out
+def _mean(values: Any) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
 
 
 # ------------------------------------------------------------------------ helpers

@@ -91,9 +91,14 @@ class ModelWindows:
 
 
 def _merge_into(target: dict[Window, Any], window: Window, engine: Any) -> None:
-    """Several model versions (or hubs) in one window: merge their engines."""
+    """Several model versions (or hubs) in one window: merge their engines. A model has
+    one task: an engine of another type in the same window (classification next to
+    regression) is left out, the first one read is kept."""
     old = target.get(window)
-    target[window] = engine if old is None else old.merge(engine)
+    if old is None:
+        target[window] = engine
+    elif type(old) is type(engine):
+        target[window] = old.merge(engine)
 
 
 class ReferenceStore:

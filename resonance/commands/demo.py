@@ -6,9 +6,11 @@ Argument parsing only; the orchestration lives in :mod:`resonance.demo`.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from errors import UsageError
+from resonance.commands.policy import POLICY_ENV, add_policy_arg, load_policy
 
 PACKAGED_SCENARIOS = ("default", "showcase")
 
@@ -119,6 +121,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="run the notifier too, with this notify.yaml (docs/notify.md)",
     )
+    add_policy_arg(parser)
     parser.set_defaults(func=run)
 
 
@@ -141,7 +144,10 @@ def run(args: argparse.Namespace) -> int:
                 with_webhook(config, args.notify_url)
             except UsageError as exc:
                 raise UsageError(str(exc).replace("--url", "--notify-url", 1)) from None
+    policy = args.policy or os.environ.get(POLICY_ENV) or None
+    load_policy(policy)  # a bad policy file fails before anything starts
     options = DemoOptions(
+        policy=Path(policy) if policy else None,
         duration_s=args.duration,
         rate=args.rate,
         scenario=args.scenario,

@@ -26,6 +26,9 @@ examples:
   resonance query accuracy --consortium steel --from 2026-11-01 --to 2026-12-01 --step 1d
   resonance query energy --consortium steel --format csv > energy.csv
   resonance query resonance --consortium steel --step 1h --format json
+
+`query resonance` reads the policy's stored window verdicts and alerts (the same
+decisions the console, Grafana and `resonance alerts` show); it decides nothing itself.
 """
 
 
@@ -52,12 +55,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="a,b",
         help="also split by member, site and/or hub (not for resonance)",
     )
-    parser.add_argument(
-        "--slo-p95-ms",
-        type=float,
-        metavar="MS",
-        help="resonance: latency SLO for health (default: the model's registered SLO)",
-    )
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
     add_backend_args(parser)
     parser.set_defaults(func=_run)
@@ -77,20 +74,12 @@ def _run(args: argparse.Namespace) -> int:
         site=args.site,
         hub=args.hub,
     )
-    if args.metric == "resonance":
-        kwargs["slo_p95_ms"] = args.slo_p95_ms
-    elif args.by:
+    if args.metric != "resonance" and args.by:
         kwargs["by"] = [b.strip() for b in args.by.split(",") if b.strip()]
     queries.time_range(args.start, args.end)  # bad input fails before opening the warehouse
     queries.parse_step(args.step)
 
     def work(backend: Backend) -> int:
-        if args.metric == "resonance" and args.slo_p95_ms is None and args.model:
-            from warehouse.registry import registered_slo
-
-            kwargs["slo_p95_ms"] = registered_slo(
-                backend, args.consortium, args.model, args.model_version
-            )
         result = fn(backend, args.consortium, **kwargs)
         sys.stdout.write(render(result.columns, result.rows, args.format))
         if not result.rows:

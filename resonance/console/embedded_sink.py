@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from typing import Any
 
 from warehouse.backend import Backend
 from warehouse.sink import PartialWriter, SinkConfig, WriteStats, run_sink
@@ -23,8 +24,15 @@ log = logging.getLogger(__name__)
 class SinkThread:
     """``run_sink`` on its own loop and thread; :meth:`stop` ends it after the current flush."""
 
-    def __init__(self, backend: Backend, bootstrap: str, group_id: str = "resonance-demo-sink"):
+    def __init__(
+        self,
+        backend: Backend,
+        bootstrap: str,
+        group_id: str = "resonance-demo-sink",
+        evaluator: Any = None,
+    ):
         self.writer = PartialWriter(backend)
+        self.evaluator = evaluator
         self.config = SinkConfig(bootstrap=bootstrap, group_id=group_id, max_seconds=0.5)
         self.inserted = 0
         self.records = 0
@@ -46,7 +54,9 @@ class SinkThread:
             self._loop = asyncio.get_running_loop()
             self._stop = asyncio.Event()
             self._ready.set()
-            await run_sink(self.writer, self.config, self._stop, self._on_flush)
+            await run_sink(
+                self.writer, self.config, self._stop, self._on_flush, evaluator=self.evaluator
+            )
 
         try:
             asyncio.run(body())

@@ -1,17 +1,20 @@
-"""From one model's per-window engines to the console's payloads (and the summary's rows).
+"""From one model's per-window engines and stored decisions to the console's payloads.
 
-Definitions (also in docs/demo.md):
+The console decides nothing: drift, the resonance index and alerts are the policy's
+decisions, evaluated in the stream and stored (``verdicts``, ``alert_events``; see
+processors/policy.py). This module only displays them next to measured metrics
+(definitions also in docs/demo.md):
 
-- ``drift_share`` of a window: share of the model's features whose trailing-horizon
-  verdict is drift at that window (:mod:`resonance.console.detection`).
+- ``drift_share`` and ``resonance_index`` of a window: its stored verdict;
+- ``drift_detected`` / ``first_drift_at``: a drift rule's alert fired / its ``started_at``;
+- the row's ``resonance_index``: the mean of the run's stored window indexes
+  (:func:`warehouse.alert_queries.range_index`), the same figure `resonance query
+  resonance` and the Grafana overview give for the same range;
 - ``accuracy``: classifiers, the share of correct predictions; regressors, ``1 − MAPE``
-  clipped to [0, 1], so both read "higher is better, 1 is perfect". Counted in the
-  prediction's window, so recent windows fill in as late ground truth arrives.
-- ``energy_kwh``: facility kWh (IT joules × the hub's PUE).
+  clipped to [0, 1]. Counted in the prediction's window, so recent windows fill in as
+  late ground truth arrives;
+- ``energy_kwh``: facility kWh (IT joules × the hub's PUE);
 - ``latency_p95_ms``: p95 of the merged latency histogram.
-- ``resonance_index``: :func:`processors.resonance_index.resonance_index` of
-  data fit (1 − drift share), model quality (the accuracy above) and service health
-  (1 − served-error rate; no latency SLO in the demo).
 """
 
 from __future__ import annotations
@@ -23,14 +26,7 @@ from typing import Any
 
 from processors.accuracy import ClassificationAccuracy
 from processors.reference import NumericReference
-from processors.resonance_index import resonance_index, service_health
-from resonance.console.detection import (
-    DEFAULT_HORIZON,
-    DEFAULT_MIN_SAMPLES,
-    detect_from_results,
-    horizon_results,
-    is_drift,
-)
+from warehouse.alert_queries import range_index
 from warehouse.window_reader import ModelWindows
 
 VOLUME_COUNTERS: dict[str, tuple[str, ...]] = {
@@ -43,7 +39,8 @@ VOLUME_COUNTERS: dict[str, tuple[str, ...]] = {
 }
 """Event kind → the worker's volume counters (streams/ volume partial state) that count it."""
 
-SERVED_ERRORS = "prediction_errors"
+DISPLAY_MIN_SAMPLES = 30
+"""A window's PSI is shown from this many values on (display only, never a verdict)."""
 
 
 def count_of(volume: Mapping[str, float], kind: str) -> int:
@@ -71,33 +68,28 @@ def _clean(x: float | None) -> float | None:
 
 
 class ModelMetrics:
-    """Metrics of one model, computed once per refresh and shared by every view."""
+    """Metrics of one model, computed once per refresh and shared by every view.
+
+    ``verdicts``: window → stored verdict row; ``first_drift_at``: ``started_at`` of the
+    model's first drift alert (absent: no drift alert).
+    """
 
     def __init__(
         self,
         data: ModelWindows,
         pue: float = 1.0,
-        horizon: int = DEFAULT_HORIZON,
-        min_samples: int = DEFAULT_MIN_SAMPLES,
+        verdicts: Mapping[str, Mapping[str, Any]] | None = None,
+        drift_alert: tuple[bool, str | None] = (False, None),
     ) -> None:
         self.data = data
         self.pue = pue
-        self.min_samples = min_samples
-        self.horizon = horizon
+        self.verdicts = dict(verdicts or {})
+        self.drift_alert = drift_alert
         self.windows = data.windows()
-        self.horizons = {
-            feature: horizon_results(sorted(per_window.items()), horizon)
-            for feature, per_window in data.drift.items()
-        }
-        self.detection = detect_from_results(self.horizons, min_samples)
 
     # ------------------------------------------------------------------ per window
-    def drift_share(self) -> dict[str, float]:
-        verdicts: dict[str, list[bool]] = {}
-        for series in self.horizons.values():
-            for start, result in series:
-                verdicts.setdefault(start, []).append(is_drift(result, self.min_samples))
-        return {w: sum(v) / len(v) for w, v in verdicts.items()}
+    def drift_share(self) -> dict[str, float | None]:
+        return {w: v["drift_share"] for w, v in self.verdicts.items()}
 
     def count(self, window: str, kind: str) -> int:
         return count_of(self.data.volume.get(window, {}), kind)
@@ -116,22 +108,9 @@ class ModelMetrics:
             for w in self.windows
         ]
         out["resonance_index"] = [
-            self._index(share.get(w), accuracy, self._error_rate([w]))
-            for w, accuracy in zip(self.windows, out["accuracy"], strict=True)
+            (self.verdicts.get(w) or {}).get("resonance_index") for w in self.windows
         ]
         return out
-
-    def _error_rate(self, windows: Sequence[str]) -> float | None:
-        served = sum(self.count(w, "predictions") for w in windows)
-        errors = sum(self.data.volume.get(w, {}).get(SERVED_ERRORS, 0) for w in windows)
-        return min(1.0, errors / served) if served else None
-
-    @staticmethod
-    def _index(
-        share: float | None, quality: float | None, error_rate: float | None
-    ) -> float | None:
-        fit = None if share is None else 1.0 - share
-        return resonance_index(fit, quality, service_health(error_rate, None, None))
 
     # --------------------------------------------------------------------- totals
     def samples(self) -> int:
@@ -148,47 +127,43 @@ class ModelMetrics:
         latency = _merged(list(self.data.latency.values()))
         energy = _merged(list(self.data.energy.values()))
         latest_share = next((s for s in reversed(series["drift_share"]) if s is not None), None)
-        index = next((x for x in reversed(series["resonance_index"]) if x is not None), None)
         return {
             "model": self.data.model,
             "samples": self.samples(),
             "unreferenced": sum(self.count(w, "unreferenced") for w in self.windows),
-            "resonance_index": index,
+            "resonance_index": range_index(self.verdicts),
             "drift_share": latest_share,
             "accuracy": _clean(accuracy),
             "energy_kwh": energy.result(pue=self.pue)["kwh"] if energy else 0.0,
             "latency_p95_ms": latency.result()["p95"] if latency else None,
-            "drift_detected": self.detection.drift_detected,
-            "first_drift_at": self.detection.first_drift_at,
+            "drift_detected": self.drift_alert[0],
+            "first_drift_at": self.drift_alert[1],
             "series": series,
         }
 
     # ------------------------------------------------------------------- features
-    def _psi(self, series: Sequence[tuple[str, Mapping[str, Any]]]) -> list[float | None]:
-        """PSI per horizon; None where the horizon holds too few values to judge (the
-        first windows of a run), as in the detection rule."""
-        return [
-            _clean(r["psi"]) if r["n"] + r["n_missing"] >= self.min_samples else None
-            for _, r in series
-        ]
-
     def features(self) -> list[dict[str, Any]]:
+        latest = self.verdicts[max(self.verdicts)] if self.verdicts else {}
+        drifting = set(latest.get("drifting") or ())
         out = []
         for feature, per_window in sorted(self.data.drift.items()):
             windows = sorted(per_window.items())
-            merged = _merged([e for _, e in windows[-self.horizon :]])
+            merged = _merged([e for _, e in windows])
             result = merged.result()
-            series = self.horizons[feature]
+            psi = [
+                _clean(r["psi"]) if r["n"] >= DISPLAY_MIN_SAMPLES else None
+                for r in (e.result() for _, e in windows)
+            ]
             out.append(
                 {
                     "feature": feature,
                     "kind": result["kind"],
-                    "drift": is_drift(result, self.min_samples),
-                    "psi": _clean(result["psi"]),
+                    "drift": feature in drifting,
+                    "psi": _clean(windows[-1][1].result()["psi"]),
                     "js": _clean(result["js"]),
                     "n": int(result["n"]),
-                    **histograms(merged),
-                    "series": {"t": [s for s, _ in series], "psi": self._psi(series)},
+                    **histograms(windows[-1][1]),
+                    "series": {"t": [s for s, _ in windows], "psi": psi},
                 }
             )
         return out

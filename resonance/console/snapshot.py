@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from resonance.console.metrics import ModelMetrics
 from resonance.console.provider import EVENT_KINDS, Payload
+from warehouse.alert_queries import drift_status, list_alerts, read_verdicts
 from warehouse.window_reader import WarehouseReader
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class Snapshot:
     events_per_s: float = 0.0
     throughput: tuple[tuple[str, float], ...] = ()
     totals: tuple[tuple[float, int], ...] = ()  # (wall time, events so far), for the rate
+    alerts: tuple[Payload, ...] = ()  # stored alerts of the run (list_alerts rows)
 
     def drifting(self) -> list[tuple[str, str, str | None]]:
         """(consortium, model, first_drift_at) of every flagged model, earliest first."""
@@ -62,27 +64,32 @@ def _wall_iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build_snapshot(
-    reader: WarehouseReader,
-    previous: Snapshot,
-    now: float,
-    horizon: int,
-    min_samples: int,
-) -> Snapshot:
-    """Read the warehouse once and derive every view's numbers."""
+def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> Snapshot:
+    """Read the warehouse once; the decisions (verdicts, alerts) are the stored ones."""
     data = reader.read()
     pue = reader.hub_pue()
+    verdicts = read_verdicts(reader.backend, reader.since_s)
+    run_start = _wall_iso(reader.since_s)
+    alerts = [a for a in list_alerts(reader.backend) if a["started_at"] >= run_start]
+    drifted = drift_status(alerts)
     consortia: dict[str, list[Payload]] = {}
     features: dict[tuple[str, str], list[Payload]] = {}
     events = dict.fromkeys(EVENT_KINDS, 0)
     windows_closed = 0
     for (consortium, model), windows in sorted(data.items()):
         try:
-            metrics = ModelMetrics(windows, pue.get(windows.hub, 1.0), horizon, min_samples)
+            key = (consortium, model)
+            metrics = ModelMetrics(
+                windows,
+                pue.get(windows.hub, 1.0),
+                verdicts.get(key, {}),
+                (key in drifted, drifted.get(key)),
+            )
             row, feats = metrics.row(), metrics.features()
         except (ValueError, KeyError, TypeError) as exc:  # one odd model must not blank the rest
             log.warning("console: skipping %s/%s this refresh: %s", consortium, model, exc)
             continue
+        row["alerts"] = [a for a in alerts if (a["consortium"], a["model"]) == key]
         consortia.setdefault(consortium, []).append(row)
         features[(consortium, model)] = feats
         windows_closed += max(0, len(metrics.windows) - 1)  # the newest window is still open
@@ -98,7 +105,9 @@ def build_snapshot(
     span = now - totals[0][0]
     rate = max(0.0, (total - totals[0][1]) / span) if span > 0 else 0.0
     points = (*previous.throughput, (_wall_iso(now), rate))[-THROUGHPUT_POINTS:]
-    return Snapshot(now, consortia, features, events, dlq, windows_closed, rate, points, totals)
+    return Snapshot(
+        now, consortia, features, events, dlq, windows_closed, rate, points, totals, tuple(alerts)
+    )
 
 
 class SnapshotProvider:
@@ -183,13 +192,11 @@ class Refresher:
         self._thread.join(timeout=30)
 
 
-def reader_builder(
-    reader: WarehouseReader, horizon: int, min_samples: int
-) -> Callable[[Snapshot, float], Snapshot]:
-    """Bind the reader and the detection parameters for :class:`Refresher`."""
+def reader_builder(reader: WarehouseReader) -> Callable[[Snapshot, float], Snapshot]:
+    """Bind the reader for :class:`Refresher`."""
 
     def build(previous: Snapshot, now: float) -> Snapshot:
-        return build_snapshot(reader, previous, now, horizon, min_samples)
+        return build_snapshot(reader, previous, now)
 
     return build
 

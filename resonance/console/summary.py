@@ -11,7 +11,12 @@ The JSON contract (issue 5; keep it exactly)::
                   "controls": [{"consortium": str, "model": str}]},
      "consortia": {"<name>": {"models": {"<model>": {
          "samples": int, "drift_detected": bool, "first_drift_at": str | null,
-         "accuracy": float | null, "energy_kwh": float, "resonance_index": float}}}}}
+         "accuracy": float | null, "energy_kwh": float, "resonance_index": float}}}},
+     "alerts": [{"consortium": str, "model": str, "rule": str, "severity": str,
+                 "state": str, "started_at": str}]}
+
+``drift_detected`` / ``first_drift_at`` come from the stored alerts (a drift rule fired /
+its ``started_at``), ``resonance_index`` from the stored window verdicts.
 
 ``scenario`` is the ground truth of what was injected; every other figure comes from
 the pipeline (partials summed in the warehouse), never from the scenario.
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 EVENT_KEYS = ("telemetry", "predictions", "outcomes", "energy", "rejected")
+ALERT_KEYS = ("consortium", "model", "rule", "severity", "state", "started_at")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ def summary_json(
     events: Mapping[str, int],
     truth: Truth,
     consortia: Mapping[str, Sequence[Mapping[str, Any]]],
+    alerts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Assemble the contract from event counts, the scenario truth and per-model rows.
 
@@ -86,6 +93,7 @@ def summary_json(
             name: {"models": {row["model"]: model_entry(row) for row in rows}}
             for name, rows in sorted(consortia.items())
         },
+        "alerts": [{k: a[k] for k in ALERT_KEYS} for a in alerts],
     }
 
 

@@ -79,7 +79,7 @@ def assemble(
     lat_hub = q.latency(backend, c, by=["hub"], **kw).rows
     energy = q.energy(backend, c, **kw).rows
     step("resonance index")
-    res_month = {r["model"]: r for r in q.resonance(backend, c, drift_rows=drift_rows, **kw).rows}
+    res_month = {r["model"]: r for r in q.resonance(backend, c, **kw).rows}
     res_daily = q.resonance(backend, c, step="1d", **kw).rows
     step("previous month")
     before = _previous_month(backend, c, prev)

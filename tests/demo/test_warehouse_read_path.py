@@ -2,7 +2,8 @@
 
 No broker: partial records are built from the real engines and written with
 :class:`warehouse.sink.PartialWriter`, exactly as the sink stores them; the console's
-reader, metrics and snapshot then read them back.
+reader, metrics and snapshot then read them back, with the policy's decisions stored by
+the evaluator (the console decides nothing itself).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from processors.accuracy import ClassificationAccuracy
 from processors.drift import CategoricalDrift, NumericDrift
 from processors.latency import LatencyHistogram
 from processors.reference import fit_reference
-from resonance.console.detection import MONITOR_THRESHOLDS
 from resonance.console.shared_backend import SharedBackend
 from resonance.console.snapshot import Snapshot, SnapshotProvider, build_snapshot
 from streams.partials import Partial
@@ -95,8 +95,11 @@ def partials(profile, rng: np.random.Generator) -> list[Partial]:  # noqa: ANN00
 
 @pytest.fixture(scope="module")
 def snapshot(backend: SharedBackend) -> Snapshot:
-    reader = WarehouseReader(backend, ReferenceStore(backend), T0, MONITOR_THRESHOLDS)
-    return build_snapshot(reader, Snapshot(), 1.0, horizon=3, min_samples=200)
+    from warehouse.evaluator import Evaluator
+
+    Evaluator(backend, window_s=WINDOW_MS / 1000, lateness_s=0).run(close_all=True)
+    reader = WarehouseReader(backend, ReferenceStore(backend), T0)
+    return build_snapshot(reader, Snapshot(), 1.0)
 
 
 def test_model_row_comes_from_the_stored_partials(snapshot: Snapshot) -> None:
@@ -104,6 +107,7 @@ def test_model_row_comes_from_the_stored_partials(snapshot: Snapshot) -> None:
     assert row["model"] == "strip" and row["samples"] == 8 * N
     assert row["drift_detected"] is True
     assert row["first_drift_at"] == iso(T0 + SHIFT_FROM * WINDOW_MS // 1000)
+    assert [(a["rule"], a["state"]) for a in row["alerts"]] == [("feature_drift", "firing")]
     assert row["accuracy"] == pytest.approx(0.9)
     assert row["latency_p95_ms"] > 0
     series = row["series"]
@@ -137,5 +141,5 @@ def test_health_counts_events_and_the_provider_serves_them(snapshot: Snapshot) -
 
 
 def test_earlier_runs_are_left_out(backend: SharedBackend) -> None:
-    later = WarehouseReader(backend, ReferenceStore(backend), T0 + 3600, MONITOR_THRESHOLDS)
-    assert build_snapshot(later, Snapshot(), 1.0, 3, 200).consortia == {}
+    later = WarehouseReader(backend, ReferenceStore(backend), T0 + 3600)
+    assert build_snapshot(later, Snapshot(), 1.0).consortia == {}

@@ -124,7 +124,7 @@ def test_evaluate_verdict_and_index() -> None:
     # index: weights 0.4 (fit) and 0.2 (health) renormalised: (0.4·0.5 + 0.2·1) / 0.6
     assert v.resonance_index == pytest.approx(100 * 0.4 / 0.6)
     assert v.conditions["feature_drift"] == Condition("critical", 1.0, 1.0)  # 1 of 2 >= 0.5
-    assert v.conditions["model_drift"] == Condition("warn", 0.5, 0.5)
+    assert v.conditions["model_drift"] == Condition("ok", 0.5, 0.6)
     assert v.conditions["accuracy_drop"].level is None
     assert v.conditions["resonance_floor"].level == "ok"
 

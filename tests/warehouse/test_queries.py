@@ -25,6 +25,9 @@ MEMBERS = ("baowu", "ansteel")
 def loaded(backend, helpers):
     world = helpers.build_world(seed=11, per_window=12, consortia=CONSORTIA, members=MEMBERS)
     helpers.load_world(backend, world)
+    from warehouse.evaluator import Evaluator
+
+    Evaluator(backend, window_s=60, lateness_s=0).run(close_all=True)
     return world
 
 
@@ -124,18 +127,33 @@ def test_split_by_member_sums_to_the_total(backend, helpers, loaded):
     assert sum(r["n"] for r in temp) == total
 
 
-def test_resonance_index_from_its_components(backend, helpers, loaded):
-    from processors.resonance_index import resonance_index
+def test_resonance_reads_the_stored_verdicts(backend, helpers, loaded):
+    from warehouse.alert_queries import read_verdicts
 
     lo, hi = ranges(helpers)["month"]
     (row,) = queries.resonance(backend, "steel", start=lo, end=hi).rows
-    assert row["features"] == 3
-    vol = offline(loaded, "volume", "", lo, hi).to_dict()
-    assert row["service_health"] == pytest.approx(1 - vol["prediction_errors"] / vol["predictions"])
-    assert row["resonance_index"] == pytest.approx(
-        resonance_index(row["data_fit"], row["model_quality"], row["service_health"])
-    )
+    stored = read_verdicts(backend, lo, hi, "steel")[("steel", "strip-defect")]
+    indexes = [v["resonance_index"] for v in stored.values()]
+    assert row["windows"] == len(stored) > 100
+    assert row["resonance_index"] == pytest.approx(sum(indexes) / len(indexes))
     assert 0 <= row["resonance_index"] <= 100
+    assert row["drift_detected"] is False  # 12 samples a window: never enough to test
+
+
+def test_resonance_with_a_relative_range_is_one_row_per_model(backend, helpers, loaded):
+    """The split reported in issue 10: a relative range without --step gave one row per
+    component; the range is now resolved once, so it is the ISO range's one row."""
+    import time
+
+    rows = queries.resonance(backend, "steel", start="now-40d").rows
+    (iso_row,) = queries.resonance(backend, "steel", start=helpers.T0 - 5 * helpers.DAY,
+                                   end=int(time.time()) + 60).rows  # fmt: skip
+    assert len(rows) == 1
+    drop = ("bucket",)
+    assert {k: v for k, v in rows[0].items() if k not in drop} == {
+        k: v for k, v in iso_row.items() if k not in drop
+    }
+    assert rows[0]["service_health"] is not None
 
 
 INJECTIONS = [
