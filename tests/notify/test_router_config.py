@@ -160,3 +160,12 @@ def test_unknown_route_channel_and_unknown_keys_are_named():
         parse_config({"channels": {}, "routes": [{"channels": ["nope"]}]})
     with pytest.raises(UsageError, match=r"^renotify_minute: Extra inputs"):
         parse_config({"renotify_minute": 5})
+
+
+def test_the_shipped_deploy_config_is_valid():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "notify.yaml"
+    env = {"NOTIFY_WEBHOOK_URL": "http://hooks.plant/resonance", "NOTIFY_WEBHOOK_SECRET": "s"}
+    config = load_config(path, env)
+    assert list(config.channels) == ["webhook"] and config.renotify_minutes == 120
