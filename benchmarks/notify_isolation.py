@@ -8,7 +8,7 @@ whole time, so the notifier is busy timing out and retrying in the hung case. Af
 warm-up batch, the measured batch of simulated events is produced and the worker's
 throughput is input messages committed per second. The claim: within 10% of healthy.
 
-    .venv/bin/python benchmarks/notify_isolation.py [--json] [--duration 1200]
+    .venv/bin/python benchmarks/notify_isolation.py [--json] [--duration 1200] [--rate 10]
 """
 
 from __future__ import annotations
@@ -101,8 +101,10 @@ def alert_stream(bootstrap: str, per_s: float, stop: threading.Event) -> None:
     producer.flush(10)
 
 
-def simulate(bootstrap: str, seed: int, minutes_ago: float, duration: float) -> int:
-    sim = Simulator(seed=seed, rate=2.0, batch_size=25, models=MODELS)
+def simulate(
+    bootstrap: str, seed: int, minutes_ago: float, duration: float, rate: float, batch: int
+) -> int:
+    sim = Simulator(seed=seed, rate=rate, batch_size=batch, models=MODELS)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=minutes_ago)
     summary = sim.run(KafkaSink(bootstrap), start=start, duration=duration, pace=False,
                       flush_outcomes=True)  # fmt: skip
@@ -131,7 +133,7 @@ def wait_committed(bootstrap: str, group: str, n: int, timeout: float) -> float:
     raise SystemExit(f"worker committed fewer than {n} messages within {timeout} s")
 
 
-def run_once(hung: bool, duration: float, alerts_per_s: float, tmp: Path) -> dict:
+def run_once(hung: bool, args: argparse.Namespace, tmp: Path) -> dict:
     server = endpoint(hung)
     url = f"http://127.0.0.1:{server.server_address[1]}/hook"
     children: list[subprocess.Popen] = []
@@ -166,16 +168,16 @@ def run_once(hung: bool, duration: float, alerts_per_s: float, tmp: Path) -> dic
                     )
                 )
             threading.Thread(
-                target=alert_stream, args=(broker.bootstrap, alerts_per_s, stop), daemon=True
+                target=alert_stream, args=(broker.bootstrap, args.alerts_per_s, stop), daemon=True
             ).start()
             with open(tmp / f"worker-{hung}.log", "wb") as out:
                 children.append(subprocess.Popen([sys.executable, "-m", "streams.worker"],
                                                  env=env, stdout=out, stderr=subprocess.STDOUT,
                                                  cwd=tmp))  # fmt: skip
-            warm = simulate(broker.bootstrap, 2, 90, 120)
+            warm = simulate(broker.bootstrap, 2, 90, 120, args.rate, args.batch)
             wait_committed(broker.bootstrap, "bench", warm, 300)
             t0 = time.monotonic()
-            measured = simulate(broker.bootstrap, 3, 60, duration)
+            measured = simulate(broker.bootstrap, 3, 60, args.duration, args.rate, args.batch)
             t1 = wait_committed(broker.bootstrap, "bench", warm + measured, 600)
         finally:
             stop.set()
@@ -196,6 +198,8 @@ def main() -> int:
         default=1200.0,
         help="event-time seconds of the measured batch (default 1200)",
     )
+    parser.add_argument("--rate", type=float, default=10.0, help="samples/s per model")
+    parser.add_argument("--batch", type=int, default=5, help="samples per input message")
     parser.add_argument("--alerts-per-s", type=float, default=20.0)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args()
@@ -203,10 +207,10 @@ def main() -> int:
         results = {}
         for mode in ("healthy", "hung"):
             log(f"notify_isolation: {mode} endpoint…")
-            results[mode] = run_once(mode == "hung", args.duration, args.alerts_per_s, Path(d))
+            results[mode] = run_once(mode == "hung", args, Path(d))
     ratio = results["hung"]["msgs_per_s"] / results["healthy"]["msgs_per_s"]
     out = {**results, "hung_over_healthy": round(ratio, 3), "within_10_percent": ratio >= 0.9,
-           "alerts_per_s": args.alerts_per_s}  # fmt: skip
+           "alerts_per_s": args.alerts_per_s, "rate": args.rate, "batch": args.batch}  # fmt: skip
     print(json.dumps(out, indent=None if args.json else 2))
     return 0
 
