@@ -154,7 +154,7 @@ def test_secrets_come_from_the_environment_and_are_never_shown(tmp_path, capsys)
 
 
 def test_unknown_route_channel_and_unknown_keys_are_named():
-    from resonance.errors import UsageError
+    from errors import UsageError
 
     with pytest.raises(UsageError, match=r"^routes\.0\.channels\.0: unknown channel 'nope'$"):
         parse_config({"channels": {}, "routes": [{"channels": ["nope"]}]})
