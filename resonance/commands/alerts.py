@@ -127,7 +127,10 @@ def _cell(value: Any) -> str:
 
 
 def _show(args: argparse.Namespace) -> int:
+    import textwrap
+
     from warehouse.alert_queries import alert_actions, alert_history
+    from warehouse.deliveries import deliveries_for, format_deliveries
 
     def work(backend: Backend) -> int:
         history = alert_history(backend, args.id)
@@ -148,6 +151,8 @@ def _show(args: argparse.Namespace) -> int:
         for a in alert_actions(backend, args.id):
             note = f": {a['note']}" if a["note"] else ""
             print(f"  {a['at']}  {a['action']} by {a['by']}{note}")
+        print("deliveries:")
+        print(textwrap.indent(format_deliveries(deliveries_for(backend, args.id)), "  "))
         return 0
 
     return _with_alerts(args, work)

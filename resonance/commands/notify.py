@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import signal
 
-    from resonance.errors import UsageError
+    from errors import UsageError
     from resonance.notify.config import load_config, with_webhook
     from resonance.notify.service import NotifySettings, run_notifier
 

@@ -145,6 +145,7 @@ class ChannelWorker:
         retry = self.channel.config.retry
         digest = [n.alert.id for n in notices] if len(notices) > 1 else []
         outcome = Outcome(False, error="not attempted")
+        settled = False  # only a final outcome acknowledges (a stop mid-retry does not)
         try:
             for attempt in range(1, retry.attempts + 1):
                 if attempt > 1 and await self._pause(self.limiter.wait()):
@@ -157,12 +158,13 @@ class ChannelWorker:
                     status = "failed" if final else "retrying"
                 self._emit(notices, attempt, status, outcome.http_status, outcome.error, digest)
                 if final:
+                    settled = True
                     break
                 wait = backoff_s(attempt, retry.initial_s, retry.max_s, self.rng())
                 if await self._pause(max(wait, outcome.retry_after or 0.0)):
                     return outcome
         finally:
-            if not self._stop.is_set() or outcome.ok or not outcome.retry:
+            if settled:
                 for q in items:
                     if q.done:
                         q.done()

@@ -139,3 +139,24 @@ def test_burst_all_at_once_is_one_digest_per_allowed_request(hook):
                      max_digest=10)  # fmt: skip
     assert len(hook.requests) == 10
     assert sorted(len(d["digest_of"]) for d in deliveries) == [10] * 100
+
+
+def test_a_stop_mid_request_leaves_the_alert_unacknowledged(hook):
+    """Its offset must not be committed, so a restarted notifier delivers it."""
+    hook.default = Reply(hang=True)
+    acked: list[int] = []
+
+    async def go() -> None:
+        worker, client = make_worker({"type": "webhook", "url": hook.url}, FakeTime())
+        async with client:
+            worker.enqueue(notice(0), lambda: acked.append(0))
+            task = asyncio.create_task(worker.deliver(worker.take()))
+            deadline = asyncio.get_running_loop().time() + 60
+            while not hook.requests and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            worker.stop()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(go())
+    assert len(hook.requests) == 1 and acked == []

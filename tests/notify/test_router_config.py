@@ -154,9 +154,18 @@ def test_secrets_come_from_the_environment_and_are_never_shown(tmp_path, capsys)
 
 
 def test_unknown_route_channel_and_unknown_keys_are_named():
-    from resonance.errors import UsageError
+    from errors import UsageError
 
     with pytest.raises(UsageError, match=r"^routes\.0\.channels\.0: unknown channel 'nope'$"):
         parse_config({"channels": {}, "routes": [{"channels": ["nope"]}]})
     with pytest.raises(UsageError, match=r"^renotify_minute: Extra inputs"):
         parse_config({"renotify_minute": 5})
+
+
+def test_the_shipped_deploy_config_is_valid():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "deploy" / "notify.yaml"
+    env = {"NOTIFY_WEBHOOK_URL": "http://hooks.plant/resonance", "NOTIFY_WEBHOOK_SECRET": "s"}
+    config = load_config(path, env)
+    assert list(config.channels) == ["webhook"] and config.renotify_minutes == 120
