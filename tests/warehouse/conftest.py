@@ -23,7 +23,7 @@ from processors.drift import CategoricalDrift, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
 from processors.reference import ReferenceProfile, fit_reference
-from streams.blocks import VOLUME_FIELDS, Volume
+from processors.volume import VOLUME_FIELDS, Volume
 from streams.partials import Partial
 from warehouse.backend import Backend, ChdbBackend, ServerBackend
 from warehouse.migrate import migrate
