@@ -1,6 +1,6 @@
 """Reference profiles: the bins every window of a model version is counted on.
 
-Bins come from the training data once (DESIGN.md principle 2), so window
+Bins come from the training data once (docs/design.md, principle 2), so window
 histograms share a layout and can be summed. Numeric features get quantile
 edges plus two open bins; categorical features get the top-K categories plus
 ``other`` and ``missing``. See README.md ("Metric definitions") for the exact layout.

@@ -62,7 +62,7 @@ class StreamSettings(BaseSettings):
     #: group's final partials acknowledged, not committed) or ``after-commit:N``
     fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")
 
-    # Faust/aiokafka group timings (Tansu needs short ones; see DESIGN.md section 4)
+    # Faust/aiokafka group timings: Tansu needs short ones (docs/design.md, "Measured constraints")
     broker_session_timeout: float = 10.0
     broker_heartbeat_interval: float = 1.0
     broker_rebalance_timeout: float = 5.0

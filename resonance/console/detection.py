@@ -12,7 +12,7 @@ Why these choices:
 
 - a trailing horizon, not single windows: a demo window holds ~100 samples per model;
   merging three makes real shifts unmistakable. Merged histograms, not averaged
-  verdicts: sums of partials are partials (DESIGN.md principle 1), so they are exact;
+  verdicts: sums of partials are partials (docs/design.md, principle 1), so they are exact;
 - stricter thresholds than a one-off comparison: the rule looks continuously, at every
   window of every feature (~100 looks per model in a 90 s demo). With the engine's
   default alpha of 0.01 a control model is flagged by chance in a sizeable share of
