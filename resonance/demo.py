@@ -118,7 +118,7 @@ def ground_truth(raw: dict) -> Truth:
     return Truth(injected, controls)
 
 
-def with_live_label_delays(scenario, median_s: float):  # noqa: ANN001, ANN201 (Scenario)
+def with_live_label_delays(scenario, median_s: float):
     """Ground truth within seconds, so accuracy shows up live in a minutes-long demo.
 
     The catalogue's label delays (minutes to days) are realistic, but nothing would
@@ -206,7 +206,7 @@ class Demo:
         create_topics(load_settings(broker.bootstrap))
         return broker.bootstrap
 
-    def make_simulator(self):  # noqa: ANN201 (streams.simulator.Simulator, imported lazily)
+    def make_simulator(self):
         from streams.simulator import Simulator, load_scenario
 
         scenario = load_scenario(self.options.scenario)
@@ -216,13 +216,13 @@ class Demo:
         batch = max(1, round(rate * self.options.batch_interval_s))
         return Simulator(self.options.seed, scenario, rate, batch)
 
-    def write_references(self, simulator) -> list[Path]:  # noqa: ANN001
+    def write_references(self, simulator) -> list[Path]:
         """Profiles as files, where the workers' registry reads them at start-up."""
         from streams.simulator.references import write_references
 
         return write_references(simulator.models, self.data_dir / "references", self.options.seed)
 
-    def store_references(self, simulator, paths: list[Path], backend: SharedBackend) -> None:  # noqa: ANN001
+    def store_references(self, simulator, paths: list[Path], backend: SharedBackend) -> None:
         """The same profiles in the warehouse, for the console, queries and dashboards."""
         from processors.reference import ReferenceProfile
         from warehouse.references import store_reference

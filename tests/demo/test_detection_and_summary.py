@@ -87,7 +87,7 @@ ROWS = {
 }  # fmt: skip
 
 
-def test_summary_json_keeps_the_contract(tmp_path) -> None:  # noqa: ANN001
+def test_summary_json_keeps_the_contract(tmp_path) -> None:
     events = {"telemetry": 1800, "predictions": 1800, "outcomes": 10, "energy": 3}
     payload = summary_json(events, TRUTH, ROWS)
     assert payload["events"] == events | {"rejected": 0}
