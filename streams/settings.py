@@ -27,7 +27,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 class StreamSettings(BaseSettings):
     """Broker connection, topic layout, windowing, block protocol, join and Faust timings."""
 
-    model_config = SettingsConfigDict(env_prefix="RESONANCE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RESONANCE_", extra="ignore", frozen=True)
 
     # connection and security
     kafka_bootstrap: str = "127.0.0.1:9092"
