@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processors.drift import NumericDrift  # noqa: E402
-from processors.reference import fit_numeric  # noqa: E402
+from processors.drift import NumericDrift
+from processors.reference import fit_numeric
 
 
 def shapes(rows: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

@@ -26,8 +26,8 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processors.drift import NumericDrift  # noqa: E402
-from processors.reference import fit_reference  # noqa: E402
+from processors.drift import NumericDrift
+from processors.reference import fit_reference
 
 
 def log(msg: str) -> None:

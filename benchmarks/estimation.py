@@ -35,10 +35,10 @@ from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processors.calibration import fit_calibration  # noqa: E402
-from processors.cbpe import CBPE, out_of_range_shares  # noqa: E402
-from processors.drift import NumericDrift  # noqa: E402
-from processors.reference import fit_numeric  # noqa: E402
+from processors.calibration import fit_calibration
+from processors.cbpe import CBPE, out_of_range_shares
+from processors.drift import NumericDrift
+from processors.reference import fit_numeric
 
 FEATURES = ("x1", "x2")
 METRICS = ("accuracy", "roc_auc")

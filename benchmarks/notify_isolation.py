@@ -59,7 +59,7 @@ def endpoint(hung: bool) -> ThreadingHTTPServer:
     release = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if hung:
                 release.wait(3600)

@@ -24,11 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from processors.reference import fit_reference  # noqa: E402
-from streams.broker import EmbeddedBroker  # noqa: E402
-from streams.registry import ModelEntry, RegistryReader, Target, publish  # noqa: E402
-from streams.settings import StreamSettings  # noqa: E402
-from streams.topics import create_topics  # noqa: E402
+from processors.reference import fit_reference
+from streams.broker import EmbeddedBroker
+from streams.registry import ModelEntry, RegistryReader, Target, publish
+from streams.settings import StreamSettings
+from streams.topics import create_topics
 
 
 def entries(n: int) -> list[ModelEntry]:

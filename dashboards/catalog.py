@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -35,7 +34,3 @@ def to_json(dashboard: Dashboard) -> dict:
 def dumps(model: dict) -> str:
     """Stable text: sorted keys, 2-space indent, trailing newline (diff-friendly)."""
     return json.dumps(model, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-
-def dashboard_path(root: Path, scope: Scope, model: dict) -> Path:
-    return root / scope.folder / f"{model['uid']}.json"

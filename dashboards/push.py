@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
+from pydantic import SecretStr
 
 from errors import UsageError
 
@@ -29,10 +30,12 @@ class Pushed:
     dashboards: int
 
 
-def connect(url: str, token: str | None, timeout: float = 10.0) -> GrafanaApi:
+def connect(url: str, token: SecretStr | None, timeout: float = 10.0) -> GrafanaApi:
+    """A Grafana client for ``url``; the token is unwrapped only here."""
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--url {url!r}: expected http(s)://host[:port]")
-    return GrafanaApi.from_url(url, credential=token or None, timeout=timeout)
+    credential = token.get_secret_value() if token is not None else None
+    return GrafanaApi.from_url(url, credential=credential or None, timeout=timeout)
 
 
 def ensure_folder(api: GrafanaApi, uid: str, title: str) -> bool:

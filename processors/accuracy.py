@@ -1,6 +1,6 @@
 """Accuracy engines: confusion counts and error sums, merged as outcomes arrive.
 
-Late ground truth only adds counts, never rewrites them (DESIGN.md principle 1).
+Late ground truth only adds counts, never rewrites them (docs/design.md, principle 1).
 Exact definitions: README.md ("Metric definitions").
 """
 

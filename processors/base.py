@@ -2,7 +2,7 @@
 
 An engine holds a mergeable sufficient statistic (histogram, confusion matrix,
 sums). Windows are summed, never averaged, so a month's metric is the metric of
-the month's merged state (DESIGN.md principle 1).
+the month's merged state (docs/design.md, principle 1).
 """
 
 from __future__ import annotations

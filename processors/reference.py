@@ -1,6 +1,6 @@
 """Reference profiles: the bins every window of a model version is counted on.
 
-Bins come from the training data once (DESIGN.md principle 2), so window
+Bins come from the training data once (docs/design.md, principle 2), so window
 histograms share a layout and can be summed. Numeric features get fine bins
 (for KS and Wasserstein) grouped into ``n_bins`` quantile groups (for PSI and
 JS) plus two open bins; categorical features get the top-K categories plus

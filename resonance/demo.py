@@ -124,7 +124,7 @@ def ground_truth(raw: dict) -> Truth:
     return Truth(injected, controls)
 
 
-def with_live_label_delays(scenario, median_s: float):  # noqa: ANN001, ANN201 (Scenario)
+def with_live_label_delays(scenario, median_s: float):
     """Ground truth within seconds, so accuracy shows up live in a minutes-long demo.
 
     The catalogue's label delays (minutes to days) are realistic, but nothing would
@@ -212,7 +212,7 @@ class Demo:
         create_topics(load_settings(broker.bootstrap))
         return broker.bootstrap
 
-    def make_simulator(self):  # noqa: ANN201 (streams.simulator.Simulator, imported lazily)
+    def make_simulator(self):
         from streams.simulator import Simulator, load_scenario
 
         scenario = load_scenario(self.options.scenario)
@@ -222,7 +222,7 @@ class Demo:
         batch = max(1, round(rate * self.options.batch_interval_s))
         return Simulator(self.options.seed, scenario, rate, batch)
 
-    def model_entries(self, simulator) -> list:  # noqa: ANN001
+    def model_entries(self, simulator) -> list:
         """Registry entries (reference fitted on training data, target) of the simulated models."""
         from streams.simulator.references import entries
 

@@ -22,69 +22,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
+from processors.volume import VOLUME_FIELDS as VOLUME_FIELDS  # re-export: dashboards/sql.py
+from processors.volume import Volume, volume_codes
 from streams.partials import Partial
 
 Tenancy = tuple[str, str, str, str, str, str]
 SeriesKey = tuple[str, Tenancy, str]  # kind, tenancy, feature
 StatKey = tuple[str, Tenancy, str, int, bool]  # + window_start, late
-
-VOLUME_FIELDS = (
-    "telemetry_samples",
-    "predictions",
-    "prediction_errors",
-    "outcomes_matched",
-    "outcomes_unmatched",
-    "energy_readings",
-    "unreferenced",  # telemetry samples of a model without a reference (no drift)
-    "outcomes_unscorable",  # pairs that waited for a target their labels do not fit
-)
-_VOLUME_INDEX = {name: i for i, name in enumerate(VOLUME_FIELDS)}
-
-
-class Volume:
-    """Counts per :data:`VOLUME_FIELDS`; an engine like the processors' (update/merge/...).
-
-    >>> Volume().update(np.array([0, 0, 5])).to_dict()["telemetry_samples"]
-    2
-    """
-
-    kind = "volume"
-
-    def __init__(self) -> None:
-        self.counts = np.zeros(len(VOLUME_FIELDS), np.int64)
-
-    def update(self, codes: np.ndarray) -> Self:
-        self.counts += np.bincount(codes, minlength=len(VOLUME_FIELDS))
-        return self
-
-    def merge(self, other: Volume) -> Volume:
-        out = Volume()
-        out.counts = self.counts + other.counts
-        return out
-
-    @property
-    def count(self) -> int:
-        return int(self.counts.sum())
-
-    def result(self) -> dict[str, Any]:
-        return self.to_dict()
-
-    def to_dict(self) -> dict[str, int]:
-        return {name: int(c) for name, c in zip(VOLUME_FIELDS, self.counts, strict=True)}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Volume:
-        out = cls()
-        out.counts = np.array([int(d.get(name, 0)) for name in VOLUME_FIELDS], np.int64)
-        return out
-
-
-def volume_codes(name: str, n: int) -> np.ndarray:
-    return np.full(n, _VOLUME_INDEX[name], np.int64)
 
 
 class _Rows:

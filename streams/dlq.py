@@ -124,7 +124,7 @@ def message_record(
     offset: int,
     *,
     tenancy: Any = None,
-    limits: DlqLimits = DlqLimits(),  # noqa: B008 (frozen)
+    limits: DlqLimits = DlqLimits(),
     received_at: int | None = None,
 ) -> bytes:
     """The one DLQ record of a rejected message (JSON bytes, at most
@@ -174,7 +174,7 @@ def dlq_record(
     *,
     received_at: int | None = None,
     tenancy: Any = None,
-    limits: DlqLimits = DlqLimits(),  # noqa: B008 (frozen)
+    limits: DlqLimits = DlqLimits(),
 ) -> bytes:
     """The record of a message with one rejection (see :func:`message_record`)."""
     from streams.decode import Rejection

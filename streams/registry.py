@@ -226,7 +226,7 @@ class ModelRegistry:
     def __len__(self) -> int:
         return len(self.models)
 
-    def __iter__(self):  # noqa: ANN204
+    def __iter__(self):
         return iter(sorted(self.models.values(), key=lambda e: e.mid))
 
     @classmethod

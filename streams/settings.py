@@ -27,7 +27,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 class StreamSettings(BaseSettings):
     """Broker connection, topic layout, windowing, block protocol, join and Faust timings."""
 
-    model_config = SettingsConfigDict(env_prefix="RESONANCE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RESONANCE_", extra="ignore", frozen=True)
 
     # connection and security
     kafka_bootstrap: str = "127.0.0.1:9092"
@@ -84,7 +84,7 @@ class StreamSettings(BaseSettings):
     #: group's final partials acknowledged, not committed) or ``after-commit:N``
     fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")
 
-    # Faust/aiokafka group timings (Tansu needs short ones; see DESIGN.md section 4)
+    # Faust/aiokafka group timings: Tansu needs short ones (docs/design.md, "Measured constraints")
     broker_session_timeout: float = 10.0
     broker_heartbeat_interval: float = 1.0
     broker_rebalance_timeout: float = 5.0

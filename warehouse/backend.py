@@ -51,11 +51,6 @@ class Backend(Protocol):
         """Release the engine (and, for chDB, the directory lock)."""
 
 
-def insert_rows(backend: Backend, table: str, columns: Mapping[str, list | pa.Array]) -> int:
-    """Insert column lists (name → values) through the Arrow path."""
-    return backend.insert_arrow(table, pa.table(dict(columns)))
-
-
 def rows(result: pa.Table) -> list[dict[str, Any]]:
     """Arrow result → list of dicts (small results only)."""
     return result.to_pylist()

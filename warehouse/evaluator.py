@@ -162,7 +162,7 @@ class Evaluator:
             verdicts.append((c, m, version, verdict))
         return out, verdicts
 
-    def _record(self, c, m, rs, rule, transition, episode, t, cond, evidence):  # noqa: ANN001, ANN202
+    def _record(self, c, m, rs, rule, transition, episode, t, cond, evidence):
         version = episode.setdefault("model_version", rs.get("model_version", ""))
         return transition_record(
             consortium=c, model=m, model_version=version, rule=rule, transition=transition,

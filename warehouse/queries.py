@@ -1,4 +1,4 @@
-"""Metrics over any time range and step, from merged partials (DESIGN principle 1).
+"""Metrics over any time range and step, from merged partials (docs/design.md, principle 1).
 
 SQL sums the stored states (``sumForEach`` over histogram / confusion / bucket
 arrays, ``sumMap`` over scalar sums), per bucket of ``step`` and per series;

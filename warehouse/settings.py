@@ -23,7 +23,7 @@ class WarehouseSettings(BaseSettings):
     the URL (``http://user:pass@host:8123``); the explicit settings win.
     """
 
-    model_config = SettingsConfigDict(env_prefix="RESONANCE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RESONANCE_", extra="ignore", frozen=True)
 
     data_dir: Path = DEFAULT_DATA_DIR
     clickhouse_url: str | None = None

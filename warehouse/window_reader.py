@@ -174,7 +174,7 @@ class WarehouseReader:
     def _rows(self, spec: KindSpec, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
         return rows(self.backend.query(summed_sql(spec, extra), {"since": self.since_s}))
 
-    def _read_drift(self, entry) -> None:  # noqa: ANN001
+    def _read_drift(self, entry) -> None:
         spec = KINDS["drift_numeric"]  # both drift kinds share the table and columns
         for row in self._rows(spec, ("kind",)):
             profile = self.references.get(row["model"], row["model_version"])
@@ -190,7 +190,7 @@ class WarehouseReader:
                 )  # categorical states have no sums
             _merge_into(entry(row).drift[row["feature"]], iso(row["window_start"]), engine)
 
-    def _read_accuracy(self, entry) -> None:  # noqa: ANN001
+    def _read_accuracy(self, entry) -> None:
         spec = KINDS["classification"]
         for row in self._rows(spec):
             state = columns_to_state(spec, row)
@@ -204,7 +204,7 @@ class WarehouseReader:
             engine = RegressionAccuracy.from_dict(_with_defaults(columns_to_state(spec, row)))
             _merge_into(entry(row).accuracy, iso(row["window_start"]), engine)
 
-    def _read_scalars(self, entry) -> None:  # noqa: ANN001
+    def _read_scalars(self, entry) -> None:
         spec = KINDS["latency"]
         for row in self._rows(spec):
             engine = LatencyHistogram.from_dict(_with_defaults(columns_to_state(spec, row)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -69,9 +68,12 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from dashboards import build, push
+    from pydantic import SecretStr
 
-    token = args.token or os.environ.get("GRAFANA_TOKEN")
+    from dashboards import build, push
+    from dashboards.settings import GrafanaSettings
+
+    token = SecretStr(args.token) if args.token else GrafanaSettings().token
     api = push.connect(args.url, token)
     result = push.push(api, args.dir or build.GENERATED, url=args.url)
     print(

@@ -35,7 +35,7 @@ examples:
 """
 
 
-def _positive(kind: type):  # noqa: ANN202 (argparse type factory)
+def _positive(kind: type):
     """Parse a finite number > 0 (argparse reports the flag's name itself)."""
 
     def parse(text: str) -> float | int:

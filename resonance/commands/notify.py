@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def links_from_env(config, env):  # noqa: ANN001, ANN201 (NotifyConfig, imported lazily)
+def links_from_env(config, env):
     """``RESONANCE_NOTIFY_{CONSOLE,GRAFANA}_URL`` fill the links the file leaves unset."""
     found = {
         key: env[f"RESONANCE_NOTIFY_{key.split('_')[0].upper()}_URL"]

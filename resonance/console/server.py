@@ -82,7 +82,7 @@ def make_handler(
     class ConsoleHandler(BaseHTTPRequestHandler):
         server_version = "ResonanceConsole/1"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             url = urlsplit(self.path)
             if url.path in ("/", "/index.html"):
                 self._static("index.html")
@@ -126,7 +126,7 @@ def make_handler(
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             """Keep the terminal summary readable: requests go to debug logging only."""
             log.debug("console: " + format, *args)
 

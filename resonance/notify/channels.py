@@ -97,7 +97,7 @@ def http_outcome(response: httpx.Response) -> Outcome | None:
 class Channel(ABC):
     """A configured destination: name, limits, payload and response rules."""
 
-    def __init__(self, name: str, config, notify: NotifyConfig) -> None:  # noqa: ANN001
+    def __init__(self, name: str, config, notify: NotifyConfig) -> None:
         self.name = name
         self.config = config
         self.templates = notify.templates.merged(config.templates)

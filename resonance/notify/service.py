@@ -83,7 +83,7 @@ class Notifier:
         }
         self.router = Router(config, self._send)
 
-    def _send(self, name: str, notice, done) -> None:  # noqa: ANN001
+    def _send(self, name: str, notice, done) -> None:
         self.workers[name].enqueue(notice, done)
 
     def _record(self, delivery: dict) -> None:
@@ -133,7 +133,7 @@ class Notifier:
             await producer.stop()
             await self.client.aclose()
 
-    async def _produce(self, producer) -> None:  # noqa: ANN001
+    async def _produce(self, producer) -> None:
         topic = self.settings.deliveries_topic
         while True:
             record = await self._records.get()
@@ -144,7 +144,7 @@ class Notifier:
             finally:
                 self._records.task_done()
 
-    async def _start_actions(self):  # noqa: ANN202
+    async def _start_actions(self):
         """Read ``alert-actions`` from the beginning up to its end, before any alert."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -179,7 +179,7 @@ class Notifier:
                 except (ValueError, TypeError) as exc:
                     log.warning("alert-actions offset %d skipped: %s", msg.offset, exc)
 
-    async def _follow_actions(self, consumer, stop: asyncio.Event) -> None:  # noqa: ANN001
+    async def _follow_actions(self, consumer, stop: asyncio.Event) -> None:
         try:
             if not consumer.assignment():
                 return
@@ -212,13 +212,13 @@ class Notifier:
         )
 
         class _Rebalance(ConsumerRebalanceListener):
-            async def on_partitions_revoked(self, revoked):  # noqa: ANN001
+            async def on_partitions_revoked(self, revoked):
                 with contextlib.suppress(Exception):
                     if commits := tracker.commits(revoked):
                         await consumer.commit(commits)
                 tracker.forget()
 
-            async def on_partitions_assigned(self, assigned):  # noqa: ANN001
+            async def on_partitions_assigned(self, assigned):
                 pass
 
         consumer.subscribe([s.alerts_topic], listener=_Rebalance())
@@ -239,7 +239,7 @@ class Notifier:
                 await self._commit(consumer, committed)
             await consumer.stop()
 
-    def _on_alert_message(self, tp, msg) -> None:  # noqa: ANN001
+    def _on_alert_message(self, tp, msg) -> None:
         done = self.tracker.begin(tp, msg.offset)
         try:
             alert = parse_alert(orjson.loads(msg.value))
@@ -251,7 +251,7 @@ class Notifier:
         self.stats.alerts += 1
         self.router.on_alert(alert, done)
 
-    async def _commit(self, consumer, committed: dict) -> dict:  # noqa: ANN001
+    async def _commit(self, consumer, committed: dict) -> dict:
         assigned = consumer.assignment()
         offsets = {tp: o for tp, o in self.tracker.commits(assigned).items() if o > 0}
         changed = {tp: o for tp, o in offsets.items() if committed.get(tp) != o}

@@ -26,7 +26,7 @@ from streams.simulator import truth
 from streams.simulator.catalogue import HUBS
 from streams.simulator.effects import apply_process, apply_sensor, is_process, window
 from streams.simulator.scenario import Injection, StuckSensor
-from streams.simulator.specs import Categorical, Energy, LabelDelay, Model, Numeric
+from streams.simulator.specs import Energy, LabelDelay, Model, Numeric
 
 CHUNK = 4096
 PURPOSES = {
@@ -240,7 +240,3 @@ def concat(blocks: list[Block]) -> Block:
         else:
             parts[f.name] = None if vs[0] is None else np.concatenate(vs)
     return Block(**parts)
-
-
-def is_categorical(model: Model, name: str) -> bool:
-    return isinstance(model.feature(name), Categorical)

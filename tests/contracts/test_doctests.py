@@ -43,7 +43,11 @@ def test_doctests(name: str) -> None:
 
 
 def test_discovery_sees_every_package() -> None:
-    """The walk reaches the modules the docs promise examples in (guards the walker itself)."""
+    """The walk reaches the modules the docs promise examples in (guards the walker itself).
+
+    It also fails when a test package shadows one of ours (``tests/streams`` imported as
+    ``streams``): then the walk sees the tests' modules instead of ``streams.join``.
+    """
     for name in ("processors.drift", "streams.join", "streams.simulator.truth", "warehouse.kinds"):
         assert name in WITH_EXAMPLES
     assert {n.split(".")[0] for n in WITH_EXAMPLES} >= {"errors", "processors", "streams"}

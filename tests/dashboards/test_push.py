@@ -120,6 +120,16 @@ def test_push_is_idempotent(grafana: str) -> None:
         assert (GENERATED / folder / f"{body['dashboard']['uid']}.json").exists()
 
 
+def test_push_reads_grafana_token_from_the_environment(
+    grafana: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GRAFANA_TOKEN", TOKEN)
+    assert main(["dashboards", "push", "--url", grafana]) == 0
+    assert set(FakeGrafana.dashboards) == {p.stem for p in GENERATED.rglob("*.json")}
+    monkeypatch.setenv("GRAFANA_TOKEN", "wrong")
+    assert main(["dashboards", "push", "--url", grafana]) == 2
+
+
 def test_push_errors_name_the_setting(grafana: str, capsys: pytest.CaptureFixture) -> None:
     assert main(["dashboards", "push", "--url", grafana, "--token", "wrong"]) == 2
     err = capsys.readouterr().err

@@ -148,7 +148,7 @@ def browser_page(chromium_path: Path) -> Iterator[tuple[object, list[str]]]:
             browser.close()
 
 
-def wait_until(page, what: str, js: str, arg=None, timeout_s: float = BROWSER_TIMEOUT_S) -> None:  # noqa: ANN001
+def wait_until(page, what: str, js: str, arg=None, timeout_s: float = BROWSER_TIMEOUT_S) -> None:
     """``page.wait_for_function`` with a generous deadline and a message saying what it
     waited for (and what the page showed) when the deadline passes."""
     try:

@@ -25,17 +25,17 @@ def served() -> Iterator[tuple[FakeProvider, str]]:
         yield provider, server.url
 
 
-def points(page, chart: str) -> int:  # noqa: ANN001 (playwright Page)
+def points(page, chart: str) -> int:
     return int(page.get_attribute(f'[data-chart="{chart}"]', "data-points") or 0)
 
 
-def models_shown(page) -> list[str]:  # noqa: ANN001
+def models_shown(page) -> list[str]:
     return page.eval_on_selector_all(
         "#model-table tbody tr", "rows => rows.map(r => r.dataset.model)"
     )
 
 
-def test_console_renders_grows_and_switches(served, browser_page) -> None:  # noqa: ANN001
+def test_console_renders_grows_and_switches(served, browser_page) -> None:
     provider, url = served
     page, errors = browser_page
     page.goto(f"{url}/?poll=300")

@@ -29,7 +29,7 @@ def test_non_positive_numbers_are_rejected(flag: list[str]) -> None:
 
 
 @pytest.mark.integration
-def test_data_dir_in_use_fails_fast_and_cleans_up(tmp_path) -> None:  # noqa: ANN001
+def test_data_dir_in_use_fails_fast_and_cleans_up(tmp_path) -> None:
     from warehouse.backend import DirectoryLock
 
     lock = DirectoryLock(tmp_path)

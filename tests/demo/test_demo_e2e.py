@@ -32,7 +32,7 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def chart_points(page) -> dict[str, int]:  # noqa: ANN001 (playwright Page)
+def chart_points(page) -> dict[str, int]:
     return {c: int(page.get_attribute(f'[data-chart="{c}"]', "data-points") or 0) for c in CHARTS}
 
 
@@ -40,7 +40,7 @@ POINTS = "c => Number(document.querySelector(`[data-chart=${c}]`).dataset.points
 
 
 @pytest.mark.browser
-def test_live_console_in_chromium(demo_run: DemoRun, browser_page) -> None:  # noqa: ANN001
+def test_live_console_in_chromium(demo_run: DemoRun, browser_page) -> None:
     page, errors = browser_page
     demo_run.wait_for_metrics(timeout=240)
     page.goto(f"{demo_run.url}/?poll=500")
@@ -118,7 +118,7 @@ def test_demo_summary_catches_injected_drift_and_spares_controls(demo_run: DemoR
         assert not models[(ctl["consortium"], ctl["model"])]["drift_detected"], ctl
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path) -> None:  # noqa: ANN001
+def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path) -> None:
     run = start_demo(tmp_path)  # no --duration: runs until interrupted
     try:
         run.wait_for_metrics()

@@ -46,7 +46,7 @@ ROWS = {
 }  # fmt: skip
 
 
-def test_summary_json_keeps_the_contract(tmp_path) -> None:  # noqa: ANN001
+def test_summary_json_keeps_the_contract(tmp_path) -> None:
     events = {"telemetry": 1800, "predictions": 1800, "outcomes": 10, "energy": 3}
     alert = {"id": "x", "consortium": "steel", "model": "strip", "model_version": "3",
              "rule": "feature_drift", "severity": "warn", "state": "firing",

@@ -70,7 +70,7 @@ def volume(**counts: int) -> dict[str, int]:
     return dict.fromkeys(COUNTERS, 0) | counts
 
 
-def partials(profile, rng: np.random.Generator) -> list[Partial]:  # noqa: ANN001
+def partials(profile, rng: np.random.Generator) -> list[Partial]:
     temp_ref, grade_ref = profile.features["temp"], profile.features["grade"]
     classes = ["none", "scale"]
     out = []

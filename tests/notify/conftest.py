@@ -61,7 +61,7 @@ class Hook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 reply = hook.script.popleft() if hook.script else hook.default
                 parts = urlsplit(self.path)

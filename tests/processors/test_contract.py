@@ -1,9 +1,16 @@
-"""The engine contract (docs/internals.md), checked once for every engine."""
+"""The engine contract (docs/internals.md), checked once for every engine.
+
+The engines are discovered in processors/ (every class with the Engine shape), so a new
+engine without a batch generator here fails ``test_every_engine_has_a_factory``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 import pickle
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import processors
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 from processors.base import Engine
 from processors.calibration import fit_calibration
@@ -21,6 +29,7 @@ from processors.drift import CategoricalDrift, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
 from processors.reference import fit_categorical, fit_numeric
+from processors.volume import VOLUME_FIELDS, Volume
 
 _rng = np.random.default_rng(7)
 NUM_REF = fit_numeric(np.r_[_rng.normal(size=2000), [np.nan] * 50], "x")
@@ -74,6 +83,10 @@ def _energy(rng: np.random.Generator, n: int) -> tuple:
     return (rng.uniform(0, 500, n), rng.integers(0, 100, n), rng.uniform(0.5, 2, n))
 
 
+def _volume(rng: np.random.Generator, n: int) -> tuple:
+    return (rng.integers(0, len(VOLUME_FIELDS), n),)
+
+
 @dataclass(frozen=True)
 class Factory:
     name: str
@@ -100,7 +113,35 @@ FACTORIES = [
     ),
     Factory("latency", LatencyHistogram, _latency, {}),
     Factory("energy", EnergyMeter, _energy, {}),
+    Factory("volume", Volume, _volume, {}),
 ]
+_MEMBERS = ("update", "merge", "result", "to_dict", "from_dict", "count")
+
+
+def discovered_engines() -> set[type]:
+    """Every class defined in processors/ that has all the members of the Engine protocol."""
+    found: set[type] = set()
+    for info in pkgutil.walk_packages(processors.__path__, "processors."):
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            protocol = getattr(cls, "_is_protocol", False)
+            if (
+                cls.__module__ == info.name
+                and not protocol
+                and all(hasattr(cls, m) for m in _MEMBERS)
+            ):
+                found.add(cls)
+    return found
+
+
+def test_every_engine_has_a_factory() -> None:
+    covered = {type(f.make()) for f in FACTORIES}
+    engines = discovered_engines()
+    assert {ClassificationAccuracy, NumericDrift, Volume} <= engines  # the walk itself works
+    missing = sorted(c.__name__ for c in engines - covered)
+    assert not missing, f"engines without a Factory in this suite: {missing}"
+
+
 by_engine = pytest.mark.parametrize("f", FACTORIES, ids=repr)
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-events = pytest.importorskip("streams.events")
-decode = pytest.importorskip("streams.decode")
-
-from tests.simulator.conftest import START, run  # noqa: E402
+from streams import decode, events
+from tests.simulator.conftest import START, run
 
 NOW_MS = int(START.timestamp() * 1000) + 30 * 86400 * 1000
 

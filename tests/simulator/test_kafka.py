@@ -46,8 +46,9 @@ async def _consume(bootstrap: str, topics: list[str], expected: int) -> dict[str
 
 @pytest.mark.integration
 def test_real_broker_receives_every_message_and_aiokafka_reads_them():
-    broker = pytest.importorskip("streams.broker")
     from confluent_kafka.admin import AdminClient, NewTopic
+
+    from streams import broker
 
     with broker.EmbeddedBroker() as b:
         topics = {t: f"sim-{t}" for t in ("telemetry", "predictions", "outcomes", "energy")}

@@ -5,13 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-reference = pytest.importorskip("processors.reference")
-drift = pytest.importorskip("processors.drift")
-
-from streams.simulator import Simulator, load_scenario  # noqa: E402
-from streams.simulator.catalogue import MODELS, MODELS_BY_NAME  # noqa: E402
-from streams.simulator.references import reference_path, write_references  # noqa: E402
-from tests.simulator.conftest import START  # noqa: E402
+from processors import drift, reference
+from streams.simulator import Simulator, load_scenario
+from streams.simulator.catalogue import MODELS, MODELS_BY_NAME
+from streams.simulator.references import reference_path, write_references
+from tests.simulator.conftest import START
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,9 @@
 """Streaming fixtures: a real Tansu broker per test, worker subprocesses, topic readers.
 
 Workers run as ``python -m streams.worker`` subprocesses so a test can SIGKILL them; they
-get test-friendly timings (DESIGN.md section 4: session 10 s, heartbeat 1 s, rebalance 5 s)
-and short block/emit intervals. Nothing here asserts on timing: helpers poll until a
-condition holds or a generous deadline passes.
+get test-friendly timings (docs/design.md, "Measured constraints": session 10 s,
+heartbeat 1 s, rebalance 5 s) and short block/emit intervals. Nothing here asserts on
+timing: helpers poll until a condition holds or a generous deadline passes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Warehouse fixtures: a real chDB in a tmp dir (one per module: ~1 s, ~270 MB), the
 ClickHouse server too when ``CLICKHOUSE_URL`` is set, and a worker simulator that turns
-raw samples into cumulative partial records exactly as streams/ does (engines →
-``to_dict`` → :class:`streams.partials.Partial`, several versions per key).
+raw samples into cumulative partial records with the worker's emitter
+(:class:`streams.blocks.TopicBlock`, several blocks and versions per key).
 
 Point the server variant at the docker-compose ClickHouse with
 ``CLICKHOUSE_URL=http://app:app@localhost:8123 make test`` (see docs/warehouse.md).
@@ -23,7 +23,8 @@ from processors.drift import CategoricalDrift, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
 from processors.reference import ReferenceProfile, fit_reference
-from streams.blocks import VOLUME_FIELDS, Volume
+from processors.volume import VOLUME_FIELDS, Volume
+from streams.blocks import TopicBlock
 from streams.partials import Partial
 from warehouse.backend import Backend, ChdbBackend, ServerBackend
 from warehouse.migrate import migrate
@@ -115,36 +116,26 @@ def sample_times(rng: np.random.Generator, per_window: int) -> np.ndarray:
 
 
 def to_partials(raw: Raw, blocks: int = 2, versions: int = 2) -> list[Partial]:
-    """Cumulative partials as a worker emits them: per window, ``blocks`` source blocks,
-    each emitted ``versions`` times with growing last_offset (the last one final)."""
+    """Cumulative partials from the worker's own emitter (:class:`streams.blocks.TopicBlock`):
+    the rows spread over ``blocks`` source blocks, each block emitting ``versions`` times as
+    its offsets grow (the changed statistics, then every statistic, final)."""
     out = []
-    windows = raw.ts // 60 * 60
-    for w in np.unique(windows):
-        idx = np.flatnonzero(windows == w)
-        for b, block in enumerate(np.array_split(idx, blocks)):
-            engine = raw.factory()
-            done = 0
-            for v, part in enumerate(np.array_split(block, versions)):
-                if part.size:
-                    engine.update(*(c[part] for c in raw.columns))
-                done += part.size
-                out.append(
-                    Partial(
-                        kind=raw.kind,
-                        **raw.tenancy,
-                        feature=raw.feature,
-                        window_start=int(w) * 1000,
-                        window_end=(int(w) + 60) * 1000,
-                        late=False,
-                        source_topic="telemetry",
-                        source_partition=b,
-                        block_start=b * 10**6,
-                        last_offset=b * 10**6 + done,
-                        final=v == versions - 1,
-                        state=engine.to_dict(),
-                        count=engine.count,
-                    )
-                )
+    rows = np.arange(raw.ts.size)
+    tenancy = tuple(raw.tenancy[k] for k in TENANCY)
+    for b in range(blocks):
+        block = TopicBlock("telemetry", b, block_start=b * 10**6, window_ms=60_000)
+        mine = rows[b::blocks]
+        for v, part in enumerate(np.array_split(mine, versions)):
+            if part.size:
+                ts_ms = raw.ts[part] * 1000
+                starts = block.window_start(ts_ms)
+                late = np.zeros(part.size, bool)
+                columns = (c[part] for c in raw.columns)
+                block.add(raw.kind, tenancy, raw.feature, raw.factory, starts, late, *columns)
+                block.seen(block.block_start + int(part[-1]))
+            block.flush()
+            final = v == versions - 1
+            out += block.partials(final, version=block.last_offset, now_ms=0)
     return out
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from errors import UsageError
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +60,14 @@ def test_second_process_gets_one_line(tmp_path):
 
 
 def test_lock_released_on_close(tmp_path):
-    from warehouse.backend import DirectoryLock
+    from warehouse.backend import LOCK_NAME, DirectoryLock
 
     a = DirectoryLock(tmp_path)
     a.acquire()
+    with pytest.raises(UsageError, match=f"in use by another process \\(pid {os.getpid()}\\)"):
+        DirectoryLock(tmp_path).acquire()  # a second open file description is refused
     a.release()
     b = DirectoryLock(tmp_path)
-    b.acquire()
+    b.acquire()  # released: the same directory can be locked again
+    assert (tmp_path / LOCK_NAME).read_text() == str(os.getpid())
     b.release()
