@@ -53,7 +53,7 @@ def parse_time(text: str | int | float | datetime | None, *, now: datetime | Non
 
     >>> parse_time("now-99999999d")
     Traceback (most recent call last):
-    resonance.errors.UsageError: time 'now-99999999d' is outside 1970-01-01 .. 2200-01-01
+    errors.UsageError: time 'now-99999999d' is outside 1970-01-01 .. 2200-01-01
     """
     try:
         value = _parse_time(text, now=now)

@@ -232,7 +232,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None) -> NotifyConfi
     >>> parse_config({"channels": {"ops": {"type": "teams", "url": "https://x"}}})
     Traceback (most recent call last):
     ...
-    resonance.errors.UsageError: channels.ops.type: unknown channel type (expected one of ...)
+    errors.UsageError: channels.ops.type: unknown channel type (expected one of ...)
     """
     if data is None:
         data = {}
