@@ -68,7 +68,7 @@ def ece(probs: Any, positive: Any, bins: int = ECE_BINS) -> float:
     :class:`processors.accuracy.ClassificationAccuracy`.
 
     >>> ece([0.1, 0.1, 0.9, 0.9], [0, 0, 1, 0])
-    0.3
+    0.25
     """
     p = as_float(probs, "probs")
     y = np.asarray(positive, dtype=np.float64).reshape(-1)

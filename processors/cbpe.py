@@ -251,11 +251,18 @@ class CBPE:
         denom = precision + recall
         f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
         fits = [_auc(*rows) for rows in zip(self.counts, self.sum_p, self.sum_p2, strict=True)]
-        auc = auc_se = None
-        if fits and None not in fits:  # multiclass: macro mean of one-vs-rest, independent SEs
-            auc = float(np.mean([a for a, _ in fits]))
-            auc_se = float(np.sqrt(np.sum([se**2 for _, se in fits]))) / len(fits)
-        pick = (lambda a: float(a[1])) if self.binary else (lambda a: float(a.mean()))
+        defined_fits = [f for f in fits if f is not None]
+        auc: float | None = None
+        auc_se: float | None = None
+        # multiclass: macro mean of one-vs-rest, independent SEs; undefined if any class is
+        if fits and len(defined_fits) == len(fits):
+            auc = float(np.mean([a for a, _ in defined_fits]))
+            auc_se = float(np.sqrt(np.sum([se**2 for _, se in defined_fits]))) / len(fits)
+        binary = self.binary
+
+        def pick(a: np.ndarray) -> float:
+            return float(a[1]) if binary else float(a.mean())
+
         band = _band(accuracy, acc_se, t.z)
         reasons = self._reasons(n, out_of_range or {}, realised_accuracy, band, t)
         defined = n > 0
