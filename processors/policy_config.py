@@ -73,8 +73,8 @@ class ModelDriftRule(Lifecycle):
     (critical at ``critical_share``). ``importance``: feature -> weight (default 1). The
     default asks for more than half, so one feature of two is feature_drift only."""
 
-    share: float = Field(0.6, gt=0, le=1)
-    critical_share: float = Field(0.8, gt=0, le=1)
+    share: float = Field(default=0.6, gt=0, le=1)
+    critical_share: float = Field(default=0.8, gt=0, le=1)
     importance: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
