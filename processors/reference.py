@@ -160,7 +160,7 @@ class NumericReference(_MissingRate):
     group_ends: tuple[int, ...] = ()
     _edges: np.ndarray = field(init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False, compare=False)
-    _table: list = field(init=False, repr=False, compare=False)
+    _table: list[tuple[float, float, np.ndarray]] = field(init=False, repr=False, compare=False)
     kind: ClassVar[str] = "numeric"
 
     def __post_init__(self) -> None:
