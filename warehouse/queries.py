@@ -690,16 +690,12 @@ def hub_alternatives(
 def stored_alerts(backend: Backend, consortium: str, lo: int, hi: int) -> list[dict[str, Any]]:
     """The consortium's stored alerts active at some time in [lo, hi), oldest first.
 
-    Read through ``warehouse.alert_queries.list_alerts`` (the alert lifecycle's
-    own read path); until that module exists, the same keys are read from the
-    ``alerts`` table of migration 0001 (one row per transition, never acknowledged).
+    Read through ``warehouse.alert_queries.list_alerts``, the alert lifecycle's own
+    read path.
     """
-    try:
-        from warehouse.alert_queries import list_alerts  # type: ignore[import-not-found]
-    except ImportError:
-        alerts = _alerts_0001(backend, consortium)
-    else:
-        alerts = list_alerts(backend, consortium=consortium, state="all")
+    from warehouse.alert_queries import list_alerts
+
+    alerts = list_alerts(backend, consortium=consortium, state="all")
     out = []
     for a in alerts:
         started = parse_time(a["started_at"]) if a.get("started_at") else None
@@ -710,43 +706,6 @@ def stored_alerts(backend: Backend, consortium: str, lo: int, hi: int) -> list[d
             continue
         out.append(dict(a))
     return sorted(out, key=lambda a: (a["started_at"], a.get("model") or "", a.get("id") or ""))
-
-
-def _alerts_0001(backend: Backend, consortium: str) -> list[dict[str, Any]]:
-    table = backend.query(
-        "SELECT dedup_key, any(model) AS model, any(model_version) AS model_version, "
-        "any(rule) AS rule, argMax(severity, fired_at) AS severity, "
-        "argMax(state, fired_at) AS state, toInt64(min(toUnixTimestamp(window_start))) AS first, "
-        "toInt64(max(toUnixTimestamp(fired_at))) AS last, "
-        "argMax(payload, fired_at) AS payload FROM alerts FINAL "
-        "WHERE consortium = {consortium:String} GROUP BY dedup_key ORDER BY dedup_key",
-        {"consortium": consortium},
-    )
-    out = []
-    for r in table.to_pylist():
-        payload = orjson.loads(r["payload"] or "{}")
-        resolved = r["state"] == "resolved"
-        out.append(
-            {
-                "id": r["dedup_key"],
-                "consortium": consortium,
-                "model": r["model"],
-                "model_version": r["model_version"],
-                "rule": r["rule"],
-                "severity": r["severity"],
-                "state": r["state"],
-                "started_at": payload.get("started_at") or _iso(r["first"]),
-                "resolved_at": (payload.get("resolved_at") or _iso(r["last"]))
-                if resolved
-                else None,
-                "features": [f.get("feature") for f in payload.get("features") or []],
-                "acked_by": None,
-                "acked_at": None,
-                "silenced": False,
-                "policy_version": payload.get("policy_version"),
-            }
-        )
-    return out
 
 
 __all__ += [

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
+import pyarrow as pa
 import pytest
 
 from streams.decode import decode
@@ -29,7 +30,7 @@ from streams.simulator.references import write_references
 from warehouse.backend import ChdbBackend
 from warehouse.migrate import migrate
 from warehouse.references import store_reference
-from warehouse.sink import PartialWriter, alert_rows, dlq_rows
+from warehouse.sink import PartialWriter, dlq_rows
 
 SIM_HOURS = 3
 SINK_BATCH = 5_000  # the sink's default --batch-records
@@ -135,7 +136,25 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
             }
             for m in registry.models.values()
         ]
-        backend.insert_arrow("alerts", alert_rows(alerts))
+        backend.insert_arrow("alerts", _alerts_0001_rows(alerts))
         yield Warehouse(backend, now + 60, start)
     finally:
         backend.close()
+
+
+def _alerts_0001_rows(records: list[dict]) -> pa.Table:
+    """Rows of the 0001 ``alerts`` table, which the open-alert panels read."""
+    cols = {k: [str(r.get(k, "")) for r in records] for k in (
+        "consortium", "model", "model_version", "rule", "severity", "state")}  # fmt: skip
+    for k in ("member", "site", "hub", "feature"):
+        cols[k] = ["" for _ in records]
+    cols["dedup_key"] = [r["id"] for r in records]
+    cols["payload"] = [orjson.dumps(r).decode() for r in records]
+    table = {k: pa.array(v, pa.string()) for k, v in cols.items()}
+    table["value"] = pa.array([r["value"] for r in records], pa.float64())
+    table["threshold"] = pa.array([r["threshold"] for r in records], pa.float64())
+    table["window_start"] = pa.array(
+        [r["window_start"] // 1000 for r in records], pa.timestamp("s", tz="UTC")
+    )
+    table["fired_at"] = pa.array([r["fired_at"] for r in records], pa.timestamp("ms", tz="UTC"))
+    return pa.table(table)

@@ -28,10 +28,12 @@ from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator, load_scenario
 from streams.simulator.references import write_references
+from warehouse.alert_store import store_transitions
 from warehouse.backend import ChdbBackend
+from warehouse.evaluator import Evaluator
 from warehouse.migrate import migrate
 from warehouse.references import store_reference
-from warehouse.sink import PartialWriter, alert_rows, dlq_rows
+from warehouse.sink import PartialWriter, dlq_rows
 
 START = datetime(2026, 10, 31, 20, tzinfo=UTC)
 HOURS = 32
@@ -92,7 +94,6 @@ def bad_message(consortium: str, model: str) -> bytes:
 
 def alert(consortium: str, model: str, version: str, rule: str, start: str, end: str | None):
     """A pinned resonance.alert/1 transition record (firing, or resolved when ``end``)."""
-    started = datetime.fromisoformat(start)
     return {
         "schema": "resonance.alert/1",
         "id": f"{consortium}-{model}-{rule}-{start}",
@@ -105,8 +106,8 @@ def alert(consortium: str, model: str, version: str, rule: str, start: str, end:
         "severity": "critical" if rule == "feature_drift" else "warn",
         "started_at": start,
         "resolved_at": end,
-        "window_start": int(started.timestamp() * 1000),
-        "fired_at": int(datetime.fromisoformat(end or start).timestamp() * 1000),
+        "window_start": start,
+        "emitted_at": end or start,
         "value": 0.4,
         "threshold": 0.2,
         "features": [{"feature": "strip_temp_c", "kind": "numeric", "statistic": "psi"}],
@@ -149,6 +150,8 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
         for batch in (steel, rival):
             for i in range(0, len(batch), 5_000):
                 writer.write(batch[i : i + 5_000])
+        # the sink's evaluator decides every closed window (verdicts, alerts) as in production
+        Evaluator(backend, window_s=60, lateness_s=0).run(close_all=True)
         for record, _ in rival_dlq:  # another partition: the DLQ collapses equal sources
             record["source"]["partition"] = 1
         dlq = steel_dlq + rival_dlq
@@ -159,7 +162,7 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
         alerts.append(
             alert("rival", "strip-surface-defect", "3", "feature_drift", *STEEL_ALERTS[0][3:])
         )
-        backend.insert_arrow("alerts", alert_rows(alerts))
+        store_transitions(backend, alerts)
         yield Month(backend, root, {"steel": steel, "rival": rival}, registry)
     finally:
         backend.close()
