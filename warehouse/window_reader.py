@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
@@ -102,40 +101,31 @@ def _merge_into(target: dict[Window, Any], window: Window, engine: Any) -> None:
 
 
 class ReferenceStore:
-    """Reference profiles per (model, version): from the warehouse, else from files.
+    """Reference profiles per (consortium, model, version), from the warehouse.
 
-    The warehouse ``references`` table is the source of truth once the profiles were
-    loaded there; the JSON files the simulator writes (``<dir>/**/*.json``) are the
-    fallback so the console works before (or without) that load.
+    Keyed by tenancy: two consortia may use the same model name and version with
+    different references (and so different bins).
     """
 
-    def __init__(self, backend: Backend, directory: Path | None = None) -> None:
+    def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.directory = directory
-        self._profiles: dict[tuple[str, str], ReferenceProfile] = {}
+        self._profiles: dict[tuple[str, str, str], ReferenceProfile] = {}
 
-    def get(self, model: str, version: str) -> ReferenceProfile | None:
-        if (model, version) not in self._profiles:
+    def get(self, consortium: str, model: str, version: str) -> ReferenceProfile | None:
+        key = (consortium, model, version)
+        if key not in self._profiles:
             self._load()
-        return self._profiles.get((model, version))
+        return self._profiles.get(key)
 
     def _load(self) -> None:
         try:
-            found = rows(self.backend.query("SELECT profile FROM references FINAL"))
+            found = rows(self.backend.query("SELECT consortium, profile FROM references FINAL"))
         except Exception:
             found = []
         for row in found:
-            self._add(row["profile"])
-        if self.directory is not None and self.directory.is_dir():
-            for path in sorted(self.directory.rglob("*.json")):
-                try:
-                    self._add(path.read_text())
-                except (OSError, ValueError, KeyError):
-                    continue
-
-    def _add(self, text: str) -> None:
-        profile = ReferenceProfile.from_json(text)
-        self._profiles.setdefault((profile.model, profile.version), profile)
+            profile = ReferenceProfile.from_json(row["profile"])
+            key = (row["consortium"], profile.model, profile.version)
+            self._profiles.setdefault(key, profile)
 
 
 class WarehouseReader:
@@ -177,7 +167,7 @@ class WarehouseReader:
     def _read_drift(self, entry) -> None:
         spec = KINDS["drift_numeric"]  # both drift kinds share the table and columns
         for row in self._rows(spec, ("kind",)):
-            profile = self.references.get(row["model"], row["model_version"])
+            profile = self.references.get(row["consortium"], row["model"], row["model_version"])
             if profile is None or row["feature"] not in profile.features:
                 continue
             ref = profile.features[row["feature"]]
