@@ -19,6 +19,7 @@ from streams.broker import EmbeddedBroker
 from streams.settings import load_settings
 from streams.topics import create_topics
 from tests.notify.conftest import Reply, alert_record
+from warehouse.alert_queries import list_alerts
 from warehouse.backend import ChdbBackend
 from warehouse.deliveries import deliveries_for
 from warehouse.migrate import migrate
@@ -67,7 +68,7 @@ async def until(predicate, what: str, timeout: float = DEADLINE_S) -> None:
 
 
 def stored_alerts(backend) -> int:
-    return backend.query("SELECT count() AS n FROM alerts FINAL").to_pylist()[0]["n"]
+    return len(list_alerts(backend))
 
 
 def test_hung_endpoint_alerts_stored_and_deliveries_retried(broker, backend, hook):
