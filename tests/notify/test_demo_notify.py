@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 DEADLINE_S = 240.0
 
 
-def wait_for(predicate, what: str, run, timeout: float = DEADLINE_S):  # noqa: ANN001
+def wait_for(predicate, what: str, run, timeout: float = DEADLINE_S):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert run.process.poll() is None, f"demo exited early:\n{run.output()}"
