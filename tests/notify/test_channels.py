@@ -5,38 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import doctest
 from urllib.parse import unquote
 
-import pytest
-
-import resonance.notify.alert
-import resonance.notify.channels
-import resonance.notify.config
-import resonance.notify.dispatcher
-import resonance.notify.message
-import resonance.notify.ratelimit
-import resonance.notify.router
-import resonance.notify.signing
 from tests.notify.conftest import FakeTime, deliver_all, hmac_sha256, make_worker, notice
 
-MODULES = [
-    resonance.notify.alert,
-    resonance.notify.channels,
-    resonance.notify.config,
-    resonance.notify.dispatcher,
-    resonance.notify.message,
-    resonance.notify.ratelimit,
-    resonance.notify.router,
-    resonance.notify.signing,
-]
 LINKS = {"grafana_url": "http://grafana:3000", "console_url": "http://console:8050"}
-
-
-@pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)
-def test_doctests(module):
-    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
-    assert result.failed == 0 and result.attempted > 0
 
 
 def send(channel: dict, notices, fake: FakeTime | None = None, **config) -> list[dict]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
-
 import orjson
 import pytest
 
-import warehouse.deliveries
 from warehouse.deliveries import deliveries_for, recent_deliveries
 from warehouse.migrate import migrate
 from warehouse.sink import PartialWriter, SinkBatch, decode_message, flush
@@ -31,10 +28,6 @@ def record(alert_id: str, attempt: int, status: str, **extra) -> bytes:
             **extra,
         }
     )
-
-
-def test_doctests():
-    assert doctest.testmod(warehouse.deliveries).failed == 0
 
 
 def test_sink_stores_each_attempt_once_and_rejects_bad_records(backend):
