@@ -1,7 +1,8 @@
 """Warehouse fixtures: a real chDB in a tmp dir (one per module: ~1 s, ~270 MB), the
-ClickHouse server too when ``CLICKHOUSE_URL`` is set, and a worker simulator that turns
-raw samples into cumulative partial records with the worker's emitter
-(:class:`streams.blocks.TopicBlock`, several blocks and versions per key).
+server backend (clickhouse-connect over HTTP) against ``CLICKHOUSE_URL`` or, when unset,
+a localhost ClickHouse HTTP interface backed by chDB (``clickhouse_http.py``), and a
+worker simulator that turns raw samples into cumulative partial records with the worker's
+emitter (:class:`streams.blocks.TopicBlock`, several blocks and versions per key).
 
 Point the server variant at the docker-compose ClickHouse with
 ``CLICKHOUSE_URL=http://app:app@localhost:8123 make test`` (see docs/warehouse.md).
@@ -10,10 +11,13 @@ Point the server variant at the docker-compose ClickHouse with
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,13 +39,34 @@ BACKENDS = ["chdb", "server"]
 # ---------------------------------------------------------------------- backends
 
 
-def _open(kind: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Backend, Callable]:
+@pytest.fixture(scope="session")
+def clickhouse_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``CLICKHOUSE_URL`` when set; else a localhost ClickHouse HTTP interface over chDB
+    (tests/warehouse/clickhouse_http.py, its own process), so clickhouse-connect's path runs."""
+    url = os.environ.get("CLICKHOUSE_URL")
+    if url:
+        yield url
+        return
+    data = tmp_path_factory.mktemp("clickhouse-http")
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("clickhouse_http.py")), str(data)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # blocks until it listens (or exits: empty line)
+        assert line.startswith("port "), f"clickhouse_http.py did not start: {line!r}"
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _open(kind: str, request: pytest.FixtureRequest, tmp_path_factory) -> tuple[Backend, Callable]:
     if kind == "chdb":
         backend = ChdbBackend(tmp_path_factory.mktemp("chdb"))
         return backend, backend.close
-    url = os.environ.get("CLICKHOUSE_URL")
-    if not url:
-        pytest.skip("CLICKHOUSE_URL not set: server backend not tested (see docs/warehouse.md)")
+    url = request.getfixturevalue("clickhouse_url")
     database = f"resonance_test_{uuid.uuid4().hex[:8]}"
     backend = ServerBackend(url, database=database)
 
@@ -55,7 +80,7 @@ def _open(kind: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Backend,
 @pytest.fixture(scope="module", params=BACKENDS)
 def backend(request, tmp_path_factory) -> Iterator[Backend]:
     """A migrated warehouse (TTL off so old synthetic windows stay), one per module."""
-    b, close = _open(request.param, tmp_path_factory)
+    b, close = _open(request.param, request, tmp_path_factory)
     try:
         migrate(b, minute_ttl_days=0, log=lambda _msg: None)
         yield b
