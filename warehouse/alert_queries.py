@@ -161,6 +161,18 @@ def read_verdicts(
     return out
 
 
+def policy_versions(backend: Backend, consortium: str, since_s: int, until_s: int) -> list[str]:
+    """The policy versions a consortium's windows in [since_s, until_s) were decided under."""
+    sql = (
+        "SELECT DISTINCT policy_version FROM verdicts FINAL WHERE consortium = {c:String} "
+        "AND window_start >= toDateTime({since:Int64}) "
+        "AND window_start < toDateTime({until:Int64}) "
+        "ORDER BY policy_version"
+    )
+    params = {"c": consortium, "since": since_s, "until": until_s}
+    return [r["policy_version"] for r in rows(backend.query(sql, params))]
+
+
 DRIFT_RULES = ("feature_drift", "model_drift")
 
 

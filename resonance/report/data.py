@@ -111,7 +111,11 @@ def assemble(
     data.add(_hub_matrix(c, hub_rows))
     data.add(_references(c, profiles, vol))
     data.histograms = _histograms(drift_rows, profiles, data.tables["top_drifting"].rows)
-    data.provenance = {"alerts": alerts}
+    from warehouse.alert_queries import policy_versions
+
+    versions = {a["policy_version"] for a in alerts if a.get("policy_version")}
+    versions.update(policy_versions(backend, c, lo, hi))
+    data.provenance = {"alerts": alerts, "policy_versions": sorted(versions)}
     return data
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from processors.policy import Policy
+from processors.policy_config import PolicyConfig
 from streams.decode import decode
 from streams.dlq import dlq_record
 from streams.partials import Partial
@@ -111,11 +113,12 @@ def alert(consortium: str, model: str, version: str, rule: str, start: str, end:
         "value": 0.4,
         "threshold": 0.2,
         "features": [{"feature": "strip_temp_c", "kind": "numeric", "statistic": "psi"}],
-        "policy_version": "test-policy-1",
+        "policy_version": POLICY_VERSION,
         "seq": 1,
     }
 
 
+POLICY_VERSION = "test-policy-1"
 STEEL_ALERTS = [
     ("strip-surface-defect", "3", "feature_drift", "2026-11-01T10:00:00Z", "2026-11-02T16:30:00Z"),
     ("bof-endpoint-temp", "7", "latency_p95", "2026-11-02T01:00:00Z", None),
@@ -151,7 +154,8 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
             for i in range(0, len(batch), 5_000):
                 writer.write(batch[i : i + 5_000])
         # the sink's evaluator decides every closed window (verdicts, alerts) as in production
-        Evaluator(backend, window_s=60, lateness_s=0).run(close_all=True)
+        policy = Policy(PolicyConfig.from_mapping({"version": POLICY_VERSION}))
+        Evaluator(backend, policy, window_s=60, lateness_s=0).run(close_all=True)
         for record, _ in rival_dlq:  # another partition: the DLQ collapses equal sources
             record["source"]["partition"] = 1
         dlq = steel_dlq + rival_dlq

@@ -313,7 +313,7 @@ def test_html_embeds_the_charts(report):
         "Provenance",
     ):
         assert f"<h2>{title}</h2>" in html
-    assert "test-policy-1" in html  # the alerts' policy version, in the provenance
+    assert "test-policy-1" in html  # the policy version of the stored decisions (provenance)
 
 
 # ----------------------------------------------------------------------- bad input
