@@ -22,7 +22,7 @@ import pyarrow as pa
 import pytest
 
 from streams.decode import decode
-from streams.dlq import dlq_record
+from streams.dlq import message_record
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator, load_scenario
@@ -87,8 +87,9 @@ def accumulate(messages: list[tuple[str, bytes]], registry: ModelRegistry) -> tu
         offset = offsets[topic]
         offsets[topic] += 1
         result = decode(raw)
-        for rej in [*result.rejections, *state.process(topic, offset, result)]:
-            record = dlq_record(raw, rej.reason, rej.field, rej.rows, topic, 0, offset)
+        rejects = [*result.rejections, *state.process(topic, offset, result)]
+        if rejects:  # one record per message with its parsed tenancy, as the worker sends
+            record = message_record(raw, rejects, topic, 0, offset, tenancy=result.tenancy)
             dlq.append((orjson.loads(record), raw))
     return state.partials(final=True), dlq
 
