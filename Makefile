@@ -22,8 +22,11 @@ test: install lint ## lint, then run the whole suite (starts its own broker and 
 demo: install ## run the main job on embedded defaults
 	$(VENV)/bin/resonance demo $(ARGS)
 
-bench: install ## print benchmark figures
+bench: install ## print benchmark figures (a few minutes each; see README "Performance")
 	$(PY) benchmarks/engines.py
+	$(PY) benchmarks/binning_cost.py
+	$(PY) benchmarks/stream_throughput.py
+	$(PY) benchmarks/memory.py
 
 lint: install ## ruff lint and format check, import layers (import-linter), mypy --strict on processors/
 	$(VENV)/bin/ruff check .

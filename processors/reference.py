@@ -52,16 +52,21 @@ def histogram(edges: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     n_missing = int(x.size - np.count_nonzero(finite))
     if n_missing:
         x = x[finite]
-    # Sorting (SIMD in numpy >= 2) and cutting at the edges is ~4x faster than
-    # binary-searching every value; same bins as searchsorted(edges, x, "right").
-    xs = np.sort(x)
+    # Sorting (SIMD in numpy >= 2) and cutting at the edges: same bins as
+    # searchsorted(edges, x, "right"); the engines use histogram_lut (faster still).
+    counts, sums = _cut_sorted(edges, np.sort(x))
+    return counts, sums, n_missing
+
+
+def _cut_sorted(edges: np.ndarray, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts and sums per bin of already sorted finite values."""
     bounds = np.concatenate(([0], np.searchsorted(xs, edges, side="left"), [xs.size]))
     counts = np.diff(bounds).astype(np.int64, copy=False)
     sums = np.zeros(edges.size + 1)
     filled = counts > 0
     if xs.size:
         sums[filled] = np.add.reduceat(xs, bounds[:-1][filled])
-    return counts, sums, n_missing
+    return counts, sums
 
 
 LUT_CELLS = 16_384
@@ -382,7 +387,7 @@ def fit_numeric(values: Any, name: str, n_bins: int = DEFAULT_BINS) -> NumericRe
     edges = np.append(fine, closing)
     # fine bin j covers [edges[j-1], edges[j]); group g ends where edge groups[g] starts
     ends = np.r_[1 + np.searchsorted(edges, groups, "left")[1:], edges.size, edges.size + 1]
-    counts, sums, _ = histogram(edges, v)
+    counts, sums = _cut_sorted(edges, v)  # v is sorted already: no second sort
     return NumericReference(
         edges=tuple(float_list(edges)),
         counts=tuple(int_list(counts)),
