@@ -67,7 +67,7 @@ class FeatureDriftRule(Lifecycle):
     horizon: int = Field(default=3, ge=1, le=1000)
     max_horizon: int = Field(default=30, ge=1, le=10_000)
     min_samples: int = Field(default=200, ge=2)
-    alpha: float = Field(default=1e-3, gt=0, lt=1)
+    alpha: float = Field(default=1e-4, gt=0, lt=1)
     wasserstein: float = Field(default=0.2, gt=0)
     psi: float | None = Field(default=None, gt=0)
     js: float = Field(default=0.1, gt=0, le=1)
