@@ -30,10 +30,8 @@ GROUP = "resonance"
 INTERVAL = "1m"
 MODEL_KEYS = ("consortium", "model")
 
-#: Thresholds (documented in docs/dashboards.md).
-DRIFT_SHARE_MAX = 0.3
-ACCURACY_DROP_MAX = 0.05
-ENERGY_RATIO_MAX = 1.5
+#: Thresholds of the operational rules (documented in docs/dashboards.md); the monitoring
+#: rules are the policy's (processors/policy.py), read from the stored alerts.
 DLQ_PER_MINUTE_MAX = 10.0
 DLQ_WINDOW_MIN = 5
 LAG_SECONDS_MAX = 300.0
@@ -52,60 +50,24 @@ class RuleSpec:
     no_data: str = "OK"
 
 
-def drift_rule() -> RuleSpec:
-    inner = sql.drift_share(sql.MINUTE, MODEL_KEYS)
+def policy_alerts_rule() -> RuleSpec:
+    """The monitoring policy's own alerts (drift, accuracy, energy, latency, index floor,
+    DLQ rate, staleness), read from the stored transitions: Grafana decides nothing, it
+    routes what the stream decided. One instance per consortium, model and rule."""
     return RuleSpec(
-        "resonance-drift-share",
-        "Drift share high",
-        sql.all_tenants(sql.select_from("consortium, model, drift_share AS value", inner)),
-        DRIFT_SHARE_MAX,
-        15 * 60,
-        f"More than {DRIFT_SHARE_MAX:.0%} of the model's features drift over the last 15 "
-        f"minutes. {sql.DRIFT_RULE}",
-    )
-
-
-def accuracy_drop_rule() -> RuleSpec:
-    """Last hour's quality vs the trailing 7-day quality of the same model."""
-    recent = "window_start >= $__toTime - INTERVAL 1 HOUR"
-    base = sql.model_quality(sql.MINUTE, MODEL_KEYS)
-    last = sql.model_quality(sql.MINUTE, MODEL_KEYS, extra_where=recent)
-    return RuleSpec(
-        "resonance-accuracy-drop",
-        "Model quality dropped",
-        sql.all_tenants(f"""
-        SELECT b.consortium AS consortium, b.model AS model, b.quality - r.quality AS value
-        FROM ({base}
-        ) AS b
-        INNER JOIN ({last}
-        ) AS r USING (consortium, model)"""),
-        ACCURACY_DROP_MAX,
-        7 * 86400,
-        f"Quality (accuracy / 1 − MAPE) of the last hour is more than {ACCURACY_DROP_MAX} "
-        "below the model's trailing 7-day quality.",
-        for_="15m",
-    )
-
-
-def energy_anomaly_rule() -> RuleSpec:
-    """J/inference of the last 15 minutes vs the trailing 24 h baseline."""
-    recent = "window_start >= $__toTime - INTERVAL 15 MINUTE"
-    base = sql.energy(sql.MINUTE, MODEL_KEYS)
-    last = sql.energy(sql.MINUTE, MODEL_KEYS, extra_where=recent)
-    return RuleSpec(
-        "resonance-energy-anomaly",
-        "Energy per inference anomalous",
-        sql.all_tenants(f"""
-        SELECT b.consortium AS consortium, b.model AS model,
-               r.j_per_inference / nullIf(b.j_per_inference, 0) AS value
-        FROM ({base}
-        ) AS b
-        INNER JOIN ({last}
-        ) AS r USING (consortium, model)"""),
-        ENERGY_RATIO_MAX,
-        86400,
-        f"Joules per inference over the last 15 minutes exceed {ENERGY_RATIO_MAX}× the "
-        "model's trailing 24-hour average.",
+        "resonance-policy-alert",
+        "Resonance alert firing",
+        """
+        SELECT consortium, model, rule, argMax(severity, seq) AS severity,
+               toFloat64(argMax(state, seq) = 'firing') AS value
+        FROM alert_events FINAL
+        GROUP BY consortium, model, rule, id
+        HAVING value > 0""",
+        0.0,
+        3600,
+        "A monitoring policy rule fires for this model (`resonance alerts list`; rules: "
+        "`resonance policy show`). The policy already applied its `for` and hysteresis.",
+        for_="0s",
     )
 
 
@@ -145,7 +107,7 @@ def lag_rule() -> RuleSpec:
     )
 
 
-RULES = (drift_rule, accuracy_drop_rule, energy_anomaly_rule, dlq_rule, lag_rule)
+RULES = (policy_alerts_rule, dlq_rule, lag_rule)
 
 
 def build_rule(spec: RuleSpec, datasource_uid: str) -> alerting.Rule:

@@ -34,13 +34,23 @@ def feature_psi_over_time() -> str:
 
 
 def feature_table() -> str:
+    """Measurements per feature; ``drifting``: the policy's stored verdict of the range's
+    last decided window (never a second rule in SQL)."""
     inner = sql.feature_psi(sql.MINUTE, ("model",))
+    latest = f"""
+        SELECT consortium, model, argMax(drifting, window_start) AS drifting
+        FROM verdicts FINAL
+        WHERE {sql.where(sql.time_filter(), sql.tenancy_filter(("consortium", "model")))}
+        GROUP BY consortium, model"""
     return f"""
-    SELECT model, model_version, feature, round(psi, 4) AS psi, round(ks, 4) AS ks,
-           p_value, drifting, n_values,
-           n_missing / nullIf(n_values + n_missing, 0) AS missing_rate
+    SELECT f.model AS model, f.model_version AS model_version, f.feature AS feature,
+           round(f.psi, 4) AS psi, round(f.ks, 4) AS ks, f.p_value AS p_value,
+           has(v.drifting, f.feature) AS drifting, f.n_values AS n_values,
+           f.n_missing / nullIf(f.n_values + f.n_missing, 0) AS missing_rate
     FROM ({inner}
-    )
+    ) AS f
+    LEFT JOIN ({latest}
+    ) AS v ON v.consortium = f.consortium AND v.model = f.model
     ORDER BY psi DESC"""
 
 

@@ -25,7 +25,7 @@ MODEL_COLUMNS = (
 )
 
 
-INDEX = sql.resonance_index_expr("1 - d.drift_share", "q.quality", "h.health")
+INDEX = "d.resonance_index"  # the policy's stored index (mean over the range's windows)
 
 
 def models_sql() -> str:

@@ -17,7 +17,7 @@ COLUMNS = (
     "consortium",
     "model",
     "drift_share",
-    "max_psi",
+    "resonance_index",
     "quality",
     "labelled",
     "p95",
@@ -32,7 +32,8 @@ def monthly_sql() -> str:
     keys = ", ".join(KEYS)
     return f"""
     SELECT toDate(m.time) AS month, m.consortium AS consortium, m.model AS model,
-           d.drift_share AS drift_share, d.max_psi AS max_psi, q.quality AS quality,
+           d.drift_share AS drift_share, d.resonance_index AS resonance_index,
+           q.quality AS quality,
            q.labelled AS labelled, l.p95 AS p95, e.inferences AS inferences,
            e.kwh AS kwh, e.gco2e AS gco2e
     FROM (
@@ -56,8 +57,9 @@ def build(scope: Scope) -> Dashboard:
         scope,
         STEM,
         "Reviewer monthly",
-        "Monthly figures per model from the daily rollups: drift share (PSI of the month's "
-        "merged histograms), quality, latency p95, inferences, facility kWh and gCO2e.",
+        "Monthly figures per model from the daily rollups and the stored policy verdicts: "
+        "drift share and resonance index (means over the month's windows), quality, "
+        "latency p95, inferences, facility kWh and gCO2e.",
         time_from="now-1y",
         refresh="1h",
     )

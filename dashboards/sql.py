@@ -16,35 +16,24 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from processors.drift import DEFAULT_THRESHOLDS, PSI_FLOOR
+from processors.drift import PSI_FLOOR
 from processors.energy import JOULES_PER_KWH
 from processors.latency import DEFAULT_GAMMA, DEFAULT_HI_MS, DEFAULT_LO_MS, LatencyHistogram
-from processors.resonance_index import DEFAULT_WEIGHTS
 from streams.blocks import VOLUME_FIELDS
 
 #: Template variables, in dependency order; each one filters the tenancy column of the same name.
 TENANCY = ("consortium", "member", "model", "site", "hub")
 TIME = "window_start"
 
-#: A feature counts as drifting in SQL when, on at least MIN_DRIFT_N values of its merged
-#: window, the effect size passes the engines' threshold (numeric: PSI; categorical: PSI or
-#: JS distance) AND the engines' significance test rejects "same distribution" at ALPHA
-#: (numeric: two-sample KS, Kolmogorov limit; categorical: chi-square, Wilson-Hilferty).
-#: Differences from processors.drift (no Wasserstein, no missing-rate jump, approximate
-#: p-values): docs/dashboards.md.
-PSI_THRESHOLD = DEFAULT_THRESHOLDS.psi
-JS_THRESHOLD = DEFAULT_THRESHOLDS.js
-ALPHA = DEFAULT_THRESHOLDS.alpha
-MIN_DRIFT_N = 100
 #: Terms of the Kolmogorov series (either form converges far below float precision by then).
 KOLMOGOROV_TERMS = 100
 #: Below this λ the Kolmogorov survival function is evaluated as 1 − CDF with the series in
 #: 1/λ² (the alternating series in λ² converges too slowly there); both are the same function.
 KOLMOGOROV_SWITCH = 1.0
-#: The verdict in words, for panel descriptions and alert summaries.
+#: The verdict in words, for panel descriptions: SQL measures, the policy decides.
 DRIFT_RULE = (
-    f"Drifting: PSI >= {PSI_THRESHOLD} (categorical: or JS distance >= {JS_THRESHOLD}) and "
-    f"p-value < {ALPHA} on >= {MIN_DRIFT_N} values."
+    "Whether a feature or model drifts is the monitoring policy's stored verdict "
+    "(`verdicts` table, `resonance policy show`); PSI, KS and p-values here are measurements."
 )
 
 _LATENCY = LatencyHistogram()  # bucket layout of the default engine (what workers emit)
@@ -241,13 +230,10 @@ def feature_psi(
     the engine does); numeric histograms have no missing bin. Rows whose bins do not
     match the stored reference (another model version's layout) are skipped.
     ``ks`` is NULL for categorical features; ``p_value`` is the KS p-value (numeric) or
-    the chi-square p-value (categorical). ``drifting``: effect AND p_value < ALPHA AND
-    n_values >= MIN_DRIFT_N (module constants).
+    the chi-square p-value (categorical). No verdict here: the policy's is stored.
     """
     group = with_keys(keys, "consortium", "model", "model_version", "feature")
     numeric = "r.kind = 'numeric'"
-    # Wasserstein (numeric) is not computed in SQL: the numeric effect is PSI alone.
-    effect = f"(psi >= {PSI_THRESHOLD!r} OR (NOT {numeric} AND js >= {JS_THRESHOLD!r}))"
     cur = "if(r.kind = 'categorical', arrayPopBack(h.cur), h.cur)"
     ref = "if(r.kind = 'categorical', arrayPopBack(r.counts), r.counts)"
     # PSI and JS on the reference's quantile groups, KS on its fine bins (as the engine)
@@ -259,8 +245,7 @@ def feature_psi(
            {js_expr(g_ref, "r.n", g_cur, "n_values")} AS js,
            if({numeric}, {ks_expr(ref, "r.n", cur, "n_values")}, NULL) AS ks,
            if({numeric}, {ks_pvalue_expr("assumeNotNull(ks)", "r.n", "n_values")},
-              {chi2_pvalue_expr(ref, cur)}) AS p_value,
-           ({effect} AND p_value < {ALPHA!r} AND n_values >= {MIN_DRIFT_N}) AS drifting
+              {chi2_pvalue_expr(ref, cur)}) AS p_value
     FROM (
         SELECT {key_select(group, bucket)}, {grain.merge_array}(counts) AS cur,
                sum(n_missing) AS n_missing
@@ -277,13 +262,17 @@ def feature_psi(
 def drift_share(
     grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
-    """Subquery: share of (feature, version) pairs drifting and max PSI per ``keys``."""
-    inner = feature_psi(grain, keys, bucket=bucket, extra_where=extra_where)
+    """Subquery: the policy's stored decisions per ``keys`` (consortium, model, time):
+    mean drift share and mean resonance index of the range's windows (the same means as
+    `resonance query resonance` and the console), windows decided. ``grain`` is unused
+    (verdicts are per window, read as they are)."""
+    del grain
     cols = ", ".join(keys)
     return f"""
-    SELECT {cols}, avg(drifting) AS drift_share, max(psi) AS max_psi, count() AS features
-    FROM ({inner}
-    )
+    SELECT {key_select(keys, bucket)}, avg(drift_share) AS drift_share,
+           avg(resonance_index) AS resonance_index, count() AS windows
+    FROM verdicts FINAL
+    WHERE {where(time_filter(), tenancy_filter(("consortium", "model")), extra_where)}
     GROUP BY {cols}"""
 
 
@@ -445,20 +434,32 @@ def volumes(keys: Sequence[str], *, bucket: str | None = None) -> str:
 
 
 def open_alerts(keys: Sequence[str]) -> str:
-    """Subquery: alerts whose latest state (per dedup key) is not resolved, per ``keys``.
-
-    Filtered on consortium and model only: an alert about a model may not name a
-    member, site or hub."""
+    """Subquery: alerts firing now (latest transition not resolved), per ``keys``, from the
+    stored transitions (``alert_events``); the time picker does not hide an open alert."""
     cols = ", ".join(keys)
     return f"""
-    SELECT {cols}, countIf(last_state != 'resolved') AS open_alerts
+    SELECT {cols}, countIf(last_state = 'firing') AS open_alerts
     FROM (
-        SELECT {cols}, dedup_key, argMax(state, fired_at) AS last_state
-        FROM alerts FINAL
-        WHERE {where(time_filter(), tenancy_filter(("consortium", "model")))}
-        GROUP BY {cols}, dedup_key
+        SELECT {cols}, id, argMax(state, seq) AS last_state
+        FROM alert_events FINAL
+        WHERE {where(tenancy_filter(("consortium", "model")))}
+        GROUP BY {cols}, id
     )
     GROUP BY {cols}"""
+
+
+def alert_annotations() -> str:
+    """Annotations: one region per alert episode (start → resolution, or now)."""
+    return f"""
+    SELECT toUnixTimestamp64Milli(min(started_at)) AS time,
+           toUnixTimestamp64Milli(ifNull(argMax(resolved_at, seq), now64(3))) AS timeEnd,
+           concat(argMax(rule, seq), ' (', argMax(severity, seq), ') on ',
+                  any(model), ': ', argMax(state, seq)) AS text,
+           arrayStringConcat(groupUniqArrayArray(features), ',') AS tags
+    FROM alert_events FINAL
+    WHERE {where(tenancy_filter(("consortium", "model")))}
+    GROUP BY id
+    HAVING time <= $__toTime * 1000 AND timeEnd >= $__fromTime * 1000"""
 
 
 def dlq_rate(*, per_model: bool) -> str:
@@ -510,15 +511,6 @@ def service_health(keys: Sequence[str], *, bucket: str | None = None) -> str:
            greatest(0, 1 - error_rate) AS health
     FROM ({volumes(keys, bucket=bucket)}
     )"""
-
-
-def resonance_index_expr(data_fit: str, quality: str, health: str) -> str:
-    """processors.resonance_index.resonance_index in SQL: weighted mean of the known
-    (non-NULL) components × 100, weights renormalised over the known ones."""
-    parts = list(zip(DEFAULT_WEIGHTS, (data_fit, quality, health), strict=True))
-    num = " + ".join(f"if(isNull({c}), 0, {w!r} * ({c}))" for w, c in parts)
-    den = " + ".join(f"if(isNull({c}), 0, {w!r})" for w, c in parts)
-    return f"100 * least(1, ({num}) / nullIf({den}, 0))"
 
 
 #: LEFT JOINs of per-model subqueries must yield NULL (unknown), not 0, for missing rows.

@@ -4,7 +4,8 @@ feature or a model drifts, what the resonance index is, and which rule condition
 Every surface reads these decisions (stored by the stream's evaluator); none re-derives
 them. Definitions (README.md, "Policy"):
 
-- **feature verdict** on the merged trailing ``feature_drift.horizon`` windows. Tests: the
+- **feature verdict** on the merged trailing ``feature_drift.horizon`` windows (extended
+  back, up to ``max_horizon``, until it holds ``min_samples`` values). Tests: the
   distribution test (KS p-value on the reference bins for numeric features, chi-square for
   categorical ones) when the horizon holds >= ``min_samples`` non-missing values, and the
   missing-rate test (one-sided binomial against the reference's missing rate) when it holds
@@ -126,6 +127,26 @@ def _merge(engines: Sequence[Any]) -> Any:
     return out
 
 
+def _horizons(
+    history: Sequence[WindowStats], horizon: int, max_horizon: int, min_samples: int
+) -> dict[str, Any]:
+    """Per feature, the merged trailing ``horizon`` windows, extended back one window at a
+    time (up to ``max_horizon``) while it holds fewer than ``min_samples`` values."""
+    names = sorted({f for w in history[-horizon:] for f in w.drift})
+    out: dict[str, Any] = {}
+    for f in names:
+        merged = None
+        for k, w in enumerate(reversed(history[-max_horizon:])):
+            e = w.drift.get(f)
+            if e is not None:
+                merged = e if merged is None else merged.merge(e)
+            if k + 1 >= horizon and merged is not None and merged.count >= min_samples:
+                break
+        if merged is not None:
+            out[f] = merged
+    return out
+
+
 def _binom_p(n_missing: int, total: int, rate: float) -> float:
     from scipy import stats  # deferred (see processors.drift)
 
@@ -220,8 +241,9 @@ class Policy:
     def lookback(self, consortium: str, model: str) -> int:
         """Windows of history :meth:`evaluate` needs before the decided one (inclusive)."""
         r = self.rules(consortium, model)
-        return max(r.feature_drift.horizon, r.accuracy_drop.horizon,
-                   r.energy_per_inference.baseline_windows + 1)  # fmt: skip
+        fd = r.feature_drift
+        energy = r.energy_per_inference.baseline_windows + 1
+        return max(fd.horizon, fd.max_horizon, r.accuracy_drop.horizon, energy)
 
     def evaluate(
         self,
@@ -234,9 +256,7 @@ class Policy:
         state = {} if state is None else state
         cur = history[-1]
         fd = rules.feature_drift
-        horizon = history[-fd.horizon :]
-        names = sorted({f for w in horizon for f in w.drift})
-        merged = {f: _merge([w.drift.get(f) for w in horizon]) for f in names}
+        merged = _horizons(history, fd.horizon, max(fd.horizon, fd.max_horizon), fd.min_samples)
         features = feature_results(merged, rules)
         tested = [f for f in features if f.drift is not None]
         imp = rules.model_drift.importance

@@ -47,7 +47,9 @@ class Lifecycle(_Strict):
 
 
 class FeatureDriftRule(Lifecycle):
-    """Per-feature drift on the merged trailing ``horizon`` of windows.
+    """Per-feature drift on the merged trailing ``horizon`` of windows, extended back (up
+    to ``max_horizon`` windows) while a feature's horizon holds fewer than ``min_samples``
+    values, so slow streams are tested too, just later.
 
     A feature drifts when one of its tests is rejected by Holm's step-down procedure at
     family-wise level ``alpha`` over all the model's testable (feature, test) pairs, and
@@ -55,12 +57,17 @@ class FeatureDriftRule(Lifecycle):
     ``psi`` for numeric, JS >= ``js`` or PSI >= ``psi`` for categorical, missing rate up by
     >= ``missing_increase``). A test needs ``min_samples`` values in the horizon (the
     missing-rate test counts missing ones too). ``critical_share``: share of features
-    drifting at which the alert is critical.
+    drifting at which the alert is critical. ``for`` defaults to 1: the trailing horizon
+    already spans 3 windows, Holm plus the effect gate keep repeated looks quiet
+    (benchmarks/detection.py: 0 alerts in 10,000 healthy model-windows), and a second
+    window of persistence would cost a window of delay on every sudden shift.
     """
 
+    for_windows: int = Field(default=1, alias="for", ge=1, le=1000)
     horizon: int = Field(default=3, ge=1, le=1000)
+    max_horizon: int = Field(default=30, ge=1, le=10_000)
     min_samples: int = Field(default=200, ge=2)
-    alpha: float = Field(default=1e-3, gt=0, lt=1)
+    alpha: float = Field(default=1e-4, gt=0, lt=1)
     wasserstein: float = Field(default=0.2, gt=0)
     psi: float | None = Field(default=None, gt=0)
     js: float = Field(default=0.1, gt=0, le=1)
@@ -73,6 +80,7 @@ class ModelDriftRule(Lifecycle):
     (critical at ``critical_share``). ``importance``: feature -> weight (default 1). The
     default asks for more than half, so one feature of two is feature_drift only."""
 
+    for_windows: int = Field(default=1, alias="for", ge=1, le=1000)
     share: float = Field(default=0.6, gt=0, le=1)
     critical_share: float = Field(default=0.8, gt=0, le=1)
     importance: dict[str, float] = Field(default_factory=dict)
@@ -216,7 +224,7 @@ class PolicyConfig:
     >>> cfg = PolicyConfig.from_mapping({"consortia": {"steel": {"models": {
     ...     "m1": {"feature_drift": {"for": 4}}}}}})
     >>> [cfg.rules("steel", m).feature_drift.for_windows for m in ("m1", "m2")]
-    [4, 2]
+    [4, 1]
     >>> PolicyConfig.from_mapping({"defaults": {"feature_drift": {"alfa": 1}}})
     Traceback (most recent call last):
     processors.policy_config.PolicyError: defaults.feature_drift.alfa: Extra inputs are not ...

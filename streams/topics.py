@@ -43,9 +43,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("outcomes", "model", "streams.events outcome (single or batch)", 8, True),
     TopicSpec("energy", "model", "streams.events energy (single or batch)", 8, True),
     TopicSpec("partials", "partial key (sha1)", "streams.partials.Partial JSON", 7),
-    TopicSpec("alerts", "model", "alert JSON (drift/accuracy rule firing)", 30),
+    TopicSpec("alerts", "consortium/model", "resonance.alert/1: one alert state transition", 30),
+    TopicSpec("alert-actions", "consortium/model", "resonance.alert-action/1: ack, silence", 30),
     TopicSpec("dlq", "source topic", "streams.dlq record JSON", 30),
-    TopicSpec("alert-actions", "model", "resonance.alert-action/1 JSON (ack, silence)", 30),
     TopicSpec("deliveries", "alert id", "resonance.delivery/1 JSON (notifier attempts)", 30),
     TopicSpec(
         "models",

@@ -54,7 +54,14 @@ SERIES_METRICS: tuple[str, ...] = (
 )
 """Per-model time series the console draws, in panel order."""
 
-EVENT_KINDS: tuple[str, ...] = ("telemetry", "predictions", "outcomes", "energy", "rejected")
+EVENT_KINDS: tuple[str, ...] = (
+    "telemetry",
+    "predictions",
+    "outcomes",
+    "energy",
+    "rejected",
+    "unreferenced",
+)
 
 
 @runtime_checkable

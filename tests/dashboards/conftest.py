@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
-import pyarrow as pa
 import pytest
 
 from streams.decode import decode
@@ -28,6 +27,7 @@ from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator, load_scenario
 from streams.simulator.references import write_references
 from warehouse.backend import ChdbBackend
+from warehouse.evaluator import Evaluator
 from warehouse.migrate import migrate
 from warehouse.references import store_reference
 from warehouse.sink import PartialWriter, dlq_rows
@@ -121,41 +121,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
         for record, _ in dlq:  # received inside the simulated range, however long setup took
             record["received_at"] = (now - 60) * 1000
         backend.insert_arrow("dlq", dlq_rows(dlq))
-        alerts = [
-            {
-                "consortium": m.consortium,
-                "model": m.model,
-                "model_version": m.version,
-                "rule": "drift",
-                "state": "firing",
-                "severity": "warning",
-                "value": 0.5,
-                "threshold": 0.3,
-                "window_start": (now - 600) * 1000,
-                "fired_at": (now - 540) * 1000,
-                "id": f"drift-{m.model}",
-            }
-            for m in registry.models.values()
-        ]
-        backend.insert_arrow("alerts", _alerts_0001_rows(alerts))
+        # the policy's decisions, as the sink's evaluator stores them (closing every window)
+        Evaluator(backend, window_s=60, lateness_s=0).run(close_all=True)
         yield Warehouse(backend, now + 60, start)
     finally:
         backend.close()
-
-
-def _alerts_0001_rows(records: list[dict]) -> pa.Table:
-    """Rows of the 0001 ``alerts`` table, which the open-alert panels read."""
-    cols = {k: [str(r.get(k, "")) for r in records] for k in (
-        "consortium", "model", "model_version", "rule", "severity", "state")}  # fmt: skip
-    for k in ("member", "site", "hub", "feature"):
-        cols[k] = ["" for _ in records]
-    cols["dedup_key"] = [r["id"] for r in records]
-    cols["payload"] = [orjson.dumps(r).decode() for r in records]
-    table = {k: pa.array(v, pa.string()) for k, v in cols.items()}
-    table["value"] = pa.array([r["value"] for r in records], pa.float64())
-    table["threshold"] = pa.array([r["threshold"] for r in records], pa.float64())
-    table["window_start"] = pa.array(
-        [r["window_start"] // 1000 for r in records], pa.timestamp("s", tz="UTC")
-    )
-    table["fired_at"] = pa.array([r["fired_at"] for r in records], pa.timestamp("ms", tz="UTC"))
-    return pa.table(table)

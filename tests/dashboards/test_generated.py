@@ -95,9 +95,7 @@ def test_alert_rules_cover_the_required_signals() -> None:
     doc = yaml.safe_load((PROVISIONING / "alerting" / "rules.yaml").read_text())
     rules = doc["groups"][0]["rules"]
     assert {r["uid"] for r in rules} == {
-        "resonance-drift-share",
-        "resonance-accuracy-drop",
-        "resonance-energy-anomaly",
+        "resonance-policy-alert",
         "resonance-dlq-rate",
         "resonance-pipeline-lag",
     }

@@ -16,7 +16,6 @@ import pytest
 from scipy import stats
 
 from dashboards import sql
-from dashboards.alerts import DRIFT_SHARE_MAX
 from dashboards.macros import TimeRange, expand
 from processors.drift import DEFAULT_THRESHOLDS, chi2_pvalue
 from warehouse import queries
@@ -74,7 +73,7 @@ def test_psi_matches_engines(warehouse, every_value, span) -> None:
     assert got.keys() == want.keys() and len(got) > 20
     for key, psi in want.items():
         assert math.isclose(got[key], psi, **TOL), key
-    assert max(want.values()) > sql.PSI_THRESHOLD, "the scenario's injected drift should show"
+    assert max(want.values()) > 0.2, "the scenario's injected drift should show"
 
 
 def test_day_rollups_give_the_same_psi(warehouse, every_value, span) -> None:
@@ -255,109 +254,27 @@ def test_p_values_close_to_engines(pairs, warehouse) -> None:
             worst[want["kind"]] = max(worst[want["kind"]], rel)
             assert rel <= rel_tol, (key, p_sql, p_eng)
         far = p_eng < T.alpha / 2 or p_eng > 2 * T.alpha  # from the boundary
-        if far and want["n"] >= sql.MIN_DRIFT_N:
+        if far and want["n"] >= 100:
             assert (p_sql < T.alpha) == (p_eng < T.alpha), (key, p_sql, p_eng)
     print(f"largest relative p-value difference near alpha: {worst}")
-
-
-def engine_deciders(want: dict) -> tuple[bool, bool]:
-    """(the engine's verdict rests on Wasserstein alone, on the missing-rate jump alone)."""
-    if want["kind"] == "numeric":
-        gate = want["ks_pvalue"] < T.alpha
-        effect_sql = want["psi"] >= T.psi
-        w_only = gate and want["wasserstein"] >= T.wasserstein and not effect_sql
-    else:
-        gate = want["chi2_pvalue"] < T.alpha
-        effect_sql = want["psi"] >= T.psi or want["js"] >= T.js
-        w_only = False
-    missing_only = want["drift"] and not (gate and (effect_sql or w_only))
-    return w_only, missing_only
-
-
-def test_drifting_agrees_with_engine_verdict(pairs) -> None:
-    compared = agree = w_only_rows = 0
-    for key, (got, want) in pairs.items():
-        w_only, missing_only = engine_deciders(want)
-        w_only_rows += w_only
-        if w_only or missing_only or want["n"] < sql.MIN_DRIFT_N:
-            assert not got["drifting"] or want["drift"], key  # SQL is never looser
-            continue
-        compared += 1
-        agree += bool(got["drifting"]) == want["drift"]
-        p_eng = engine_p(want)
-        if not T.alpha / 2 <= p_eng <= 2 * T.alpha:
-            assert bool(got["drifting"]) == want["drift"], (key, got, want)
-    print(f"verdicts: {agree}/{compared} agree; {w_only_rows} decided by W alone")
-    assert compared > 20 and agree >= compared - max(1, compared // 100)
-    assert any(want["drift"] for _, want in pairs.values()), "the injected drift should show"
 
 
 #: streams/scenarios/default.yaml: models that never drift, and the sudden +3 std shift of
 #: strip-surface-defect's strip temperature at 40% of the run.
 CONTROLS = ("bof-endpoint-temp", "weld-defect", "pcb-solder-defect")
 SHIFTED = ("strip-surface-defect", "strip_temp_c")
-SHIFT_AT = 0.4
 
 
-def windows(warehouse, fragment, keys: tuple[str, ...], every_value, span) -> list[dict]:
-    """Rows of a per-(window, ...) fragment over 10-minute windows counted from the start of
-    the simulated data (so each window holds the same samples on every run)."""
-    start = warehouse.start_s
-    bucket = (
-        f"toDateTime({start} + intDiv(toUnixTimestamp(window_start) - {start}, {WINDOW_S})"
-        f" * {WINDOW_S}, 'UTC')"
-    )
-    rows = run_sql(warehouse, every_value, span, fragment(sql.MINUTE, keys, bucket=bucket))
-    return [r | {"time": epoch(r["time"])} for r in rows]
+def test_the_policy_alerts_on_the_injected_shift_and_not_on_controls(warehouse) -> None:
+    """The stored decisions the panels read: the default scenario's sudden shift raises a
+    feature_drift alert on its model with the shifted feature as evidence; the models that
+    never drift raise no alert of any rule."""
+    from warehouse.alert_queries import list_alerts
 
-
-#: Each feature-window is a test at level alpha, so an undrifted model still has a
-#: feature flagged in about alpha of its windows (measured 4 of 360 here: 1.1%); the
-#: README's engine test allows 3%.
-FALSE_POSITIVE_MAX = 0.025
-
-
-def test_undrifted_windows_are_quiet_and_a_sudden_shift_is_flagged(
-    warehouse, every_value, span
-) -> None:
-    """The regression: PSI alone (the old SQL verdict) flags a large share of the 200-300-value
-    windows of models that never drift; with the significance gate the false-positive rate is
-    about alpha, the model's drift share stays 0 in most windows and the drift alert never
-    fires, while the scenario's sudden shift is flagged in every window after it."""
-    features = windows(warehouse, sql.feature_psi, ("time", "model"), every_value, span)
-    control = [r for r in features if r["model"] in CONTROLS and r["n_values"] >= 200]
-    assert len({r["time"] for r in control}) >= 15 and all(r["n_values"] <= 300 for r in control)
-    psi_only = [r for r in control if r["psi"] >= sql.PSI_THRESHOLD]
-    flagged = [r for r in control if r["drifting"]]
-    assert len(psi_only) >= len(control) / 4, "PSI alone flags undrifted windows"
-    assert len(flagged) <= FALSE_POSITIVE_MAX * len(control)
-
-    full = {(r["time"], r["model"]) for r in control}
-    shares = [
-        r["drift_share"]
-        for r in windows(warehouse, sql.drift_share, ("time", "model"), every_value, span)
-        if (r["time"], r["model"]) in full
-    ]
-    assert len(shares) >= 30 and max(shares) < DRIFT_SHARE_MAX
-    assert shares.count(0) >= 0.85 * len(shares)
-
-    shift_s = warehouse.start_s + SHIFT_AT * (warehouse.now_s - 60 - warehouse.start_s)
-    on_shifted = [r for r in features if (r["model"], r["feature"]) == SHIFTED]
-    after = [r for r in on_shifted if r["time"] >= shift_s and r["n_values"] >= 200]
-    before = [r for r in on_shifted if r["time"] + WINDOW_S <= shift_s]
-    assert len(after) >= 5 and all(r["drifting"] and r["p_value"] < 1e-6 for r in after)
-    assert before and not any(r["drifting"] for r in before)
-    old = {}  # the old verdict's drift share per model-window: PSI >= threshold alone
-    for r in control:
-        old.setdefault((r["time"], r["model"]), []).append(r["psi"] >= sql.PSI_THRESHOLD)
-    old_alerts = sum(sum(v) / len(v) > DRIFT_SHARE_MAX for v in old.values())
-    print(
-        f"old (PSI-only) drift share > {DRIFT_SHARE_MAX} in {old_alerts}/{len(old)} model-windows; "
-        f"control feature-windows of 200-300 values: {len(control)}; PSI >= "
-        f"{sql.PSI_THRESHOLD}: {len(psi_only)}; drifting: {len(flagged)}; model-windows with "
-        f"drift share 0: {shares.count(0)}/{len(shares)} (max {max(shares):.2f}); "
-        f"shifted strip temperature flagged in {len(after)}/{len(after)} windows"
-    )
+    alerts = list_alerts(warehouse.backend)
+    drift = [a for a in alerts if a["rule"] == "feature_drift" and a["model"] == SHIFTED[0]]
+    assert drift and SHIFTED[1] in drift[0]["features"]
+    assert [a for a in alerts if a["model"] in CONTROLS] == []
 
 
 def scalar(warehouse, expr: str) -> float:

@@ -91,7 +91,7 @@ def test_live_console_in_chromium(demo_run: DemoRun, browser_page) -> None:
 def test_demo_summary_catches_injected_drift_and_spares_controls(demo_run: DemoRun) -> None:
     assert demo_run.wait_exit(timeout=300) == 0, demo_run.output()
     summary = json.loads(demo_run.summary.read_text())
-    assert set(summary) == {"events", "scenario", "consortia"}
+    assert set(summary) == {"events", "scenario", "consortia", "alerts"}
     assert set(summary["events"]) == {"telemetry", "predictions", "outcomes", "energy", "rejected"}
     assert all(isinstance(v, int) for v in summary["events"].values())
 
@@ -116,6 +116,17 @@ def test_demo_summary_catches_injected_drift_and_spares_controls(demo_run: DemoR
         assert window_end > parse_utc(inj["start"]), (inj, row)
     for ctl in controls:
         assert not models[(ctl["consortium"], ctl["model"])]["drift_detected"], ctl
+    # drift_detected / first_drift_at are the stored alerts' (one decision)
+    alerts = summary["alerts"]
+    assert all(set(a) == {"consortium", "model", "rule", "severity", "state", "started_at"}
+               for a in alerts)  # fmt: skip
+    for (c, m), row in models.items():
+        drift = [a for a in alerts if (a["consortium"], a["model"]) == (c, m)
+                 and a["rule"] in ("feature_drift", "model_drift")]  # fmt: skip
+        assert row["drift_detected"] == bool(drift), (c, m)
+        assert row["first_drift_at"] == (min(a["started_at"] for a in drift) if drift else None)
+    ctl_keys = {(c["consortium"], c["model"]) for c in controls}
+    assert [a for a in alerts if (a["consortium"], a["model"]) in ctl_keys] == []
 
 
 def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path) -> None:

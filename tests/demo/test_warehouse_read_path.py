@@ -130,7 +130,7 @@ def test_features_show_reference_next_to_current(snapshot: Snapshot) -> None:
 
 def test_health_counts_events_and_the_provider_serves_them(snapshot: Snapshot) -> None:
     assert snapshot.events == {"telemetry": 8 * N, "predictions": 8 * N, "outcomes": 0,
-                               "energy": 0, "rejected": 0}  # fmt: skip
+                               "energy": 0, "rejected": 0, "unreferenced": 0}  # fmt: skip
     assert snapshot.windows_closed == 7
     provider = SnapshotProvider()
     provider.publish(snapshot)

@@ -168,6 +168,7 @@ def test_lifecycle_for_hysteresis_and_ids() -> None:
 
 
 def test_config_override_layers_and_errors() -> None:
+    assert PolicyConfig.from_mapping({}).rules().feature_drift.for_windows == 1
     cfg = PolicyConfig.from_mapping({
         "version": "v7",
         "defaults": {"feature_drift": {"alpha": 0.01}},
@@ -176,7 +177,7 @@ def test_config_override_layers_and_errors() -> None:
     })  # fmt: skip
     fd = cfg.rules("steel", "m").feature_drift
     assert (fd.alpha, fd.horizon, fd.for_windows) == (0.01, 5, 4)
-    assert cfg.rules("steel", "other").feature_drift.for_windows == 2
+    assert cfg.rules("steel", "other").feature_drift.for_windows == 1
     assert cfg.rules("auto", "m").feature_drift.horizon == 3
     assert cfg.show("steel", "m")["version"] == "v7"
     bad = [

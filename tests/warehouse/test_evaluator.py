@@ -82,14 +82,14 @@ def test_sudden_drift_fires_once_and_resolves(warehouse, profile, helpers):
     got = [(t["model"], t["rule"], t["transition"], t["started_at"], t["resolved_at"])
            for t in transitions]  # fmt: skip
     start, end = iso((T0 + 60 * 10) * 1000), iso((T0 + 60 * 20) * 1000)
-    # fires at window 11 (for = 2) with started_at = window 10; the horizon (3 windows) is
+    # fires at window 10 (for = 1) with started_at = window 10; the horizon (3 windows) is
     # clean from window 20, three clean windows later (clear = 3) it resolves
     assert got == [
         ("m-drift", "feature_drift", "firing", start, None),
         ("m-drift", "feature_drift", "resolved", start, end),
     ]
     assert transitions[0]["id"] == alert_id("steel", "m-drift", "1", "feature_drift", start)
-    assert transitions[0]["window_start"] == iso((T0 + 60 * 11) * 1000)
+    assert transitions[0]["window_start"] == iso((T0 + 60 * 10) * 1000)
     assert transitions[1]["window_start"] == iso((T0 + 60 * 22) * 1000)
     assert [f["feature"] for f in transitions[0]["features"]] == ["x"]
     assert transitions[0]["features"][0]["statistic"] == "wasserstein"
