@@ -246,6 +246,8 @@ def _change_matrix(c: str, changes: Table) -> Table:
     note = "resonance index and accuracy: change in points; the rest: change in per cent"
     title = "Change against the previous month"
     rows = [wide[k] for k in sorted(wide)]
+    if all(r["previous_month"] is None for r in changes.rows):
+        rows, note = [], "no data stored for the previous month"
     return Table(
         "change_matrix", title, ["consortium", "model", "model_version", *names], rows, note
     )
