@@ -7,12 +7,10 @@ mistake costs one line and exit 2, never a half-written report.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -79,16 +77,14 @@ def software_version() -> str:
         return "unknown"
 
 
-def policy_version(alerts: list[dict[str, Any]]) -> str:
-    """The policy versions the month's alerts were decided under, else the engines'
-    default drift thresholds (a short hash of their values)."""
-    versions = sorted({str(a["policy_version"]) for a in alerts if a.get("policy_version")})
+def policy_version(versions: list[str]) -> str:
+    """The policy versions the month's alerts were decided under, else the version of
+    the default policy (what the workers apply without a policy file)."""
     if versions:
         return ", ".join(versions)
-    from processors.drift import DEFAULT_THRESHOLDS
+    from processors.policy_config import PolicyConfig
 
-    doc = json.dumps(asdict(DEFAULT_THRESHOLDS), sort_keys=True)
-    return f"default drift thresholds {hashlib.sha1(doc.encode()).hexdigest()[:12]} {doc}"
+    return f"{PolicyConfig.load(None).version} (the default policy; no alerts this month)"
 
 
 def provenance(data: MonthData) -> dict[str, Any]:
@@ -101,7 +97,7 @@ def provenance(data: MonthData) -> dict[str, Any]:
         "range_end": datetime.fromtimestamp(data.hi, UTC).strftime(iso),
         "generated_at": datetime.now(UTC).strftime(iso),
         "software_version": f"resonance {software_version()}",
-        "policy_version": policy_version(data.provenance.get("alerts") or []),
+        "policy_version": policy_version(data.provenance.get("policy_versions") or []),
         "reference_profiles": "; ".join(
             f"{r['model']} v{r['model_version']}: profile {r['profile_version']}" for r in refs
         )

@@ -111,7 +111,8 @@ def assemble(
     data.add(_hub_matrix(c, hub_rows))
     data.add(_references(c, profiles, vol))
     data.histograms = _histograms(drift_rows, profiles, data.tables["top_drifting"].rows)
-    data.provenance = {"alerts": alerts}
+    ids = [a["id"] for a in alerts if a.get("id")]
+    data.provenance = {"policy_versions": q.alert_policy_versions(backend, c, ids)}
     return data
 
 
