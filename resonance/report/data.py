@@ -79,8 +79,8 @@ def assemble(
     lat_hub = q.latency(backend, c, by=["hub"], **kw).rows
     energy = q.energy(backend, c, **kw).rows
     step("resonance index")
-    res_month = {r["model"]: r for r in q.resonance(backend, c, **kw).rows}
-    res_daily = q.resonance(backend, c, step="1d", **kw).rows
+    res_month = {r["model"]: r for r in q.resonance_means(backend, c, **kw).rows}
+    res_daily = q.resonance_means(backend, c, step="1d", **kw).rows
     step("previous month")
     before = _previous_month(backend, c, prev)
 
@@ -181,7 +181,7 @@ def _summary(c, vol, res, acc, lat, en) -> Table:
 def _previous_month(backend: Backend, c: str, kw: dict[str, int]) -> dict[str, dict]:
     return {
         "vol": _by_model(q.volume(backend, c, **kw).rows),
-        "res": {r["model"]: r for r in q.resonance(backend, c, **kw).rows},
+        "res": {r["model"]: r for r in q.resonance_means(backend, c, **kw).rows},
         "acc": _by_model(q.accuracy(backend, c, **kw).rows),
         "lat": _by_model(q.latency(backend, c, **kw).rows),
         "en": _energy_by_model(q.energy(backend, c, **kw).rows),
@@ -255,7 +255,7 @@ def _change_matrix(c: str, changes: Table) -> Table:
 
 
 def _resonance_daily(c: str, rows: list[dict[str, Any]]) -> Table:
-    keep = ["resonance_index", "data_fit", "model_quality", "service_health", "drifting_features"]
+    keep = ["resonance_index", "data_fit", "model_quality", "service_health", "windows"]
     out = [
         {
             "consortium": c,
