@@ -152,13 +152,25 @@ def load_day(backend, day: int, lo: int, profs, features: int, days: int) -> int
             {common} {per_model}""",
         params,
     )
-    return n + 5 * models * 1440
+    backend.command(  # the policy's stored window verdicts, as the workers write them
+        f"""INSERT INTO verdicts (consortium, model, model_version, window_start, drift_share,
+            data_fit, model_quality, service_health, resonance_index, drifting, features,
+            conditions, policy_version, evaluated_at)
+        SELECT consortium, model, model_version, window_start, 1 - fit, fit, 0.93, 0.998,
+            100 * (0.4 * fit + 0.4 * 0.93 + 0.2 * 0.998), if(fit < 1, ['f00'], []), '{{}}',
+            '{{}}', 'bench', now64(3)
+        FROM (SELECT {_tenancy(models)}, {window} AS window_start,
+                     if(m % 10 = 0 AND {late_half} = 1, 0.95, 1.0) AS fit {per_model})""",
+        params,
+    )
+    return n + 6 * models * 1440
 
 
 def extras(backend, profs, lo: int) -> None:
     """References, a few alerts (resonance.alert/1 records) and DLQ rows."""
+    from warehouse.alert_store import store_transitions
     from warehouse.references import store_reference
-    from warehouse.sink import alert_rows, dlq_rows
+    from warehouse.sink import dlq_rows
 
     for i, p in enumerate(profs):
         baseline = {"accuracy": 0.9} if i % 2 == 0 else {"mae": 2.6}
@@ -166,27 +178,32 @@ def extras(backend, profs, lo: int) -> None:
     iso = "%Y-%m-%dT%H:%M:%SZ"
     alerts = []
     for i, p in enumerate(profs[::10]):
-        start = lo + (15 + i) * 86_400
+        start = datetime.fromtimestamp(lo + (15 + i) * 86_400, UTC).strftime(iso)
+        end = datetime.fromtimestamp(lo + (15 + i) * 86_400 + 7200, UTC).strftime(iso)
+        resolved = i % 2 == 1
         alerts.append(
             {
+                "schema": "resonance.alert/1",
                 "id": f"bench-{p.model}",
+                "transition": "resolved" if resolved else "firing",
+                "state": "resolved" if resolved else "firing",
                 "consortium": CONSORTIUM,
                 "model": p.model,
                 "model_version": "1",
                 "rule": "feature_drift",
                 "severity": "critical",
-                "state": "resolved" if i % 2 else "firing",
-                "started_at": datetime.fromtimestamp(start, UTC).strftime(iso),
-                "resolved_at": datetime.fromtimestamp(start + 7200, UTC).strftime(iso)
-                if i % 2
-                else None,
-                "window_start": start * 1000,
-                "fired_at": (start + 7200) * 1000,
-                "features": [{"feature": "f00"}],
+                "started_at": start,
+                "resolved_at": end if resolved else None,
+                "window_start": start,
+                "emitted_at": end if resolved else start,
+                "value": 0.05,
+                "threshold": 0.02,
+                "features": [{"feature": "f00", "kind": "numeric", "statistic": "psi"}],
                 "policy_version": "bench",
+                "seq": 1,
             }
         )
-    backend.insert_arrow("alerts", alert_rows(alerts))
+    store_transitions(backend, alerts)
     raw = json.dumps({"consortium": CONSORTIUM, "model": "m00", "ts": "bad"}).encode()
     dlq = [
         (
