@@ -78,8 +78,13 @@ def software_version() -> str:
 
 
 def policy_version(versions: list[str]) -> str:
-    """The policy versions the month's windows and alerts were decided under."""
-    return ", ".join(versions) if versions else "no stored decisions"
+    """The policy versions the month's windows and alerts were decided under, else the version of
+    the default policy (what the workers apply without a policy file)."""
+    if versions:
+        return ", ".join(versions)
+    from processors.policy_config import PolicyConfig
+
+    return f"{PolicyConfig.load(None).version} (the default policy; no stored decisions this month)"
 
 
 def provenance(data: MonthData) -> dict[str, Any]:

@@ -79,8 +79,8 @@ def assemble(
     lat_hub = q.latency(backend, c, by=["hub"], **kw).rows
     energy = q.energy(backend, c, **kw).rows
     step("resonance index")
-    res_month = {r["model"]: r for r in q.resonance(backend, c, **kw).rows}
-    res_daily = q.resonance(backend, c, step="1d", **kw).rows
+    res_month = {r["model"]: r for r in q.resonance_means(backend, c, **kw).rows}
+    res_daily = q.resonance_means(backend, c, step="1d", **kw).rows
     step("previous month")
     before = _previous_month(backend, c, prev)
 
@@ -113,9 +113,11 @@ def assemble(
     data.histograms = _histograms(drift_rows, profiles, data.tables["top_drifting"].rows)
     from warehouse.alert_queries import policy_versions
 
-    versions = {a["policy_version"] for a in alerts if a.get("policy_version")}
-    versions.update(policy_versions(backend, c, lo, hi))
-    data.provenance = {"alerts": alerts, "policy_versions": sorted(versions)}
+    ids = [a["id"] for a in alerts if a.get("id")]
+    versions = set(q.alert_policy_versions(backend, c, ids)) | set(
+        policy_versions(backend, c, lo, hi)
+    )
+    data.provenance = {"policy_versions": sorted(versions)}
     return data
 
 
@@ -184,7 +186,7 @@ def _summary(c, vol, res, acc, lat, en) -> Table:
 def _previous_month(backend: Backend, c: str, kw: dict[str, int]) -> dict[str, dict]:
     return {
         "vol": _by_model(q.volume(backend, c, **kw).rows),
-        "res": {r["model"]: r for r in q.resonance(backend, c, **kw).rows},
+        "res": {r["model"]: r for r in q.resonance_means(backend, c, **kw).rows},
         "acc": _by_model(q.accuracy(backend, c, **kw).rows),
         "lat": _by_model(q.latency(backend, c, **kw).rows),
         "en": _energy_by_model(q.energy(backend, c, **kw).rows),
@@ -250,13 +252,15 @@ def _change_matrix(c: str, changes: Table) -> Table:
     note = "resonance index and accuracy: change in points; the rest: change in per cent"
     title = "Change against the previous month"
     rows = [wide[k] for k in sorted(wide)]
+    if all(r["previous_month"] is None for r in changes.rows):
+        rows, note = [], "no data stored for the previous month"
     return Table(
         "change_matrix", title, ["consortium", "model", "model_version", *names], rows, note
     )
 
 
 def _resonance_daily(c: str, rows: list[dict[str, Any]]) -> Table:
-    keep = ["resonance_index", "data_fit", "model_quality", "service_health", "drifting_features"]
+    keep = ["resonance_index", "data_fit", "model_quality", "service_health", "windows"]
     out = [
         {
             "consortium": c,

@@ -137,7 +137,20 @@ def test_summary_csv_equals_engines(month, report):
                 res = e.result(grid_gco2_per_kwh=grid, pue=pue)
                 kwh, gco2e = kwh + res["kwh"], gco2e + res["gco2e"]
         assert close(num(r["kwh"]), kwh) and close(num(r["gco2e"]), gco2e)
-        assert num(r["resonance_index"]) == resonance[key[0]]["resonance_index"]
+        assert close(num(r["resonance_index"]), resonance[key[0]]["resonance_index"])
+    # the report's SQL means are resonance()'s window-by-window means, daily too
+    for step in (None, "1d"):
+        key = lambda r: (r["bucket"], r["model"])  # noqa: E731
+        by_py = sorted(
+            q.resonance(month.backend, "steel", start=NOV, end=DEC, step=step).rows, key=key
+        )
+        by_sql = q.resonance_means(month.backend, "steel", start=NOV, end=DEC, step=step).rows
+        assert [(r["bucket"], r["model"], r["windows"]) for r in by_sql] == [
+            (r["bucket"], r["model"], r["windows"]) for r in by_py
+        ]
+        for a, b in zip(by_sql, by_py, strict=True):
+            for col in ("resonance_index", "data_fit", "model_quality", "service_health"):
+                assert close(a[col], b[col]), (a["bucket"], a["model"], col)
 
 
 def test_accuracy_csv_daily_equals_engines(month, report):
