@@ -88,7 +88,8 @@ def accumulate(messages: list[tuple[str, bytes]], registry: ModelRegistry) -> tu
         offsets[topic] += 1
         result = decode(raw)
         for rej in [*result.rejections, *state.process(topic, offset, result)]:
-            record = dlq_record(raw, rej.reason, rej.field, rej.rows, topic, 0, offset)
+            record = dlq_record(raw, rej.reason, rej.field, rej.rows, topic, 0, offset,
+                                tenancy=result.tenancy)  # fmt: skip
             dlq.append((orjson.loads(record), raw))
     return state.partials(final=True), dlq
 
