@@ -448,20 +448,6 @@ def open_alerts(keys: Sequence[str]) -> str:
     GROUP BY {cols}"""
 
 
-def alert_annotations() -> str:
-    """Annotations: one region per alert episode (start → resolution, or now)."""
-    return f"""
-    SELECT toUnixTimestamp64Milli(min(started_at)) AS time,
-           toUnixTimestamp64Milli(ifNull(argMax(resolved_at, seq), now64(3))) AS timeEnd,
-           concat(argMax(rule, seq), ' (', argMax(severity, seq), ') on ',
-                  any(model), ': ', argMax(state, seq)) AS text,
-           arrayStringConcat(groupUniqArrayArray(features), ',') AS tags
-    FROM alert_events FINAL
-    WHERE {where(tenancy_filter(("consortium", "model")))}
-    GROUP BY id
-    HAVING time <= $__toTime * 1000 AND timeEnd >= $__fromTime * 1000"""
-
-
 def dlq_rate(*, per_model: bool) -> str:
     """Time series: rejected records per second by reason and source topic.
 
