@@ -6,9 +6,9 @@ event loop the caller may run. The browser polls; there is no push channel to ke
 alive, so a slow query only delays one refresh.
 
 Endpoints: ``/`` (the page), ``/static/<file>``, ``/api/consortia``,
-``/api/consortium?name=``, ``/api/model?consortium=&model=``, ``/api/health``; the demo
-adds ``/api/deliveries`` (the notifier's delivery log, ``?alert_id=`` for one alert)
-through ``extra``.
+``/api/consortium?name=``, ``/api/model?consortium=&model=``, ``/api/health`` and
+``/api/deliveries`` (empty unless the demo passes the notifier's delivery log, with
+``?alert_id=`` for one alert, through ``extra``).
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ def _routes(provider: ConsoleProvider) -> dict[str, Callable[[dict[str, str]], P
         "/api/consortium": lambda q: provider.consortium(q["name"]),
         "/api/model": lambda q: provider.model(q["consortium"], q["model"]),
         "/api/health": lambda q: provider.health(),
+        # the demo replaces it with the notifier's delivery log; without one, no deliveries
+        "/api/deliveries": lambda q: {"deliveries": []},
     }
 
 
