@@ -1,4 +1,4 @@
-"""The console's HTTP server: static assets from the package plus four JSON endpoints.
+"""The console's HTTP server: static assets from the package plus five JSON endpoints.
 
 Stdlib only (``http.server``), because the console needs nothing more than GET and
 polling, and a threaded server keeps the provider's blocking queries (chDB) off any
