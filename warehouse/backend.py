@@ -16,6 +16,7 @@ import fcntl
 import io
 import os
 import re
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -162,7 +163,12 @@ class ChdbBackend:
 
 
 class ServerBackend:
-    """ClickHouse server over HTTP(S) with clickhouse-connect (production path)."""
+    """ClickHouse server over HTTP(S) with clickhouse-connect (production path).
+
+    One client holds one HTTP session, and ClickHouse refuses two queries at once in a
+    session; the sink's evaluator thread and its writer share the backend, so every
+    call takes a lock.
+    """
 
     def __init__(
         self,
@@ -180,6 +186,7 @@ class ServerBackend:
                 f"--clickhouse-url {_redact(url)}: expected http(s)://[user:pass@]host[:port]"
             )
         self.database = database
+        self._lock = threading.Lock()
         is_tls = parts.scheme == "https" if secure is None else secure
         try:
             # Connect without a database first: it may not exist before `db migrate`.
@@ -200,13 +207,17 @@ class ServerBackend:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         try:
-            return self._client.query_arrow(sql, parameters=dict(params or {}), use_strings=True)
+            with self._lock:
+                return self._client.query_arrow(
+                    sql, parameters=dict(params or {}), use_strings=True
+                )
         except Exception as exc:
             raise _server_error(exc) from exc
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         try:
-            self._client.command(sql, parameters=dict(params or {}) or None)
+            with self._lock:
+                self._client.command(sql, parameters=dict(params or {}) or None)
         except Exception as exc:
             raise _server_error(exc) from exc
 
@@ -215,13 +226,15 @@ class ServerBackend:
             return 0
         settings = None if dedup_token is None else {"insert_deduplication_token": dedup_token}
         try:
-            self._client.insert_arrow(table, data, settings=settings)
+            with self._lock:
+                self._client.insert_arrow(table, data, settings=settings)
         except Exception as exc:
             raise WarehouseUnavailable(_first_line(exc)) from exc
         return data.num_rows
 
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            self._client.close()
 
 
 # -------------------------------------------------------------------------- factory

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 CONSORTIUM = "kafka"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one broker per test and backend: topics and groups start empty
 def broker():
     with EmbeddedBroker() as b:
         yield b
