@@ -125,6 +125,7 @@ class ModelEntry(BaseModel):
     baselines: dict[str, float] = Field(default_factory=dict)
     importances: dict[str, float] = Field(default_factory=dict)
     slo_p95_ms: float | None = Field(None, gt=0)
+    calibration: dict[str, Any] | None = None
     owner: str | None = None
     contact: str | None = None
     retired: bool = False
