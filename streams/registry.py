@@ -11,9 +11,11 @@ An entry (:class:`ModelEntry`, JSON schema ``resonance.model/1``) holds the refe
 profile inline, or a pointer (``reference_uri``, a path or ``file://`` URL every reader
 can open) when it is large; the target (``regressor``, or ``binary``/``multiclass`` with
 its classes and positive class); baselines, feature importances and a latency SLO for the
-alert policy; owner and contact; the retired flag; and where its reference came from
+alert policy; owner and contact; the retired flag; where its reference came from
 (``provenance``: ``registered``, ``bootstrap`` with the samples it was fitted on, or
-``none``).
+``none``); and, for a classifier registered with reference predictions, the score
+``calibration`` that performance estimation reads (``processors.calibration``, its
+``Calibration.to_dict()``: maps, classes, ECE on the reference).
 
 Local files remain an import path (:meth:`ModelRegistry.load`, ``resonance models
 import``), never the source of truth.
@@ -39,6 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processors.calibration import Calibration
 from processors.labels import canonical_label
 from processors.reference import ReferenceProfile
 
@@ -125,6 +128,7 @@ class ModelEntry(BaseModel):
     baselines: dict[str, float] = Field(default_factory=dict)
     importances: dict[str, float] = Field(default_factory=dict)
     slo_p95_ms: float | None = Field(None, gt=0)
+    calibration: dict[str, Any] | None = None
     owner: str | None = None
     contact: str | None = None
     retired: bool = False
@@ -148,6 +152,17 @@ class ModelEntry(BaseModel):
                 raise ValueError(
                     f"reference is for {profile.model} version {profile.version},"
                     f" not {self.model} version {self.version}"
+                )
+        if self.calibration is not None:
+            try:
+                cal = Calibration.from_dict(self.calibration)
+            except (KeyError, TypeError, IndexError) as exc:
+                raise ValueError(f"calibration: malformed ({type(exc).__name__}: {exc})") from None
+            classes = self.target.classes if self.target is not None else ()
+            if tuple(cal.classes) != tuple(classes):
+                raise ValueError(
+                    f"calibration is for classes {list(cal.classes)}, the target has"
+                    f" {list(classes)}"
                 )
         return self
 
@@ -173,6 +188,13 @@ class ModelEntry(BaseModel):
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("%s: reference %s unreadable: %s", self.key, path, exc)
         return None
+
+    @cached_property
+    def score_calibration(self) -> Calibration | None:
+        """The :class:`processors.calibration.Calibration` of the entry, or None."""
+        if self.calibration is None:
+            return None
+        return Calibration.from_dict(self.calibration)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude={"profile"})
