@@ -36,6 +36,8 @@ window unreliable once its realised value, if given, falls outside the band.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
@@ -43,10 +45,10 @@ from typing import Any, Self
 import numpy as np
 
 from processors.base import as_labels, check_mergeable, encode, float_list, int_list, ratio
-from processors.calibration import Calibration, scores_matrix
+from processors.calibration import Calibration, CalibrationMap, scores_matrix
 from processors.drift import NumericDrift
 
-__all__ = ["CBPE", "EstimationThresholds", "out_of_range_shares"]
+__all__ = ["CBPE", "EstimationThresholds", "calibration_descriptor", "out_of_range_shares"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,28 @@ class EstimationThresholds:
 
 
 DEFAULT_THRESHOLDS = EstimationThresholds()
+
+
+def calibration_descriptor(calibration: Calibration) -> str:
+    """What a stored state needs to name its calibration: JSON ``{"id", "classes", "ece"}``.
+
+    ``id`` is the first 16 hex digits of the sha1 of the calibration's canonical JSON, so
+    states of two calibrations never merge; ``classes`` and ``ece`` are all that
+    :meth:`CBPE.from_stored` needs to turn a stored state into estimates.
+
+    >>> from processors.calibration import fit_calibration
+    >>> rng = np.random.default_rng(1)
+    >>> s = rng.random(500)
+    >>> d = json.loads(calibration_descriptor(fit_calibration(s, (rng.random(500) < s) * 1)))
+    >>> sorted(d), d["classes"], len(d["id"])
+    (['classes', 'ece', 'id'], ['0', '1'], 16)
+    """
+    doc = calibration.to_dict()
+    digest = hashlib.sha1(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+    return json.dumps(
+        {"id": digest, "classes": list(calibration.classes), "ece": calibration.ece},
+        separators=(",", ":"),
+    )
 
 
 def out_of_range_shares(drift: Mapping[str, NumericDrift]) -> dict[str, float]:
@@ -225,6 +249,29 @@ class CBPE:
             setattr(out, name, arr)
         out.n_outside = int(d["n_outside"])
         return out
+
+    @classmethod
+    def from_stored(cls, d: dict[str, Any], descriptor: str) -> Self:
+        """A stored (merged) state for :meth:`result` only, named by its
+        :func:`calibration_descriptor`: the estimates read the state, the classes and the
+        reference ECE, never the calibration maps, so the read path needs no registry.
+        The engine it returns must not be updated (its maps are placeholders).
+        """
+        info = json.loads(descriptor)
+        classes = tuple(map(str, info["classes"]))
+        c = 1 if len(classes) == 2 else len(classes)
+        width = len(d["counts"][0]) if d.get("counts") and d["counts"][0] else 1
+        shell = Calibration(
+            classes,
+            "stored",
+            (CalibrationMap("step", (), (0.0,)),) * c,
+            float(info["ece"]),
+            float("nan"),
+            0,
+            (0,) * len(classes),
+            ((0.0,) * (width - 1),) * c,
+        )
+        return cls.from_dict(d, calibration=shell)
 
     def result(
         self,

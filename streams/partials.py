@@ -37,6 +37,7 @@ KINDS = (
     "latency",
     "energy",
     "volume",
+    "estimation",
 )
 TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
 #: What identifies one block's contribution to one statistic (hashed into ``key``).

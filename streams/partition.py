@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
+from processors.calibration import Calibration
+from processors.cbpe import CBPE, calibration_descriptor
 from processors.drift import drift_engine
 from processors.energy import EnergyMeter
 from processors.labels import as_labels, canonical_label
@@ -114,6 +116,8 @@ class PartitionState:
         self.last_message_at = time.monotonic()
         self.opened_at = time.monotonic()
         self._spec_cache: dict[tuple[str, str, str], tuple[TableSpec, ...]] = {}
+        #: per model version: (calibration descriptor, CBPE factory), None without one
+        self._cbpe_cache: dict[ModelId, tuple[str, Any, tuple[str, ...]] | None] = {}
         #: next offset per topic (committed offset at first): where a new block starts
         self.next_offset: dict[str, int] = {}
         self.group_start: dict[str, int] = {}
@@ -344,6 +348,7 @@ class PartitionState:
             return
         self._revision = self.registry.revision
         self._spec_cache.clear()
+        self._cbpe_cache.clear()
         for mid in list(self._unregistered):
             if self.registry.get(*mid) is not None:
                 del self._unregistered[mid]
@@ -458,9 +463,58 @@ class PartitionState:
         err = cols["error"]
         if err.any():
             blk.add_volume(tenancy, w[err], lt[err], "prediction_errors")
+        self._estimate(blk, info, tenancy, w, lt, cols)
         matches = self._join_predictions(windows, info, r, keep)
         self._score(info, matches)
         return rejects
+
+    def _estimate(
+        self,
+        blk: TopicBlock,
+        info: ModelInfo,
+        tenancy: Tenancy,
+        windows: np.ndarray,
+        late: np.ndarray,
+        cols: dict[str, np.ndarray],
+    ) -> None:
+        """CBPE rows of a model registered with a calibration: its scored predictions.
+
+        Buffered like every series (one numpy update per window at flush); a row without
+        a score (binary: ``score``; multiclass: ``scores`` with every class) is left out.
+        """
+        found = self._cbpe(info)
+        if found is None or windows.size == 0:
+            return
+        descriptor, factory, classes = found
+        scores: Any
+        if len(classes) == 2:
+            scores = cols["score"].astype(np.float64)
+            ok = np.isfinite(scores)
+        else:
+            scores, ok = _score_columns(cols.get("scores"), classes, windows.size)
+        if not ok.any():
+            return
+        pred = cols["prediction"]
+        if not ok.all():
+            windows, late, pred = windows[ok], late[ok], pred[ok]
+            scores = scores[ok]
+        blk.add("estimation", tenancy, descriptor, factory, windows, late, pred, scores)
+
+    def _cbpe(self, info: ModelInfo) -> tuple[str, Any, tuple[str, ...]] | None:
+        """(descriptor, engine factory, classes) of a calibrated classifier, once per version."""
+        if info.mid in self._cbpe_cache:
+            return self._cbpe_cache[info.mid]
+        found = None
+        if info.calibration is not None and info.target is not None:
+            try:
+                cal = Calibration.from_dict(info.calibration)
+                CBPE(cal)  # a calibration without score bins cannot estimate
+                if set(cal.classes) == set(info.target.classes):  # else every update fails
+                    found = (calibration_descriptor(cal), partial(CBPE, cal), cal.classes)
+            except (ValueError, KeyError, TypeError):
+                found = None
+        self._cbpe_cache[info.mid] = found
+        return found
 
     def _outcome(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
         keep, rejects = _target_rows(info, r, "actual")
@@ -636,6 +690,24 @@ def _fits(target: Target, *values: Any) -> bool:
         elif isinstance(v, bool) or not isinstance(v, int | float) or v != v:
             return False
     return True
+
+
+def _score_columns(
+    column: np.ndarray | None, classes: tuple[str, ...], n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n, K) scores of a multiclass model from a ``scores`` column of ``{class: p}``
+    objects, and the rows that give every class a probability."""
+    out = np.full((n, len(classes)), np.nan)
+    if column is None:
+        return out, np.zeros(n, bool)
+    for i, row in enumerate(column.tolist()):
+        if isinstance(row, dict):
+            for k, c in enumerate(classes):
+                v = row.get(c)
+                if isinstance(v, int | float) and not isinstance(v, bool):
+                    out[i, k] = v
+    ok = np.isfinite(out).all(axis=1) & ((out >= 0) & (out <= 1)).all(axis=1)
+    return out, ok
 
 
 def _labels(values: np.ndarray) -> np.ndarray:

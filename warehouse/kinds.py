@@ -49,6 +49,7 @@ _ROLLUP = {
     "latency_minute": ("scalars_hour", "scalars_day"),
     "energy_minute": ("scalars_hour", "scalars_day"),
     "volume_minute": ("scalars_hour", "scalars_day"),
+    "estimation_minute": ("estimation_hour", "estimation_day"),
 }
 
 KINDS: dict[str, KindSpec] = {
@@ -82,6 +83,20 @@ KINDS: dict[str, KindSpec] = {
     ),
     "energy": KindSpec("energy", "energy_minute", map_sums=True),
     "volume": KindSpec("volume", "volume_minute", map_sums=True, dimension="source_topic"),
+    "estimation": KindSpec(
+        "estimation",
+        "estimation_minute",
+        arrays={
+            "n_pred": ("n_pred", "int64"),
+            "expected": ("expected", "float64"),
+            "sum_q2": ("sum_q2", "float64"),
+            "counts": ("counts", "int64"),
+            "sum_p": ("sum_p", "float64"),
+            "sum_p2": ("sum_p2", "float64"),
+        },
+        int_scalars=("n_outside",),
+        dimension="calibration",
+    ),
 }
 
 #: the drift table's ``kind`` column value per partial kind.
@@ -149,6 +164,8 @@ def columns_to_state(spec: KindSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     state: dict[str, Any] = {}
     if spec.kind == "classification":
         return _classification_state(row)
+    if spec.kind == "estimation":
+        return _estimation_state(row)
     for key, (column, _dtype) in spec.arrays.items():
         state[key] = list(row.get(column) or [])
     for key in spec.int_scalars:
@@ -170,6 +187,28 @@ def _classification_state(row: Mapping[str, Any]) -> dict[str, Any]:
         state["score_counts"] = [scores[:half], scores[half:]]
         state["score_sums"] = list(row.get("score_sums") or [])
     return state
+
+
+def _estimation_state(row: Mapping[str, Any]) -> dict[str, Any]:
+    """Flattened CBPE arrays back to processors.cbpe.CBPE's shapes (K classes, C scored)."""
+    n_pred = [int(v) for v in row.get("n_pred") or []]
+    k = len(n_pred)
+    c = 1 if k == 2 else k
+
+    def rows(name: str, width: int) -> list[list[Any]]:
+        flat = list(row.get(name) or [])
+        size = len(flat) // width if width else 0
+        return [flat[i * size : (i + 1) * size] for i in range(width)]
+
+    return {
+        "n_pred": n_pred,
+        "expected": rows("expected", k),
+        "sum_q2": list(row.get("sum_q2") or []),
+        "counts": rows("counts", c),
+        "sum_p": rows("sum_p", c),
+        "sum_p2": rows("sum_p2", c),
+        "n_outside": int(row.get("n_outside") or 0),
+    }
 
 
 def _int_if_whole(key: str, value: float) -> float | int:

@@ -34,6 +34,7 @@ MINUTE_TABLES = (
     "latency_minute",
     "energy_minute",
     "volume_minute",
+    "estimation_minute",
 )
 
 MIGRATIONS_DDL = """

@@ -106,6 +106,8 @@ def parse_partial(record: Mapping[str, Any] | Any) -> SinkPartial:
         classes = record.get("classes") or state.get("classes")
         dimension = orjson.dumps([str(c) for c in classes]).decode() if classes else ""
         state = {k: v for k, v in state.items() if k != "classes"}
+    elif spec.dimension == "calibration":  # CBPE: the calibration descriptor rides in feature
+        dimension = _field(record, "feature", str)
     elif spec.dimension == "source_topic":
         dimension = str(record.get("source_topic") or "")
     else:

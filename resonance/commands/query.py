@@ -13,7 +13,7 @@ from typing import Any
 from resonance.commands.db import add_backend_args, run_with_backend
 from warehouse.backend import Backend
 
-METRICS = ("drift", "accuracy", "latency", "energy", "resonance")
+METRICS = ("drift", "accuracy", "latency", "energy", "resonance", "estimated")
 
 EPILOG = """\
 Times: ISO-8601 (2026-11-29T10:00Z), epoch seconds or ms, now, now-7d (units s m h d w).
@@ -26,6 +26,12 @@ examples:
   resonance query accuracy --consortium steel --from 2026-11-01 --to 2026-12-01 --step 1d
   resonance query energy --consortium steel --format csv > energy.csv
   resonance query resonance --consortium steel --step 1h --format json
+  resonance query estimated --consortium steel --model strip-defect --step 1h
+
+`query estimated` gives a classifier's estimated accuracy and ROC AUC before the labels
+arrive (confidence-based performance estimation from its calibrated scores, for models
+registered with a calibration), beside the realised values once they do
+(docs/estimation.md). It takes --model, --from, --to and --step only.
 
 `query resonance` reads the policy's stored window verdicts and alerts (the same
 decisions the console, Grafana and `resonance alerts` show); it decides nothing itself.
@@ -35,7 +41,7 @@ decisions the console, Grafana and `resonance alerts` show); it decides nothing 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "query",
-        help="drift / accuracy / latency / energy / resonance over a time range",
+        help="drift / accuracy / latency / energy / resonance / estimated over a time range",
         description="Metrics over any time range and step, merged from stored partials.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,6 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from warehouse import queries
 
+    if args.metric == "estimated":
+        return _run_estimated(args)
     fn = queries.METRICS[args.metric]
     kwargs: dict[str, Any] = dict(
         model=args.model,
@@ -83,6 +91,28 @@ def _run(args: argparse.Namespace) -> int:
         result = fn(backend, args.consortium, **kwargs)
         sys.stdout.write(render(result.columns, result.rows, args.format))
         if not result.rows:
+            print("no rows for this filter and range", file=sys.stderr)
+        return 0
+
+    return run_with_backend(args, work)
+
+
+def _run_estimated(args: argparse.Namespace) -> int:
+    from errors import UsageError
+    from warehouse import estimation_queries, queries
+
+    for flag in ("model_version", "member", "site", "hub", "by"):
+        if getattr(args, flag):
+            raise UsageError(f"--{flag.replace('_', '-')}: query estimated takes --model only")
+    queries.time_range(args.start, args.end)  # bad input fails before opening the warehouse
+    queries.parse_step(args.step)
+
+    def work(backend: Backend) -> int:
+        rows = estimation_queries.estimated_series(
+            backend, args.consortium, args.model, args.start, args.end, args.step
+        )
+        sys.stdout.write(render(list(estimation_queries.COLUMNS), rows, args.format))
+        if not rows:
             print("no rows for this filter and range", file=sys.stderr)
         return 0
 

@@ -1,0 +1,136 @@
+"""Stored CBPE window states merge to the engine run over the concatenated raw data.
+
+Raw predictions with scores → cumulative ``estimation`` partials (2 blocks × 2 versions
+per window, the worker's own emitter) → sink write path → chDB (minute, hour and day
+tables) → ``estimated_series``; versus one :class:`processors.cbpe.CBPE` over every raw
+prediction of the range. Counts exact, estimates within float tolerance; the realised
+values come from the stored confusion matrices of the same buckets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from processors.accuracy import ClassificationAccuracy
+from processors.calibration import fit_calibration
+from processors.cbpe import CBPE, calibration_descriptor
+from warehouse.estimation_queries import COLUMNS, estimated_series
+from warehouse.sink import PartialWriter
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def cal():
+    rng = np.random.default_rng(5)
+    s = rng.random(6000)
+    return fit_calibration(s, (rng.random(6000) < s**1.5).astype(int))
+
+
+@pytest.fixture(scope="module")
+def loaded(backend, helpers, cal):
+    """Two members' predictions (scores, predicted class) and, for one member, labels."""
+    rng = np.random.default_rng(7)
+    raws = []
+    for i, member in enumerate(("baowu", "ansteel")):
+        t = dict(helpers.TENANCY, member=member, site=f"site-{i}")
+        ts = sample_times(helpers, rng)
+        n = ts.size
+        score = rng.beta(2, 2 + i, n)
+        pred = np.where(score >= 0.5, "1", "0")
+        desc = calibration_descriptor(cal)
+        raws.append(helpers.Raw("estimation", t, desc, ts, (pred, score), lambda: CBPE(cal)))
+        if i == 0:  # labels for the first 20 days only
+            y = np.where(rng.random(n) < cal.calibrate(score), "1", "0")
+            got = ts < helpers.T0 + 20 * helpers.DAY
+            raws.append(
+                helpers.Raw(
+                    "classification",
+                    t,
+                    "",
+                    ts[got],
+                    (y[got], pred[got], score[got]),
+                    lambda: ClassificationAccuracy(["0", "1"]),
+                )
+            )
+    partials = [p.to_dict() for raw in raws for p in helpers.to_partials(raw)]
+    PartialWriter(backend).write(partials)
+    return raws
+
+
+def sample_times(helpers, rng):
+    """30 predictions in 4 minutes of every day for 31 days, plus a dense hour on day 10."""
+    day = helpers.DAY
+    windows = [helpers.T0 + d * day + h * 3600 + m * 60 for d in range(31)
+               for h, m in ((0, 0), (6, 7), (12, 33), (18, 59))]  # fmt: skip
+    windows += [helpers.T0 + 10 * day + 10 * 3600 + m * 60 for m in range(60)]
+    return np.sort(np.concatenate([w + rng.integers(0, 60, 30) for w in windows]))
+
+
+def offline(raws, kind, lo, hi):
+    engines = [r.engine(lo, hi) for r in raws if r.kind == kind]
+    out = engines[0]
+    for e in engines[1:]:
+        out = out.merge(e)
+    return out
+
+
+RANGES = {
+    "minute": (10 * 86400 + 10 * 3600 + 5 * 60, 10 * 86400 + 10 * 3600 + 20 * 60),
+    "hour-ragged": (10 * 86400 + 9 * 3600 + 30 * 60, 10 * 86400 + 11 * 3600 + 45 * 60),
+    "month": (0, 30 * 86400),
+    "month-ragged": (5 * 3600 + 17 * 60, 29 * 86400 + 13 * 3600 + 42 * 60),
+}
+
+
+@pytest.mark.parametrize("name", list(RANGES))
+def test_merged_rows_equal_the_engine(backend, helpers, loaded, name):
+    lo, hi = (helpers.T0 + x for x in RANGES[name])
+    rows = estimated_series(backend, "steel", "strip-defect", lo, hi)
+    assert len(rows) == 1 and list(rows[0]) == list(COLUMNS)
+    row = rows[0]
+    want = offline(loaded, "estimation", lo, hi).result(
+        realised_accuracy=offline(loaded, "classification", lo, hi).result()["accuracy"]
+    )
+    assert row["n"] == want["n"] > 0
+    assert math.isclose(row["estimated_accuracy"], want["estimated_accuracy"], rel_tol=1e-9)
+    assert math.isclose(row["estimated_roc_auc"], want["estimated_roc_auc"], rel_tol=1e-9)
+    assert np.allclose(row["estimated_accuracy_band"], want["estimated_accuracy_band"])
+    assert (row["reliable"], row["reasons"]) == (want["reliable"], want["reasons"])
+    real = offline(loaded, "classification", lo, hi).result()
+    assert math.isclose(row["realised_accuracy"], real["accuracy"], rel_tol=1e-12)
+    assert math.isclose(row["realised_roc_auc"], real["roc_auc"], rel_tol=1e-12)
+
+
+def test_daily_buckets_equal_the_engine_per_day(backend, helpers, loaded):
+    lo, hi = helpers.T0, helpers.T0 + 12 * helpers.DAY
+    rows = estimated_series(backend, "steel", None, lo, hi, "1d")
+    assert len(rows) == 12
+    for day, row in enumerate(rows):
+        a = lo + day * helpers.DAY
+        want = offline(loaded, "estimation", a, a + helpers.DAY).result()
+        assert row["n"] == want["n"]
+        assert math.isclose(row["estimated_accuracy"], want["estimated_accuracy"], rel_tol=1e-9)
+
+
+def test_realised_is_null_until_labels_arrive(backend, helpers, loaded):
+    lo = helpers.T0 + 22 * helpers.DAY
+    rows = estimated_series(backend, "steel", "strip-defect", lo, lo + 5 * helpers.DAY, "1d")
+    assert [r["n"] for r in rows] == [
+        offline(loaded, "estimation", a, a + helpers.DAY).count
+        for a in range(lo, lo + 5 * helpers.DAY, helpers.DAY)
+    ]
+    assert all(r["realised_accuracy"] is None and r["realised_roc_auc"] is None for r in rows)
+    assert all(r["estimated_accuracy"] is not None for r in rows)
+
+
+def test_unknown_model_no_rows_and_small_windows_unreliable(backend, helpers, loaded):
+    assert estimated_series(backend, "steel", "no-such-model", helpers.T0, helpers.T0 + 86400) == []
+    lo = helpers.T0 + 10 * helpers.DAY + 10 * 3600
+    rows = estimated_series(backend, "steel", "strip-defect", lo, lo + 3600, "1m")
+    assert len(rows) == 60 and all(r["n"] > 0 for r in rows)
+    assert all(r["reasons"] for r in rows)  # ~60 predictions a minute: too few samples
+    assert all(not r["reliable"] for r in rows)
