@@ -153,17 +153,6 @@ class ModelEntry(BaseModel):
                     f"reference is for {profile.model} version {profile.version},"
                     f" not {self.model} version {self.version}"
                 )
-        if self.calibration is not None:
-            try:
-                cal = Calibration.from_dict(self.calibration)
-            except (KeyError, TypeError, IndexError) as exc:
-                raise ValueError(f"calibration: malformed ({type(exc).__name__}: {exc})") from None
-            classes = self.target.classes if self.target is not None else ()
-            if tuple(cal.classes) != tuple(classes):
-                raise ValueError(
-                    f"calibration is for classes {list(cal.classes)}, the target has"
-                    f" {list(classes)}"
-                )
         return self
 
     # --- derived ------------------------------------------------------------------------
@@ -191,10 +180,17 @@ class ModelEntry(BaseModel):
 
     @cached_property
     def score_calibration(self) -> Calibration | None:
-        """The :class:`processors.calibration.Calibration` of the entry, or None."""
-        if self.calibration is None:
+        """The :class:`processors.calibration.Calibration` of the entry, or None (also when
+        it does not parse, or is for other classes than the target's: an entry is never
+        refused for it, estimation is just off; ``models register`` checks both)."""
+        if self.calibration is None or self.target is None:
             return None
-        return Calibration.from_dict(self.calibration)
+        try:
+            cal = Calibration.from_dict(self.calibration)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            log.warning("%s: calibration unreadable: %s", self.key, exc)
+            return None
+        return cal if cal.classes == self.target.classes else None
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude={"profile"})
