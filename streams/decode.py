@@ -10,6 +10,12 @@ Applies the rules of :mod:`streams.events` without building a pydantic object pe
   non-finite numbers (``NaN``/``Infinity`` literals, ``1e400``), wrong types, values out of
   range, timestamps further than ``max_skew_ms`` from now.
 
+A prediction's optional ``scores`` object (``{class: probability}``, in a batch
+``{class: [probability, ...]}``) decodes to ``DecodeResult.scores``, float64 per class
+(NaN for ``null`` in a batch); a value that is not a number, non-finite or outside
+[0, 1] rejects its row, naming ``scores.<class>``. Whether the classes are the model's
+is the worker's check (:func:`streams.scores.prediction_scores`, it knows the registry).
+
 Output columns (accepted rows only, in message order): ``ts_ms`` int64; numbers float64 with
 NaN for ``null``; strings object arrays with ``None`` for ``null``; ``error`` bool;
 ``inferences`` int64. A telemetry feature is numeric when the majority of its non-null
@@ -99,6 +105,8 @@ class DecodeResult:
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     features: dict[str, np.ndarray] = field(default_factory=dict)
     rejections: list[Rejection] = field(default_factory=list)
+    scores: dict[str, np.ndarray] = field(default_factory=dict)
+    """Predictions: per-class probabilities of the ``scores`` object, by class."""
 
     @property
     def n(self) -> int:
@@ -418,10 +426,14 @@ _FIELDS: dict[str, dict[str, tuple[bool, Callable[[int], np.ndarray] | None, _Va
 #: optional fields where ``null`` means "not given" (``"error": null`` is a wrong type)
 _NULL_MEANS_ABSENT = frozenset({"score"})
 _ENVELOPE = {"schema_version", "kind", "batch", "ts", *TENANCY_FIELDS}
+#: per-sample objects of named arrays: telemetry ``features``, prediction ``scores``
+_OBJECTS = {"telemetry": "features", "prediction": "scores"}
 _ALLOWED = {
-    kind: frozenset(_ENVELOPE | fields.keys() | ({"features"} if kind == "telemetry" else set()))
+    kind: frozenset(_ENVELOPE | fields.keys() | ({_OBJECTS[kind]} if kind in _OBJECTS else set()))
     for kind, fields in _FIELDS.items()
 }
+_score_check = _num(lo=0.0, hi=1.0)
+_score_check_nullable = _num(nullable=True, lo=0.0, hi=1.0)
 
 
 # --- decode --------------------------------------------------------------------------------
@@ -450,7 +462,7 @@ def decode(
 def _clear_rows(result: DecodeResult) -> None:
     empty = np.zeros(0, np.int64)
     result.rows, result.ts_ms = empty, empty
-    result.columns, result.features = {}, {}
+    result.columns, result.features, result.scores = {}, {}, {}
 
 
 def _decode_into(
@@ -485,10 +497,15 @@ def _decode_into(
     specs = _FIELDS[result.kind]
     columns: dict[str, np.ndarray] = {}
     features: dict[str, np.ndarray] = {}
+    scores: dict[str, np.ndarray] = {}
     for name, values in raw_columns.items():
         if name.startswith("features."):
             arr, bad = _number_or_string(values, nullable=True)
             features[name.removeprefix("features.")] = arr
+        elif name.startswith("scores."):
+            check = _score_check_nullable if result.batch else _score_check
+            arr, bad = check(values)
+            scores[name.removeprefix("scores.")] = arr
         else:
             arr, bad = specs[name][2](values)
             columns[name] = arr
@@ -505,7 +522,7 @@ def _decode_into(
     ]
     if not bad_rows:
         result.rows, result.ts_ms = np.arange(n, dtype=np.int64), ts
-        result.columns, result.features = columns, features
+        result.columns, result.features, result.scores = columns, features, scores
         return
     keep = np.ones(n, bool)
     for rows in bad_rows.values():
@@ -513,6 +530,7 @@ def _decode_into(
     result.rows, result.ts_ms = np.flatnonzero(keep).astype(np.int64), ts[keep]
     result.columns = {k: v[keep] for k, v in columns.items()}
     result.features = {k: v[keep] for k, v in features.items()}
+    result.scores = {k: v[keep] for k, v in scores.items()}
 
 
 def _envelope(obj: dict[str, Any]) -> tuple[str, bool, Tenancy]:
@@ -558,6 +576,13 @@ def _raw_columns(obj: dict[str, Any], kind: str, batch: bool) -> dict[str, list[
         if "" in features:
             raise _MessageFault(R_EMPTY, "features (feature name)")
         fields.update({f"features.{k}": v for k, v in features.items()})
+    if kind == "prediction" and obj.get("scores") is not None:
+        scores = obj["scores"]
+        if not isinstance(scores, dict):
+            raise _MessageFault(f"expected an object, got {_type_name(scores)}", "scores")
+        if "" in scores:
+            raise _MessageFault(R_EMPTY, "scores (class name)")
+        fields.update({f"scores.{k}": v for k, v in scores.items()})
     for name, (required, _, _) in _FIELDS[kind].items():
         if name in obj and not (obj[name] is None and name in _NULL_MEANS_ABSENT):
             fields[name] = obj[name]

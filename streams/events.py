@@ -8,6 +8,12 @@ ISO-8601 string or epoch **milliseconds** integer). Two wire forms share one env
 * a columnar batch (``"batch": true``): tenancy once, every per-sample field an array of
   equal length N.
 
+A prediction may carry per-class probabilities, ``scores`` (``{class: probability}``;
+in a batch ``{class: [probability, ...]}``), which performance estimation reads
+(processors.cbpe; binary models may keep using ``score``). The field was added to
+``schema_version`` 1 (see :data:`SCHEMA_HISTORY`): additive and optional, so every
+earlier version-1 event is still valid.
+
 These models are the reference definition (and the JSON Schemas); the hot path decodes
 with :func:`streams.decode.decode`, which applies the same rules with numpy.
 
@@ -47,6 +53,11 @@ from pydantic import (
 )
 
 SCHEMA_VERSION = 1
+#: Changes within a schema version, oldest first (all additive: old events stay valid).
+SCHEMA_HISTORY: tuple[tuple[int, str], ...] = (
+    (1, "initial: telemetry, prediction, outcome, energy; single and columnar batch"),
+    (1, "prediction.scores: optional {class: probability} per sample (performance estimation)"),
+)
 KINDS: tuple[str, ...] = ("telemetry", "prediction", "outcome", "energy")
 TENANCY_FIELDS: tuple[str, ...] = ("consortium", "member", "model", "model_version", "site", "hub")
 #: Tenancy values: a charset safe in keys, SQL literals, dashboards and file names.
@@ -60,6 +71,7 @@ __all__ = [
     "KINDS",
     "MAX_TS_SKEW",
     "MAX_TS_SKEW_MS",
+    "SCHEMA_HISTORY",
     "SCHEMA_VERSION",
     "TENANCY_FIELDS",
     "TENANCY_PATTERN",
@@ -86,6 +98,13 @@ def _no_bool(value: Any) -> Any:
     """JSON ``true``/``false`` is not a number (pydantic would coerce it to 1.0/0.0)."""
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
+    return value
+
+
+def _number(value: Any) -> Any:
+    """A JSON number only: no boolean, and no numeric string (the decoder refuses both)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {type(value).__name__}")
     return value
 
 
@@ -153,7 +172,10 @@ TenancyStr = Annotated[str, Field(pattern=rf"^{TENANCY_PATTERN.pattern}$")]
 # A boolean is a label ("true"/"false", processors.labels): the one label rule
 FeatureValue = StrictBool | Number | str | None
 Label = StrictBool | Number | str
-Score = Annotated[FiniteFloat, BeforeValidator(_no_bool), Field(ge=0, le=1)]
+# the bound before the validator: after it, pydantic writes "ge"/"le" into the JSON Schema
+# (not JSON Schema keywords) instead of "minimum"/"maximum"
+Score = Annotated[FiniteFloat, Field(ge=0, le=1), BeforeValidator(_no_bool)]
+ClassProbability = Annotated[FiniteFloat, Field(ge=0, le=1), BeforeValidator(_number)]
 
 
 # --- envelope ------------------------------------------------------------------------------
@@ -198,8 +220,8 @@ def _per_sample_arrays(batch: BaseModel) -> list[tuple[str, list[Any]]]:
     out: list[tuple[str, list[Any]]] = []
     for name in type(batch).model_fields:
         value = getattr(batch, name)
-        if name == "features":
-            out += [(f"features.{k}", v) for k, v in value.items()]
+        if name in ("features", "scores") and value is not None:
+            out += [(f"{name}.{k}", v) for k, v in value.items()]
         elif isinstance(value, list) and name != "ts":
             out.append((name, value))
     return out
@@ -216,12 +238,14 @@ class TelemetryEvent(_Single):
 
 
 class PredictionEvent(_Single):
-    """One served prediction; ``score`` is the positive-class probability (binary models)."""
+    """One served prediction; ``score`` is the positive-class probability (binary models),
+    ``scores`` the probability of each class (``{class: p}``, multiclass models)."""
 
     kind: Literal["prediction"]
     prediction_id: NonEmptyStr
     prediction: Label
     score: Score | None = None
+    scores: dict[NonEmptyStr, ClassProbability] | None = None
     latency_ms: NonNegative
     error: StrictBool = False
 
@@ -256,6 +280,7 @@ class PredictionBatch(_Batch):
     prediction_id: list[NonEmptyStr]
     prediction: list[Label]
     score: list[Score | None] | None = None
+    scores: dict[NonEmptyStr, list[ClassProbability | None]] | None = None
     latency_ms: list[NonNegative]
     error: list[StrictBool] = None  # type: ignore[assignment]  # absent: no errors; null: wrong type
 

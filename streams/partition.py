@@ -34,6 +34,7 @@ from streams.decode import DecodeResult, Rejection
 from streams.join import JoinState, Outcome, Prediction, join_scope
 from streams.partials import Partial
 from streams.registry import Bootstrap, ModelEntry, ModelId, ModelRegistry, Target
+from streams.scores import prediction_scores
 
 ModelInfo = ModelEntry
 
@@ -312,6 +313,7 @@ class PartitionState:
             return
         keep, _ = _target_rows(info, result, "prediction" if topic == "predictions" else "actual")
         if topic == "predictions":
+            keep, _ = _checked_scores(info, result, keep)  # the same rows and scores as live
             matches = self._join_predictions(None, info, result, keep)
         else:
             matches = self._join_outcomes(info, result, keep)
@@ -453,6 +455,8 @@ class PartitionState:
 
     def _prediction(self, blk: TopicBlock, info: ModelInfo, r: DecodeResult) -> list[Rejection]:
         keep, rejects = _target_rows(info, r, "prediction")
+        keep, bad_scores = _checked_scores(info, r, keep)
+        rejects += bad_scores
         tenancy = _tenancy(r)
         windows, late, keep, refused = self._windows(blk, r, keep)
         rejects += refused
@@ -490,8 +494,11 @@ class PartitionState:
         if len(classes) == 2:
             scores = cols["score"].astype(np.float64)
             ok = np.isfinite(scores)
-        else:
-            scores, ok = _score_columns(cols.get("scores"), classes, windows.size)
+        else:  # (n, K) in the target's classes, which are the calibration's (_cbpe)
+            scores = cols.get("scores")
+            if scores is None:
+                return
+            ok = np.isfinite(scores).all(axis=1)
         if not ok.any():
             return
         pred = cols["prediction"]
@@ -509,7 +516,7 @@ class PartitionState:
             try:
                 cal = Calibration.from_dict(info.calibration)
                 CBPE(cal)  # a calibration without score bins cannot estimate
-                if set(cal.classes) == set(info.target.classes):  # else every update fails
+                if cal.classes == info.target.classes:  # else the scores' columns differ
                     found = (calibration_descriptor(cal), partial(CBPE, cal), cal.classes)
             except (ValueError, KeyError, TypeError):
                 found = None
@@ -692,22 +699,19 @@ def _fits(target: Target, *values: Any) -> bool:
     return True
 
 
-def _score_columns(
-    column: np.ndarray | None, classes: tuple[str, ...], n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(n, K) scores of a multiclass model from a ``scores`` column of ``{class: p}``
-    objects, and the rows that give every class a probability."""
-    out = np.full((n, len(classes)), np.nan)
-    if column is None:
-        return out, np.zeros(n, bool)
-    for i, row in enumerate(column.tolist()):
-        if isinstance(row, dict):
-            for k, c in enumerate(classes):
-                v = row.get(c)
-                if isinstance(v, int | float) and not isinstance(v, bool):
-                    out[i, k] = v
-    ok = np.isfinite(out).all(axis=1) & ((out >= 0) & (out <= 1)).all(axis=1)
-    return out, ok
+def _checked_scores(
+    info: ModelInfo, r: DecodeResult, keep: np.ndarray
+) -> tuple[np.ndarray, list[Rejection]]:
+    """A classifier's ``scores`` object against its classes (streams.scores): rows naming a
+    class the model lacks, or part of a multiclass model's classes, are refused; the rest
+    land in ``r.columns``: binary ``score`` (P(positive), ``scores`` winning over
+    ``score``), multiclass ``scores`` as an (n, K) matrix in the target's class order."""
+    target = info.target
+    if not r.scores or target is None or not target.is_classifier:
+        return keep, []
+    found = prediction_scores(r, target.classes)
+    r.columns["score" if len(target.classes) == 2 else "scores"] = found.values
+    return keep & ~found.bad, found.rejections
 
 
 def _labels(values: np.ndarray) -> np.ndarray:

@@ -11,9 +11,11 @@ An entry (:class:`ModelEntry`, JSON schema ``resonance.model/1``) holds the refe
 profile inline, or a pointer (``reference_uri``, a path or ``file://`` URL every reader
 can open) when it is large; the target (``regressor``, or ``binary``/``multiclass`` with
 its classes and positive class); baselines, feature importances and a latency SLO for the
-alert policy; owner and contact; the retired flag; and where its reference came from
+alert policy; owner and contact; the retired flag; where its reference came from
 (``provenance``: ``registered``, ``bootstrap`` with the samples it was fitted on, or
-``none``).
+``none``); and, for a classifier registered with reference predictions, the score
+``calibration`` that performance estimation reads (``processors.calibration``, its
+``Calibration.to_dict()``: maps, classes, ECE on the reference).
 
 Local files remain an import path (:meth:`ModelRegistry.load`, ``resonance models
 import``), never the source of truth.
@@ -39,6 +41,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processors.calibration import Calibration
 from processors.labels import canonical_label
 from processors.reference import ReferenceProfile
 
@@ -174,6 +177,20 @@ class ModelEntry(BaseModel):
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("%s: reference %s unreadable: %s", self.key, path, exc)
         return None
+
+    @cached_property
+    def score_calibration(self) -> Calibration | None:
+        """The :class:`processors.calibration.Calibration` of the entry, or None (also when
+        it does not parse, or is for other classes than the target's: an entry is never
+        refused for it, estimation is just off; ``models register`` checks both)."""
+        if self.calibration is None or self.target is None:
+            return None
+        try:
+            cal = Calibration.from_dict(self.calibration)
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            log.warning("%s: calibration unreadable: %s", self.key, exc)
+            return None
+        return cal if cal.classes == self.target.classes else None
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, exclude={"profile"})

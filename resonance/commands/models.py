@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from resonance.commands.calibration import add_calibration_options, describe, fit_from_args
 from resonance.commands.reference import add_target_options, fit_data, load_profile, parse_target
 from resonance.errors import UsageError
 
@@ -70,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      "windows were binned on the old one)")  # fmt: skip
     reg.add_argument("--owner", metavar="NAME")
     reg.add_argument("--contact", metavar="ADDR")
+    add_calibration_options(reg)
     reg.set_defaults(func=run_register)
 
     listing = sub.add_parser("list", help="every registered model version")
@@ -188,6 +190,7 @@ def run_register(args: argparse.Namespace) -> int:
     target = target or stored_target
     if target is None:
         raise UsageError("--target: required (binary, multiclass or regressor)")
+    fitted = fit_from_args(args, _canonical_target(target))
     if importances and reference is not None:
         unknown = sorted(set(importances) - set(reference["features"]))
         if unknown:
@@ -199,6 +202,7 @@ def run_register(args: argparse.Namespace) -> int:
         # an update of target/baselines/...: the version keeps its reference
         reference, uri = previous.reference, previous.reference_uri
         bootstrap, provenance = previous.bootstrap, previous.provenance
+    calibration = fitted[0].to_dict() if fitted else _kept_calibration(previous, target)
     try:
         entry = ModelEntry(
             consortium=args.consortium,
@@ -212,6 +216,7 @@ def run_register(args: argparse.Namespace) -> int:
             baselines=baselines,
             importances=importances,
             slo_p95_ms=args.slo_p95_ms,
+            calibration=calibration,
             owner=args.owner,
             contact=args.contact,
             registered_at=previous.registered_at if previous else now,
@@ -229,7 +234,32 @@ def run_register(args: argparse.Namespace) -> int:
             "samples" if bootstrap.samples else "hours"
         )
     print(f"{what} {entry.key}: target {entry.target.kind}, reference: {ref}")
+    if fitted:
+        print(describe(*fitted))
     return 0
+
+
+def _canonical_target(target: dict) -> dict:
+    """The target as the entry will hold it (classes canonical, the positive one last)."""
+    from streams.registry import Target
+
+    try:
+        return Target.model_validate(target).model_dump()
+    except ValueError as exc:
+        raise UsageError(f"target: {_first_error(exc)}") from None
+
+
+def _kept_calibration(previous: Any, target: dict) -> dict | None:
+    """An update without --predictions keeps the version's calibration, if it still fits."""
+    if previous is None or previous.calibration is None:
+        return None
+    classes = tuple(_canonical_target(target).get("classes", ()))
+    if tuple(previous.calibration.get("classes", ())) != classes:
+        raise UsageError(
+            f"--target: {previous.key} has a calibration for classes"
+            f" {previous.calibration.get('classes')}; give --predictions to refit it"
+        )
+    return previous.calibration
 
 
 def _first_error(exc: Exception) -> str:
@@ -287,7 +317,11 @@ def _check_features(entry: Any, registry: Any) -> None:
 
 def summary(entry: Any) -> dict[str, Any]:
     """The entry without its reference bins (what ``list --format json`` prints)."""
-    d = entry.model_dump(by_alias=True, exclude={"reference"})
+    d = entry.model_dump(by_alias=True, exclude={"reference", "calibration"})
+    cal = entry.calibration
+    d["calibration"] = None if cal is None else {
+        k: cal[k] for k in ("method", "classes", "n", "ece", "ece_raw") if k in cal
+    }  # fmt: skip
     profile = entry.profile
     d["features"] = {n: r.kind for n, r in profile.features.items()} if profile else {}
     d["key"] = entry.key

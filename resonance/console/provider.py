@@ -29,6 +29,19 @@ Payloads (times are ISO-8601 UTC strings, the start of the event-time window):
     ``reference`` and ``current`` are bin fractions (each sums to 1 when non-empty);
     ``current`` covers the provider's trailing horizon.
 
+``estimation(consortium, model)`` -> ::
+
+    {"consortium": str, "model": str,
+     "rows": [{"bucket": str, "model_version": str, "n": int,
+               "estimated_accuracy": float | None,
+               "estimated_accuracy_band": [float, float] | None,
+               "estimated_roc_auc": float | None, "realised_accuracy": float | None,
+               "realised_roc_auc": float | None, "reliable": bool, "reasons": [str]}]}
+
+    Confidence-based estimates per minute of the run, oldest first
+    (``warehouse.estimation_queries.estimated_series``); empty for a model registered
+    without a calibration. A realised value is null until labels arrive.
+
 ``health()`` -> ::
 
     {"events": {"telemetry": int, "predictions": int, "outcomes": int, "energy": int,
@@ -78,6 +91,10 @@ class ConsoleProvider(Protocol):
 
     def model(self, consortium: str, model: str) -> Payload:
         """Per-feature drift of one model, with reference and current histograms."""
+        ...
+
+    def estimation(self, consortium: str, model: str) -> Payload:
+        """Estimated (before labels) against realised accuracy of one model, per minute."""
         ...
 
     def health(self) -> Payload:

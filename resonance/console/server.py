@@ -1,4 +1,4 @@
-"""The console's HTTP server: static assets from the package plus five JSON endpoints.
+"""The console's HTTP server: static assets from the package plus six JSON endpoints.
 
 Stdlib only (``http.server``), because the console needs nothing more than GET and
 polling, and a threaded server keeps the provider's blocking queries (chDB) off any
@@ -6,7 +6,8 @@ event loop the caller may run. The browser polls; there is no push channel to ke
 alive, so a slow query only delays one refresh.
 
 Endpoints: ``/`` (the page), ``/static/<file>``, ``/api/consortia``,
-``/api/consortium?name=``, ``/api/model?consortium=&model=``, ``/api/health`` and
+``/api/consortium?name=``, ``/api/model?consortium=&model=``,
+``/api/estimation?consortium=&model=``, ``/api/health`` and
 ``/api/deliveries`` (empty unless the demo passes the notifier's delivery log, with
 ``?alert_id=`` for one alert, through ``extra``).
 """
@@ -66,6 +67,7 @@ def _routes(provider: ConsoleProvider) -> dict[str, Callable[[dict[str, str]], P
         "/api/consortia": lambda q: provider.consortia(),
         "/api/consortium": lambda q: provider.consortium(q["name"]),
         "/api/model": lambda q: provider.model(q["consortium"], q["model"]),
+        "/api/estimation": lambda q: provider.estimation(q["consortium"], q["model"]),
         "/api/health": lambda q: provider.health(),
         # the demo replaces it with the notifier's delivery log; without one, no deliveries
         "/api/deliveries": lambda q: {"deliveries": []},

@@ -16,10 +16,12 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from resonance.console.metrics import ModelMetrics
 from resonance.console.provider import EVENT_KINDS, Payload
 from warehouse.alert_queries import drift_status, list_alerts, read_verdicts
+from warehouse.estimation_queries import estimated_series
 from warehouse.window_reader import WarehouseReader
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,8 @@ class Snapshot:
     throughput: tuple[tuple[str, float], ...] = ()
     totals: tuple[tuple[float, int], ...] = ()  # (wall time, events so far), for the rate
     alerts: tuple[Payload, ...] = ()  # stored alerts of the run (list_alerts rows)
+    estimation: Mapping[tuple[str, str], list[Payload]] = field(default_factory=dict)
+    """(consortium, model) → estimated_series rows of the run, per minute (CBPE)."""
 
     def drifting(self) -> list[tuple[str, str, str | None]]:
         """(consortium, model, first_drift_at) of every flagged model, earliest first."""
@@ -106,8 +110,35 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
     rate = max(0.0, (total - totals[0][1]) / span) if span > 0 else 0.0
     points = (*previous.throughput, (_wall_iso(now), rate))[-THROUGHPUT_POINTS:]
     return Snapshot(
-        now, consortia, features, events, dlq, windows_closed, rate, points, totals, tuple(alerts)
-    )
+        now, consortia, features, events, dlq, windows_closed, rate, points, totals, tuple(alerts),
+        read_estimation(reader.backend, sorted(consortia), reader.since_s, now),
+    )  # fmt: skip
+
+
+ESTIMATION_STEP_S = 60
+"""Estimation buckets of the console: a minute (the warehouse's finest grain)."""
+
+
+def read_estimation(
+    backend: Any, consortia: list[str], since_s: int, now: float
+) -> dict[tuple[str, str], list[Payload]]:
+    """Per (consortium, model): estimated against realised accuracy, minute by minute since
+    ``since_s``. A failing read (say, a warehouse older than migration 0007) leaves the
+    section empty for this refresh instead of blanking the console."""
+    out: dict[tuple[str, str], list[Payload]] = {}
+    start = since_s // ESTIMATION_STEP_S * ESTIMATION_STEP_S
+    end = (int(now) // ESTIMATION_STEP_S + 2) * ESTIMATION_STEP_S  # the open minute too
+    for consortium in consortia:
+        try:
+            rows = estimated_series(backend, consortium, start=start, end=end,
+                                    step=ESTIMATION_STEP_S)  # fmt: skip
+        except Exception as exc:  # one bad read must not stop the refresher
+            log.warning("console: estimation of %s unavailable: %s", consortium, exc)
+            continue
+        for row in rows:
+            key = (consortium, row["model"])
+            out.setdefault(key, []).append({k: v for k, v in row.items() if k != "model"})
+    return out
 
 
 class SnapshotProvider:
@@ -138,6 +169,10 @@ class SnapshotProvider:
             "model": model,
             "features": self.snapshot.features[(consortium, model)],
         }
+
+    def estimation(self, consortium: str, model: str) -> Payload:
+        rows = self.snapshot.estimation.get((consortium, model), [])
+        return {"consortium": consortium, "model": model, "rows": rows}
 
     def health(self) -> Payload:
         s = self.snapshot

@@ -93,6 +93,33 @@ class FakeProvider:
             )
         return {"consortium": consortium, "model": model, "features": features}
 
+    def estimation(self, consortium: str, model: str) -> Payload:
+        """Estimates for the first model of each consortium only (the others have no
+        calibration): the last windows' labels have not arrived, one window is unreliable."""
+        if model not in MODELS[consortium]:
+            raise KeyError(model)
+        rows = []
+        if model == MODELS[consortium][0]:
+            start = datetime(2026, 11, 29, 10, tzinfo=UTC)
+            n = self.windows + 5
+            for i in range(n):
+                est = 0.9 - 0.02 * i
+                labelled = i < n - 3
+                unreliable = i == 2
+                rows.append({
+                    "bucket": _iso(start + timedelta(minutes=i)), "model_version": "1",
+                    "n": 400, "estimated_accuracy": est,
+                    "estimated_accuracy_band": [est - 0.03, est + 0.03],
+                    "estimated_roc_auc": est + 0.05,
+                    "realised_accuracy": (est - 0.2 if unreliable else est + 0.01)
+                    if labelled else None,
+                    "realised_roc_auc": est + 0.04 if labelled else None,
+                    "reliable": not unreliable,
+                    "reasons": ["realised accuracy 0.660 outside the band [0.830, 0.890]:"
+                                " concept drift or a stale calibration"] if unreliable else [],
+                })  # fmt: skip
+        return {"consortium": consortium, "model": model, "rows": rows}
+
     def health(self) -> Payload:
         n = self.windows
         return {

@@ -227,6 +227,11 @@ async function refresh() {
           ? await getJSON(`/api/model?consortium=${q}&model=${encodeURIComponent(state.model)}`)
           : null;
         renderFeatures(detail);
+        const estimation = state.model
+          ? await getJSON(`/api/estimation?consortium=${q}&model=${encodeURIComponent(state.model)}`)
+              .catch(() => null)
+          : null;
+        Estimation.render($("#estimation"), estimation);
       }
     }
     renderDeliveries(await getJSON("/api/deliveries").catch(() => null));
