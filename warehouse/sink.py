@@ -680,7 +680,7 @@ async def run_sink(
 async def _evaluate(evaluator: Any) -> None:
     try:
         await asyncio.to_thread(evaluator.run)
-    except WarehouseError as exc:
+    except Exception as exc:  # never stops the sink: the cursor did not move
         log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
 
 
