@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -67,9 +69,12 @@ class Evaluator:
         since_s: int = 0,
         clock: Callable[[], float] = time.time,
         late_windows: int | None = None,
+        fault_point: str | None = None,
     ) -> None:
         """``late_windows``: how many decided windows back from a model's cursor late
-        outcomes are still re-decided (default: the policy's lookback)."""
+        outcomes are still re-decided (default: the policy's lookback). ``fault_point``
+        (tests only): ``after-alerts-published:N`` exits the process, like SIGKILL, once
+        the N-th transitions are acked by the topic, before they are stored."""
         self.backend = backend
         self.policy = policy or Policy()
         self.window_ms = int(window_s * 1000)
@@ -79,6 +84,8 @@ class Evaluator:
         self.since_s = since_s
         self.clock = clock
         self.late_windows = late_windows
+        self.fault_point = fault_point
+        self._published = 0
         #: evaluation failures per reason (exception type and message), since start
         self.errors: dict[str, int] = {}
         self._logged: dict[str, float] = {}
@@ -144,12 +151,23 @@ class Evaluator:
         if transitions:
             if self.publish is not None:
                 self.publish(transitions)
+                self._fault("after-alerts-published")
             store_transitions(self.backend, transitions)
         if verdict_rows:
             self.backend.insert_arrow("verdicts", self._verdict_table(verdict_rows))
         if changed:
             self.backend.insert_arrow("alert_state", self._state_table(changed))
         return transitions
+
+    def _fault(self, point: str) -> None:
+        spec = self.fault_point
+        if not spec or spec.split(":")[0] != point:
+            return
+        self._published += 1
+        if self._published == int(spec.split(":")[1]):
+            print(f"resonance sink: fault injection: exiting at {spec}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            os._exit(70)
 
     def _failed(self, key: tuple[str, str], exc: Exception) -> None:
         """Count a model's evaluation failure; log each reason at most once per
