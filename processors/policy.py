@@ -296,7 +296,10 @@ class Policy:
         ad = rules.accuracy_drop
         acc = _merge([w.accuracy for w in history[-ad.horizon :]])
         quality = _quality(acc, ad.min_labels)
-        baseline = ad.baseline if ad.baseline is not None else self._learned(state, quality, ad)
+        baseline = (
+            ad.baseline if ad.baseline is not None
+            else self._learned(state, quality, ad, cur.window_start)
+        )  # fmt: skip
         drop = None if quality is None or baseline is None else baseline - quality
         conditions["accuracy_drop"] = _above(drop, ad.warn, ad.critical)
         quality_c = (
@@ -344,12 +347,26 @@ class Policy:
                              index, conditions)  # fmt: skip
 
     @staticmethod
-    def _learned(state: dict[str, Any], quality: float | None, ad: Any) -> float | None:
-        """The model's own baseline: median quality of its first labelled horizons."""
+    def _learned(
+        state: dict[str, Any], quality: float | None, ad: Any, window_start: int
+    ) -> float | None:
+        """The model's own baseline: median quality of its first labelled horizons. A
+        window decided again (late outcomes) replaces its own value, never adds a second.
+
+        >>> s, ad = {}, type("R", (), {"baseline_windows": 2})
+        >>> [Policy._learned(s, q, ad, w) for w, q in [(0, 0.8), (0, 0.9), (1, 0.7), (2, 0.1)]]
+        [None, None, None, 0.8]
+        """
         seen = state.setdefault("quality_baseline", [])
+        windows = state.setdefault("quality_baseline_windows", [])
+        windows += [None] * (len(seen) - len(windows))  # states stored before this field
         if len(seen) < ad.baseline_windows:
             if quality is not None:
-                seen.append(quality)
+                if window_start in windows:
+                    seen[windows.index(window_start)] = quality
+                else:
+                    seen.append(quality)
+                    windows.append(window_start)
             return None
         return float(median(seen))
 
