@@ -37,6 +37,7 @@ from processors.alert_lifecycle import advance, iso, transition_record
 from processors.policy import Policy, WindowStats, WindowVerdict
 from warehouse.alert_store import parse_iso_ms, store_transitions
 from warehouse.backend import Backend, rows
+from warehouse.registry import list_models
 from warehouse.window_reader import ModelWindows, ReferenceStore, WarehouseReader
 
 log = logging.getLogger("resonance.evaluator")
@@ -97,6 +98,7 @@ class Evaluator:
 
     def _run(self, close_all: bool) -> list[dict[str, Any]]:
         states = self._states()
+        self.policy.use_registry(list_models(self.backend))  # baselines, importances, SLOs
         data = WarehouseReader(self.backend, self.references, self._since(states)).read()
         if not data:
             return []
@@ -137,7 +139,6 @@ class Evaluator:
             if (last is None or t > last)
             and (close_all or newest >= t + self.window_ms + self.lateness_ms)
         ]  # fmt: skip
-        rules = self.policy.rules(c, m)
         lookback = self.policy.lookback(c, m)
         out: list[dict[str, Any]] = []
         verdicts = []
@@ -146,8 +147,9 @@ class Evaluator:
                 _stats(mw, by_ms.get(s), s)
                 for s in range(t - (lookback - 1) * self.window_ms, t + 1, self.window_ms)
             ]
-            verdict = self.policy.evaluate(c, m, history, state["learned"])
             version = max(mw.versions.get(by_ms[t]) or {""})
+            rules = self.policy.rules(c, m, version)
+            verdict = self.policy.evaluate(c, m, history, state["learned"], version)
             evidence = [f.evidence() for f in verdict.features if f.drift]
             for rule, cond in verdict.conditions.items():
                 rs = state["rules"].setdefault(rule, {})
