@@ -40,6 +40,7 @@ from processors.alert_lifecycle import advance, iso, replay, rewind_point, trans
 from processors.policy import Policy, WindowStats, WindowVerdict
 from warehouse.alert_store import parse_iso_ms, store_transitions
 from warehouse.backend import Backend, rows
+from warehouse.registry import list_models
 from warehouse.window_reader import ModelWindows, ReferenceStore, WarehouseReader
 
 log = logging.getLogger("resonance.evaluator")
@@ -125,6 +126,7 @@ class Evaluator:
 
     def _run(self, close_all: bool) -> list[dict[str, Any]]:
         states = self._states()
+        self.policy.use_registry(list_models(self.backend))  # baselines, importances, SLOs
         data = WarehouseReader(self.backend, self.references, self._since(states)).read()
         if not data:
             return []
@@ -192,16 +194,16 @@ class Evaluator:
             if (last is None or t > last)
             and (close_all or newest >= t + self.window_ms + self.lateness_ms)
         ]  # fmt: skip
-        rules = self.policy.rules(c, m)
         lookback = self.policy.lookback(c, m)
         out: list[dict[str, Any]] = []
         verdicts = []
         for t in todo:
             history = self._history(mw, by_ms, t, lookback)
-            verdict = self.policy.evaluate(c, m, history, state["learned"])
             late_before = {r: copy.deepcopy(state["rules"].get(r, {})) for r in LATE_RULES}
             n_before = len(out)
             version = max(mw.versions.get(by_ms[t]) or {""})
+            rules = self.policy.rules(c, m, version)
+            verdict = self.policy.evaluate(c, m, history, state["learned"], version)
             evidence = [f.evidence() for f in verdict.features if f.drift]
             for rule, cond in verdict.conditions.items():
                 rs = state["rules"].setdefault(rule, {})
@@ -277,7 +279,7 @@ class Evaluator:
             t = decided[i]["t"]
             history = self._history(mw, by_ms, t, lookback)
             version = max(mw.versions.get(by_ms.get(t, "")) or {""})
-            verdicts[i] = version, self.policy.evaluate(c, m, history, state["learned"])
+            verdicts[i] = version, self.policy.evaluate(c, m, history, state["learned"], version)
         out: list[dict[str, Any]] = []
         at = {e["t"]: e for e in decided}
         for rule, first in sorted(starts.items()):

@@ -742,21 +742,7 @@ def stored_alerts(backend: Backend, consortium: str, lo: int, hi: int) -> list[d
     return sorted(out, key=lambda a: (a["started_at"], a.get("model") or "", a.get("id") or ""))
 
 
-def alert_policy_versions(backend: Backend, consortium: str, alert_ids: Sequence[str]) -> list[str]:
-    """The policy versions the given stored alerts were decided under, sorted."""
-    if not alert_ids:
-        return []
-    table = backend.query(
-        "SELECT DISTINCT policy_version FROM alert_events FINAL "
-        "WHERE consortium = {consortium:String} AND id IN {ids:Array(String)} "
-        "ORDER BY policy_version",
-        {"consortium": consortium, "ids": list(alert_ids)},
-    )
-    return [r["policy_version"] for r in table.to_pylist() if r["policy_version"]]
-
-
 __all__ += [
-    "alert_policy_versions",
     "resonance_means",
     "dlq_counts",
     "hub_alternatives",
