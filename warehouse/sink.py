@@ -615,6 +615,8 @@ class SinkConfig:
     retry_max_s: float = 30.0
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
+    #: tests only: these commit attempts (1 = the first) are not sent and count as failed
+    fail_commits: tuple[int, ...] = ()
 
 
 async def run_sink(
@@ -658,6 +660,7 @@ async def run_sink(
     await consumer.start()
     batcher = Batcher(config.max_records, config.max_seconds)
     pending = SinkBatch()
+    attempts = 0
     try:
         if evaluator is not None:  # what a crash left undecided (committed, not evaluated)
             await _evaluate(evaluator)
@@ -673,7 +676,9 @@ async def run_sink(
                 stats = await _flush_until_written(consumer, writer, batch, config, stop)
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
-                if not await _commit_or_seek_back(consumer, writer, offsets):
+                attempts += 1
+                inject = attempts in config.fail_commits
+                if not await _commit_or_seek_back(consumer, writer, offsets, inject):
                     continue
                 if evaluator is not None and batch.partials:
                     await _evaluate(evaluator)
@@ -690,24 +695,32 @@ async def _evaluate(evaluator: Any) -> None:
         log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
 
 
-async def _commit_or_seek_back(consumer: Any, writer: PartialWriter, offsets: dict) -> bool:
+async def _commit_or_seek_back(
+    consumer: Any, writer: PartialWriter, offsets: dict, inject: bool = False
+) -> bool:
     """Commit; on failure seek back to the committed offsets instead of stalling.
 
     The batch is in ClickHouse already, so re-reading it is harmless: its deltas plan
     against what ClickHouse holds (the ledger is forgotten) and carry the same
     deduplication tokens. Without the seek the consumer would read on past offsets that
     are never committed, and a partition would stall silently at the next restart.
+    ``inject`` (tests only, ``SinkConfig.fail_commits``) fails the commit unsent.
     """
     try:
+        if inject:
+            raise RuntimeError("fault injection: commit not sent")
         await consumer.commit(offsets)
         return True
     except Exception as exc:  # CommitFailedError after a rebalance, a broker error, ...
         log.warning("commit failed, re-reading from the committed offsets (%s)", exc)
         writer.ledger.forget()
-        assigned = [tp for tp in offsets if tp in consumer.assignment()]
-        if assigned:
-            try:
-                await consumer.seek_to_committed(*assigned)
+        for tp in [tp for tp in offsets if tp in consumer.assignment()]:
+            try:  # aiokafka's seek_to_committed skips a TP without a commit: seek it here
+                committed = await consumer.committed(tp)
+                if committed is None:  # nothing committed yet: auto_offset_reset=earliest
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
             except Exception as seek_exc:  # the next rebalance seeks for us
                 log.warning("seek to the committed offsets failed (%s)", seek_exc)
         return False
