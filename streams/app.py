@@ -333,7 +333,7 @@ class StreamProcessor:
             self.expected[TP(topic, p)] = offset
             self.strict.add(TP(topic, p))
         self.states[p] = state
-        self.last_emit[p] = time.monotonic()
+        self.last_emit[p] = 0.0  # a partition's first partials go out with its first batch
         return state
 
     async def _rebuild(self, state: PartitionState) -> tuple[dict[str, int], dict[str, int]]:
