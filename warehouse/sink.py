@@ -50,6 +50,7 @@ from warehouse.deliveries import delivery_rows, parse_delivery
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
 from warehouse.registry import store_entries
+from warehouse.states import summed_sql
 
 log = logging.getLogger("resonance.sink")
 
@@ -350,15 +351,17 @@ class PartialWriter:
             by_spec[p.kind].append(p)
         for kind, group in by_spec.items():
             spec = spec_for(kind)
-            aggs = ", ".join(f"{agg}({col}) AS {col}" for col, agg in value_aggregates(spec))
+            span = [
+                "window_start >= toDateTime({lo:Int64}, 'UTC')",
+                "window_start <= toDateTime({hi:Int64}, 'UTC')",
+                "key IN {keys:Array(String)}",
+            ]
+            sql = summed_sql(spec, ["key", "max(version) AS version"], group=["key"], where=span)
             group.sort(key=lambda p: p.window_start)
             for i in range(0, len(group), LOOKUP_CHUNK):
                 chunk = group[i : i + LOOKUP_CHUNK]
                 result = self.backend.query(
-                    f"SELECT key, max(version) AS version, {aggs} FROM {spec.table} "
-                    "WHERE window_start >= toDateTime({lo:Int64}, 'UTC') "
-                    "AND window_start <= toDateTime({hi:Int64}, 'UTC') "
-                    "AND key IN {keys:Array(String)} GROUP BY key",
+                    sql,
                     {
                         "lo": chunk[0].window_start,
                         "hi": chunk[-1].window_start,
@@ -376,23 +379,6 @@ def _by_spec(rows: list[tuple[SinkPartial, Mapping[str, Any]]]):
     for p, delta in rows:
         groups[p.kind].append((p, delta))
     return [(spec_for(kind), group) for kind, group in groups.items()]
-
-
-def value_aggregates(spec: KindSpec, rollup: bool = False) -> list[tuple[str, str]]:
-    """(column, aggregate function) for a kind's value columns, minute or rollup table."""
-    out = []
-    seen = set()
-    for _key, (col, _dtype) in spec.arrays.items():
-        if col not in seen:
-            out.append((col, "sumForEachMerge" if rollup else "sumForEach"))
-            seen.add(col)
-    if spec.table == "drift_minute" and "sums" not in seen:
-        out.append(("sums", "sumForEachMerge" if rollup else "sumForEach"))
-    for col in spec.int_scalars:
-        out.append((col, "sum"))
-    if spec.map_sums:
-        out.append(("sums", "sumMapMerge" if rollup else "sumMap"))
-    return out
 
 
 @dataclass
