@@ -94,8 +94,9 @@ def test_a_calibration_whose_classes_differ_from_the_target_estimates_nothing(ca
 
 
 def test_multiclass_rows_with_every_class_scored(cal):
-    """A ``scores`` column of ``{class: p}`` objects (one per row); a row missing a class
-    or without scores is left out."""
+    """Per-class ``scores`` ({class: [p | null]}, batch form) through the decoder; rows
+    without scores are left out of the estimate (and a row naming only some classes is
+    refused: streams.scores)."""
     rng = np.random.default_rng(6)
     classes = ("a", "b", "c")
     ref = rng.dirichlet([1, 1, 1], 3000)
@@ -110,12 +111,12 @@ def test_multiclass_rows_with_every_class_scored(cal):
     ts = T0 + np.arange(40)
     p = rng.dirichlet([2, 1, 1], 40)
     pred = np.array(classes)[p.argmax(axis=1)]
-    r = decode(batch("mc", ts, [None] * 40, pred.tolist()), now_ms=T0)
-    rows = [dict(zip(classes, map(float, row), strict=True)) for row in p]
-    rows[3] = {"a": 0.5, "b": 0.5}  # class c missing
-    rows[7] = None
-    r.columns["scores"] = np.array(rows, dtype=object)
-    assert state.process("predictions", 0, r) == []
+    body = orjson.loads(batch("mc", ts, [None] * 40, pred.tolist()))
+    del body["score"]
+    body["scores"] = {c: [None if i in (3, 7) else float(p[i, k]) for i in range(40)]
+                      for k, c in enumerate(classes)}  # fmt: skip
+    r = decode(orjson.dumps(body), now_ms=T0)
+    assert r.rejections == [] and state.process("predictions", 0, r) == []
     (est,) = [q for q in state.partials(final=True) if q.kind == "estimation"]
     keep = np.ones(40, bool)
     keep[[3, 7]] = False
