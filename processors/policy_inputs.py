@@ -9,6 +9,7 @@ matching rule keys:
 registry entry                            rule key
 ========================================  ============================================
 ``baselines.accuracy`` (classifiers)      ``accuracy_drop.baseline``
+``baselines.accuracy`` (classifiers)      ``estimated_performance_drop.baseline``
 ``1 − baselines.mape`` (regressors)       ``accuracy_drop.baseline``
 ``importances``                           ``model_drift.importance``
 ``slo_p95_ms``                            ``latency_p95.slo_ms``
@@ -82,6 +83,7 @@ class RegistryInputs:
 #: rule key → its value from the registry (None: the entry says nothing about it)
 REGISTRY_KEYS: dict[tuple[str, str], Callable[[RegistryInputs], Any]] = {
     ("accuracy_drop", "baseline"): lambda r: r.quality_baseline,
+    ("estimated_performance_drop", "baseline"): lambda r: r.baselines.get("accuracy"),
     ("model_drift", "importance"): lambda r: dict(r.importances) or None,
     ("latency_p95", "slo_ms"): lambda r: r.slo_p95_ms,
     ("energy_per_inference", "baseline"): lambda r: r.baselines.get("joules_per_inference"),
