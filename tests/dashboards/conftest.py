@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 
+from processors.calibration import fit_calibration
 from streams.decode import decode
 from streams.dlq import message_record
 from streams.partition import BlockConfig, PartitionState
@@ -75,7 +77,21 @@ def simulate(directory: Path, start: datetime) -> tuple[list[tuple[str, bytes]],
     summary = sim.run(sink, start=start, duration=SIM_HOURS * 3600, pace=False, flush_outcomes=True)
     write_references(sim.models, directory / "references", seed=11, n=2_000)
     summary.write(directory / "summary.json")
-    return [(topic, value) for topic, _key, value in sink.records], ModelRegistry.load(directory)
+    registry = ModelRegistry.load(directory)
+    calibrate(registry)
+    return [(topic, value) for topic, _key, value in sink.records], registry
+
+
+def calibrate(registry: ModelRegistry) -> None:
+    """Binary models get a score calibration, as ``models register --predictions`` would
+    store, so the worker emits estimation states and the estimation panels have rows."""
+    rng = np.random.default_rng(13)
+    for entry in list(registry):
+        if entry.target is not None and entry.target.kind == "binary":
+            s = rng.random(4000)
+            y = np.where(rng.random(4000) < s, entry.target.classes[1], entry.target.classes[0])
+            cal = fit_calibration(s, y, entry.target.classes)
+            registry.apply(entry.replace(calibration=cal.to_dict()))
 
 
 def accumulate(messages: list[tuple[str, bytes]], registry: ModelRegistry) -> tuple[list, list]:
