@@ -133,6 +133,7 @@ def run(chunks: int, size: int, reference_rows: int, seed: int) -> dict[str, Any
             "seed": seed,
             "calibration": {"method": cal.method, "ece_raw": cal.ece_raw, "ece": cal.ece},
             "calibration_fit_s": fit_s,
+            "load_average_1m": round(os.getloadavg()[0], 1),  # timings on a shared machine
         },
         "scenarios": {},
     }

@@ -14,6 +14,9 @@ them. Definitions (README.md, "Policy"):
   ``alpha``; a rejected test counts only if its effect gate holds too (W1/std, PSI, JS,
   missing-rate increase), so a large n never flags a negligible shift. Repeated looks are
   controlled by the lifecycle: a condition must hold ``for`` consecutive windows;
+- **estimated performance drop**: baseline minus the CBPE estimate of accuracy
+  (processors.cbpe) over the merged trailing horizon, decided only while the estimate is
+  reliable, so it can fire before any label arrives;
 - **model verdict**: importance-weighted share of drifting features among testable ones;
 - **resonance index** = :func:`processors.resonance_index.resonance_index` of data fit
   (1 − drift share), model quality (quality / baseline, capped at 1) and service health
@@ -30,8 +33,15 @@ from typing import Any
 import numpy as np
 
 from processors.accuracy import ClassificationAccuracy
+from processors.cbpe import EstimationThresholds, out_of_range_shares
+from processors.drift import NumericDrift
 from processors.energy import EnergyMeter
-from processors.policy_config import EnergyRule, PolicyConfig, RuleSet
+from processors.policy_config import (
+    EnergyRule,
+    EstimatedPerformanceDropRule,
+    PolicyConfig,
+    RuleSet,
+)
 from processors.resonance_index import model_quality, resonance_index, service_health
 
 LEVELS = ("ok", "warn", "critical")
@@ -68,6 +78,7 @@ class WindowStats:
     latency: Any = None
     energy: Any = None
     volume: Mapping[str, float] = field(default_factory=dict)
+    estimation: Any = None  # merged processors.cbpe.CBPE of the window, if calibrated
 
 
 @dataclass(frozen=True)
@@ -243,7 +254,8 @@ class Policy:
         r = self.rules(consortium, model)
         fd = r.feature_drift
         energy = r.energy_per_inference.baseline_windows + 1
-        return max(fd.horizon, fd.max_horizon, r.accuracy_drop.horizon, energy)
+        est = r.estimated_performance_drop.horizon
+        return max(fd.horizon, fd.max_horizon, r.accuracy_drop.horizon, energy, est)
 
     def evaluate(
         self,
@@ -291,6 +303,9 @@ class Policy:
             model_quality(quality, baseline) if baseline is not None and quality is not None
             else quality
         )  # fmt: skip
+        conditions["estimated_performance_drop"] = self._estimated(
+            history, state, rules.estimated_performance_drop
+        )
         # service health and latency
         lat = cur.latency
         lr = rules.latency_p95
@@ -337,6 +352,44 @@ class Policy:
                 seen.append(quality)
             return None
         return float(median(seen))
+
+    @staticmethod
+    def _estimated(
+        history: Sequence[WindowStats], state: dict[str, Any], er: EstimatedPerformanceDropRule
+    ) -> Condition:
+        """Baseline − CBPE accuracy over the trailing horizon; None while unreliable."""
+        windows = history[-er.horizon :]
+        engines = [w.estimation for w in windows if w.estimation is not None]
+        if not engines:
+            return Condition(None)
+        newest = engines[-1]  # states of another calibration (a re-registration) left out
+        est = newest
+        for e in reversed(engines[:-1]):
+            if e.calibration == newest.calibration:
+                est = est.merge(e)
+        numeric: dict[str, NumericDrift] = {}
+        for w in windows:
+            for name, d in w.drift.items():
+                if isinstance(d, NumericDrift):
+                    numeric[name] = d if name not in numeric else numeric[name].merge(d)
+        t = EstimationThresholds(
+            min_samples=er.min_samples,
+            max_ece=er.max_ece,
+            max_out_of_range=er.max_out_of_range,
+            max_outside_scores=er.max_out_of_range,
+        )
+        r = est.result(out_of_range=out_of_range_shares(numeric), thresholds=t)
+        if not r["reliable"] or r["estimated_accuracy"] is None:
+            return Condition(None)
+        estimate = float(r["estimated_accuracy"])
+        baseline = er.baseline
+        if baseline is None:
+            seen = state.setdefault("estimate_baseline", [])
+            if len(seen) < er.baseline_windows:
+                seen.append(estimate)
+                return Condition(None)
+            baseline = float(median(seen))
+        return _above(baseline - estimate, er.warn, er.critical)
 
     @staticmethod
     def _energy(history: Sequence[WindowStats], er: EnergyRule) -> Condition:

@@ -114,6 +114,27 @@ class AccuracyDropRule(ThresholdRule):
     baseline_windows: int = Field(default=5, ge=1, le=1000)
 
 
+class EstimatedPerformanceDropRule(ThresholdRule):
+    """``baseline − estimated accuracy`` of a classifier registered with a calibration,
+    from its confidence-based estimate (processors.cbpe) over the merged trailing
+    ``horizon``: no label needed, so it can fire before any arrives. Decided only while the
+    estimate is reliable (otherwise "cannot tell"): at least ``min_samples`` predictions,
+    reference ECE <= ``max_ece``, at most ``max_out_of_range`` of a numeric feature's
+    values and of the raw scores outside the reference range. ``baseline``: the expected
+    accuracy to hold; None = the model's own median estimate over its first
+    ``baseline_windows`` reliable horizons (then frozen). It cannot see concept drift
+    (docs/estimation.md); accuracy_drop decides once labels arrive."""
+
+    warn: float = Field(default=0.05, gt=0, le=1)
+    critical: float = Field(default=0.10, gt=0, le=1)
+    horizon: int = Field(default=3, ge=1, le=1000)
+    min_samples: int = Field(default=200, ge=1)
+    max_ece: float = Field(default=0.05, gt=0, le=1)
+    max_out_of_range: float = Field(default=0.05, ge=0, le=1)
+    baseline: float | None = Field(default=None, gt=0, le=1)
+    baseline_windows: int = Field(default=5, ge=1, le=1000)
+
+
 class ResonanceFloorRule(ThresholdRule):
     """Resonance index (0-100) below ``warn`` / ``critical``."""
 
@@ -174,6 +195,7 @@ class RuleSet(_Strict):
     feature_drift: FeatureDriftRule = FeatureDriftRule()
     model_drift: ModelDriftRule = ModelDriftRule()
     accuracy_drop: AccuracyDropRule = AccuracyDropRule()
+    estimated_performance_drop: EstimatedPerformanceDropRule = EstimatedPerformanceDropRule()
     resonance_floor: ResonanceFloorRule = ResonanceFloorRule()
     energy_per_inference: EnergyRule = EnergyRule()
     latency_p95: LatencyRule = LatencyRule()

@@ -239,6 +239,7 @@ def _stats(mw: ModelWindows, window: str | None, start_ms: int) -> WindowStats:
         latency=mw.latency.get(window),
         energy=mw.energy.get(window),
         volume=mw.volume.get(window, {}),
+        estimation=mw.estimation.get(window),
     )
 
 

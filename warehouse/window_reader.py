@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
+from processors.cbpe import CBPE
 from processors.drift import DEFAULT_THRESHOLDS, CategoricalDrift, DriftThresholds, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
@@ -80,10 +81,12 @@ class ModelWindows:
     """window → the worker's volume counters, summed over source topics."""
     versions: dict[Window, set[str]] = field(default_factory=lambda: defaultdict(set))
     """window → the model versions with data in it."""
+    estimation: dict[Window, CBPE] = field(default_factory=dict)
+    """window → the merged CBPE state (models registered with a calibration)."""
 
     def windows(self) -> list[Window]:
         seen: set[Window] = set(self.accuracy) | set(self.latency) | set(self.energy)
-        seen |= set(self.volume)
+        seen |= set(self.volume) | set(self.estimation)
         for per_window in self.drift.values():
             seen |= set(per_window)
         return sorted(seen)
@@ -159,6 +162,7 @@ class WarehouseReader:
         self._read_drift(entry)
         self._read_accuracy(entry)
         self._read_scalars(entry)
+        self._read_estimation(entry)
         return models
 
     def _rows(self, spec: KindSpec, extra: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -208,6 +212,19 @@ class WarehouseReader:
             window = entry(row).volume.setdefault(iso(row["window_start"]), {})
             for name, value in columns_to_state(spec, row).items():
                 window[name] = window.get(name, 0) + value
+
+    def _read_estimation(self, entry) -> None:
+        """CBPE states per window; two calibrations in one window (versions registered
+        with different ones) do not merge: the one with more predictions is kept."""
+        spec = KINDS["estimation"]
+        for row in self._rows(spec):
+            engine = CBPE.from_stored(columns_to_state(spec, row), row["calibration"])
+            target, window = entry(row).estimation, iso(row["window_start"])
+            old = target.get(window)
+            if old is None or old.calibration == engine.calibration:
+                target[window] = engine if old is None else old.merge(engine)
+            elif engine.count > old.count:
+                target[window] = engine
 
     def dlq_reasons(self) -> dict[str, int]:
         """Rejected records per reason (the DLQ table, de-duplicated with FINAL)."""

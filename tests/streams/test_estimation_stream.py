@@ -91,3 +91,34 @@ def test_a_calibration_whose_classes_differ_from_the_target_estimates_nothing(ca
     assert state.process("predictions", 0, r) == []
     assert state.flush() == []
     assert not [p for p in state.partials(final=True) if p.kind == "estimation"]
+
+
+def test_multiclass_rows_with_every_class_scored(cal):
+    """A ``scores`` column of ``{class: p}`` objects (one per row); a row missing a class
+    or without scores is left out."""
+    rng = np.random.default_rng(6)
+    classes = ("a", "b", "c")
+    ref = rng.dirichlet([1, 1, 1], 3000)
+    y = np.array([rng.choice(3, p=p) for p in ref])
+    mcal = fit_calibration({c: ref[:, k] for k, c in enumerate(classes)},
+                           np.array(classes)[y], classes)  # fmt: skip
+    reg = ModelRegistry()
+    reg.apply(ModelEntry(consortium="steel", model="mc", version="1",
+                         target=Target(kind="multiclass", classes=classes),
+                         calibration=mcal.to_dict()))  # fmt: skip
+    state = PartitionState(0, BlockConfig(), reg)
+    ts = T0 + np.arange(40)
+    p = rng.dirichlet([2, 1, 1], 40)
+    pred = np.array(classes)[p.argmax(axis=1)]
+    r = decode(batch("mc", ts, [None] * 40, pred.tolist()), now_ms=T0)
+    rows = [dict(zip(classes, map(float, row), strict=True)) for row in p]
+    rows[3] = {"a": 0.5, "b": 0.5}  # class c missing
+    rows[7] = None
+    r.columns["scores"] = np.array(rows, dtype=object)
+    assert state.process("predictions", 0, r) == []
+    (est,) = [q for q in state.partials(final=True) if q.kind == "estimation"]
+    keep = np.ones(40, bool)
+    keep[[3, 7]] = False
+    want = CBPE(mcal).update(pred[keep], p[keep])
+    assert est.count == 38
+    assert CBPE.from_dict(est.state, calibration=mcal).result() == want.result()

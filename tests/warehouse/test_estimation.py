@@ -134,3 +134,33 @@ def test_unknown_model_no_rows_and_small_windows_unreliable(backend, helpers, lo
     assert len(rows) == 60 and all(r["n"] > 0 for r in rows)
     assert all(r["reasons"] for r in rows)  # ~60 predictions a minute: too few samples
     assert all(not r["reliable"] for r in rows)
+
+
+def test_the_evaluator_fires_estimated_performance_drop_before_any_label(backend, helpers, cal):
+    """Stored CBPE states only (no outcome at all): confident scores for 8 minutes, then
+    scores crowding 0.5; the policy's rule fires, critical, from the warehouse."""
+    from warehouse.alert_queries import list_alerts
+    from warehouse.evaluator import Evaluator
+
+    rng = np.random.default_rng(8)
+    t = dict(helpers.TENANCY, model="cbpe-alert")
+    start = helpers.T0 + 40 * 3600
+    ts = np.concatenate([start + m * 60 + np.sort(rng.integers(0, 60, 400)) for m in range(12)])
+    confident = np.where(
+        rng.random(ts.size) < 0.5, rng.beta(1, 9, ts.size), rng.beta(9, 1, ts.size)
+    )
+    score = np.where(ts < start + 8 * 60, confident, rng.uniform(0.35, 0.65, ts.size))
+    pred = np.where(score >= 0.5, "1", "0")
+    raw = helpers.Raw("estimation", t, calibration_descriptor(cal), ts, (pred, score),
+                      lambda: CBPE(cal))  # fmt: skip
+    PartialWriter(backend).write([p.to_dict() for p in helpers.to_partials(raw)])
+    Evaluator(backend, window_s=60, lateness_s=0).run(close_all=True)
+    alerts = [a for a in list_alerts(backend, "steel", "cbpe-alert")
+              if a["rule"] == "estimated_performance_drop"]  # fmt: skip
+    assert len(alerts) == 1
+    (a,) = alerts
+    assert a["severity"] == "critical" and a["state"] == "firing"
+    first_bad = start + 8 * 60
+    from warehouse.queries import parse_time
+
+    assert first_bad <= parse_time(a["started_at"]) <= first_bad + 3 * 60
