@@ -83,15 +83,18 @@ def simulate(directory: Path, start: datetime) -> tuple[list[tuple[str, bytes]],
 
 
 def calibrate(registry: ModelRegistry) -> None:
-    """Binary models get a score calibration, as ``models register --predictions`` would
+    """Classifiers get a score calibration, as ``models register --predictions`` would
     store, so the worker emits estimation states and the estimation panels have rows."""
     rng = np.random.default_rng(13)
     for entry in list(registry):
-        if entry.target is not None and entry.target.kind == "binary":
-            s = rng.random(4000)
-            y = np.where(rng.random(4000) < s, entry.target.classes[1], entry.target.classes[0])
-            cal = fit_calibration(s, y, entry.target.classes)
-            registry.apply(entry.replace(calibration=cal.to_dict()))
+        if entry.target is None or not entry.target.is_classifier:
+            continue
+        classes = entry.target.classes
+        p = rng.dirichlet(np.ones(len(classes)), 4000)
+        y = np.array([rng.choice(classes, p=row) for row in p])
+        scores = p[:, 1] if len(classes) == 2 else p
+        cal = fit_calibration(scores, y, classes)
+        registry.apply(entry.replace(calibration=cal.to_dict()))
 
 
 def accumulate(messages: list[tuple[str, bytes]], registry: ModelRegistry) -> tuple[list, list]:
