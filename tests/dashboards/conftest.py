@@ -17,17 +17,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 
-from processors.calibration import fit_calibration
 from streams.decode import decode
 from streams.dlq import message_record
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator, load_scenario
 from streams.simulator.references import write_references
+from tests.estimation_data import calibrate
 from warehouse.backend import ChdbBackend
 from warehouse.evaluator import Evaluator
 from warehouse.migrate import migrate
@@ -80,21 +79,6 @@ def simulate(directory: Path, start: datetime) -> tuple[list[tuple[str, bytes]],
     registry = ModelRegistry.load(directory)
     calibrate(registry)
     return [(topic, value) for topic, _key, value in sink.records], registry
-
-
-def calibrate(registry: ModelRegistry) -> None:
-    """Classifiers get a score calibration, as ``models register --predictions`` would
-    store, so the worker emits estimation states and the estimation panels have rows."""
-    rng = np.random.default_rng(13)
-    for entry in list(registry):
-        if entry.target is None or not entry.target.is_classifier:
-            continue
-        classes = entry.target.classes
-        p = rng.dirichlet(np.ones(len(classes)), 4000)
-        y = np.array([rng.choice(classes, p=row) for row in p])
-        scores = p[:, 1] if len(classes) == 2 else p
-        cal = fit_calibration(scores, y, classes)
-        registry.apply(entry.replace(calibration=cal.to_dict()))
 
 
 def accumulate(messages: list[tuple[str, bytes]], registry: ModelRegistry) -> tuple[list, list]:
