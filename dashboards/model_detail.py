@@ -1,5 +1,6 @@
 """Model detail: per-feature drift over time, the reference histogram against the current
-one, accuracy, latency percentiles, volumes and the dead-letter queue."""
+one, accuracy (realised, and estimated before labels arrive), latency percentiles,
+volumes and the dead-letter queue."""
 
 from __future__ import annotations
 
@@ -94,6 +95,51 @@ def accuracy_over_time() -> str:
     return sql.series(inner, "accuracy", "model")
 
 
+ESTIMATION_COLUMNS = (
+    "model",
+    "model_version",
+    "n",
+    "estimated",
+    "band_lo",
+    "band_hi",
+    "realised",
+    "reliable",
+    "reasons",
+)
+
+
+def _estimated_vs_realised(keys: tuple[str, ...], bucket: str | None) -> str:
+    est = sql.estimated_accuracy(sql.MINUTE, keys, bucket=bucket)
+    acc = sql.classification_accuracy(sql.MINUTE, keys, bucket=bucket)
+    on = " AND ".join(f"r.{k} = e.{k}" for k in keys)
+    reasons = sql.estimation_reasons("e", "r")
+    cols = ", ".join(f"e.{k} AS {k}" for k in keys)
+    return f"""
+    SELECT {cols}, e.n AS n, e.estimated AS estimated, e.band_lo AS band_lo,
+           e.band_hi AS band_hi, r.accuracy AS realised, {reasons} AS reasons,
+           empty(reasons) AS reliable
+    FROM ({est}
+    ) AS e
+    LEFT JOIN ({acc}
+    ) AS r ON {on}"""
+
+
+def estimated_over_time() -> str:
+    """Estimated accuracy (CBPE) with its band against the realised one, per model."""
+    inner = _estimated_vs_realised(("time", "model"), sql.time_bucket())
+    return sql.series(inner, "estimated, band_lo, band_hi, realised", "model")
+
+
+def estimation_table() -> str:
+    """Per model version over the range: estimate, band, realised, and the guardrails."""
+    inner = _estimated_vs_realised(("model", "model_version"), None)
+    return sql.select_from(
+        ", ".join(ESTIMATION_COLUMNS[:-1]) + ", arrayStringConcat(reasons, '; ') AS reasons",
+        inner,
+        "ORDER BY model, model_version",
+    )
+
+
 def regression_over_time() -> str:
     inner = sql.regression_errors(sql.MINUTE, ("time", "model"), bucket=sql.time_bucket())
     return sql.series(inner, "mae, rmse", "model")
@@ -160,6 +206,34 @@ def build(scope: Scope) -> Dashboard:
     dash.with_panel(
         time_series(
             scope, "Accuracy (classifiers)", accuracy_over_time(), unit="percentunit", width=12
+        )
+    )
+    dash.with_panel(
+        time_series(
+            scope,
+            "Estimated vs realised accuracy",
+            estimated_over_time(),
+            unit="percentunit",
+            width=12,
+            description="Estimated: confidence-based performance estimation (CBPE) from "
+            "the calibrated scores, before any label arrives, with its 95% sampling band "
+            "(band_lo, band_hi). Realised: from the labels, once they arrive. Only for "
+            "classifiers registered with --predictions (docs/estimation.md). CBPE cannot "
+            "see concept drift: a realised value outside the band says so.",
+        )
+    )
+    dash.with_panel(
+        table_panel(
+            scope,
+            "Estimation reliability",
+            estimation_table(),
+            ESTIMATION_COLUMNS,
+            width=12,
+            height=8,
+            description="Over the range, per model version: an estimate is unreliable "
+            "with too few predictions, a poorly calibrated reference, raw scores outside "
+            "the reference range, or a realised accuracy outside the band. "
+            "`resonance query estimated` also checks the features' reference range.",
         )
     )
     dash.with_panel(time_series(scope, "Errors (regressors)", regression_over_time(), width=12))

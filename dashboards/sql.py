@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from processors.cbpe import DEFAULT_THRESHOLDS as ESTIMATION
 from processors.drift import PSI_FLOOR
 from processors.energy import JOULES_PER_KWH
 from processors.latency import DEFAULT_GAMMA, DEFAULT_HI_MS, DEFAULT_LO_MS, LatencyHistogram
@@ -302,6 +303,57 @@ def classification_accuracy(
         GROUP BY {", ".join(group)}
     )
     GROUP BY {", ".join(keys)}"""
+
+
+def estimated_accuracy(
+    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+) -> str:
+    """Subquery: CBPE's estimated accuracy, its band and n per ``keys`` from summed states.
+
+    As :meth:`processors.cbpe.CBPE.result`: the trace of the summed expected confusion
+    matrix over the predictions; standard error √max(trace − Σ q², 0) / n, band ± z·se
+    clipped to [0, 1]. States of one calibration sum; across versions or calibrations
+    the estimate is the prediction-weighted mean and the variances add. Also the raw
+    scores outside the reference range (``n_outside``) and the worst reference ECE,
+    for the guardrails (:func:`estimation_reasons`).
+    """
+    group = with_keys(keys, "model_version", "calibration")
+    z = ESTIMATION.z
+    return f"""
+    SELECT {", ".join(keys)}, sum(correct) / nullIf(sum(rows), 0) AS estimated,
+           sqrt(sum(greatest(correct - q2, 0))) / nullIf(sum(rows), 0) AS se,
+           greatest(estimated - {z} * se, 0) AS band_lo,
+           least(estimated + {z} * se, 1) AS band_hi,
+           toFloat64(sum(rows)) AS n, toFloat64(sum(outside)) AS n_outside,
+           max(cal_ece) AS ece
+    FROM (
+        SELECT {key_select(group, bucket)}, {grain.merge_array}(n_pred) AS np,
+               {grain.merge_array}(expected) AS ex, {grain.merge_array}(sum_q2) AS q,
+               arraySum(np) AS rows, length(np) AS k,
+               arraySum(arrayMap(i -> ex[i * k + i + 1], range(k))) AS correct,
+               arraySum(q) AS q2, sum(n_outside) AS outside,
+               JSONExtractFloat(calibration, 'ece') AS cal_ece
+        FROM {grain.table("estimation")}
+        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
+        GROUP BY {", ".join(group)}
+    )
+    GROUP BY {", ".join(keys)}"""
+
+
+def estimation_reasons(estimated: str = "e", realised: str = "r") -> str:
+    """Why an estimate is unreliable, as an array of strings (empty: reliable), from the
+    columns of :func:`estimated_accuracy` (alias ``estimated``) and an accuracy fragment
+    (alias ``realised``). The thresholds are processors.cbpe's; the feature-range
+    guardrail needs the reference and is left to ``resonance query estimated``."""
+    t, e, r = ESTIMATION, estimated, realised
+    return f"""arrayFilter(x -> x != '', [
+               if({e}.n < {t.min_samples}, 'too few samples', ''),
+               if({e}.ece > {t.max_ece}, 'poor reference calibration', ''),
+               if({e}.n_outside / {e}.n > {t.max_outside_scores},
+                  'scores outside the reference range', ''),
+               if({r}.accuracy IS NOT NULL
+                  AND ({r}.accuracy < {e}.band_lo OR {r}.accuracy > {e}.band_hi),
+                  'realised outside the band: concept drift?', '')])"""
 
 
 def regression_errors(

@@ -87,3 +87,18 @@ def expected(rows: list[Minute], cal: Calibration) -> list[dict]:
         result = CBPE(cal).update(m.pred, m.score).result(realised_accuracy=realised)
         out.append(result | {"realised_accuracy": realised, "start_s": m.start_s})
     return out
+
+
+def calibrate(registry, seed: int = 13) -> None:
+    """Give every classifier of ``registry`` a score calibration, as ``models register
+    --predictions`` stores one, so the worker emits estimation states for it (the
+    simulator sends ``score`` for binary models and ``scores`` for multiclass ones)."""
+    rng = np.random.default_rng(seed)
+    for entry in list(registry):
+        if entry.target is None or not entry.target.is_classifier:
+            continue
+        classes = entry.target.classes
+        p = rng.dirichlet(np.ones(len(classes)), 4000)
+        y = np.array([rng.choice(classes, p=row) for row in p])
+        cal = fit_calibration(p[:, 1] if len(classes) == 2 else p, y, classes)
+        registry.apply(entry.replace(calibration=cal.to_dict()))

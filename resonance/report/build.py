@@ -22,7 +22,7 @@ from resonance.report.data import MonthData, assemble
 from warehouse.backend import Backend
 
 #: assemble() steps + charts + one per format
-_DATA_STEPS = 8
+_DATA_STEPS = 9
 
 
 class Progress:

@@ -68,6 +68,7 @@ def charts(data: MonthData) -> dict[str, bytes]:
         "accuracy_daily": accuracy_daily(
             data.tables["accuracy"].rows, data.tables["accuracy_monthly"].rows
         ),
+        "estimation_daily": estimation_daily(data.tables["estimation"].rows),
         "drift_histograms": drift_histograms(data.histograms),
         "hub_carbon": hub_carbon(data.tables["hubs"].rows),
     }
@@ -169,6 +170,50 @@ def accuracy_daily(
         _date_axis(ax)
     fig.suptitle(
         "Daily accuracy (MAE for regressors); green: month, red dashed: baseline",
+        fontsize=8.5,
+    )
+    fig.tight_layout()
+    return _png(fig)
+
+
+def estimation_daily(daily: Sequence[dict[str, Any]]) -> bytes | None:
+    """Small multiples, one per estimated model: the daily estimate (line) with its band
+    (shaded), the realised accuracy (dots) and the days flagged unreliable (red)."""
+    per: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in daily:
+        if r.get("estimated_accuracy") is not None:
+            per[(r["model"], r["model_version"])].append(r)
+    panels = sorted(per.items())[:9]
+    if not panels:
+        return None
+    plt = _plt()
+    cols = 3 if len(panels) > 2 else len(panels)
+    rows_n = -(-len(panels) // cols)
+    fig, axes = plt.subplots(
+        rows_n, cols, figsize=(WIDTH_IN, 1.8 * rows_n + 0.35), squeeze=False, sharex=True
+    )
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, ((model, version), items) in zip(axes.flat, panels, strict=False):
+        days = _days(items)
+        lo = [r["band_lo"] if r["band_lo"] is not None else r["estimated_accuracy"] for r in items]
+        hi = [r["band_hi"] if r["band_hi"] is not None else r["estimated_accuracy"] for r in items]
+        ax.fill_between(days, lo, hi, color=PALETTE[0], alpha=0.18, linewidth=0)
+        ax.plot(days, [r["estimated_accuracy"] for r in items], color=PALETTE[0], linewidth=1.2)
+        real = [
+            (d, r) for d, r in zip(days, items, strict=True) if r["realised_accuracy"] is not None
+        ]
+        ax.plot([d for d, _ in real], [r["realised_accuracy"] for _, r in real], "o",
+                color="#1d2733", markersize=2.5)  # fmt: skip
+        bad = [(d, r) for d, r in zip(days, items, strict=True) if not r["reliable"]]
+        for d, _ in bad:
+            ax.axvline(d, color=PALETTE[3], alpha=0.45, linewidth=3, zorder=0)
+        flagged = f", {len(bad)} unreliable" if bad else ""
+        ax.set_title(f"{model} v{version}{flagged}", fontsize=7.5)
+        ax.tick_params(labelsize=6.5)
+        _date_axis(ax)
+    fig.suptitle(
+        "Estimated accuracy before labels (line, band shaded) vs realised (dots); red: unreliable",
         fontsize=8.5,
     )
     fig.tight_layout()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resonance.errors import UsageError
+from resonance.report.estimation import estimation_tables
 from resonance.report.tables import CONTRACTS, Table
 from warehouse import queries as q
 from warehouse.backend import Backend
@@ -81,6 +82,8 @@ def assemble(
     step("resonance index")
     res_month = {r["model"]: r for r in q.resonance_means(backend, c, **kw).rows}
     res_daily = q.resonance_means(backend, c, step="1d", **kw).rows
+    step("estimated performance")
+    est_month, est_daily = estimation_tables(backend, c, lo, hi)
     step("previous month")
     before = _previous_month(backend, c, prev)
 
@@ -103,6 +106,8 @@ def assemble(
     data.add(_incidents(c, alerts, hi))
     data.add(_accuracy_daily(c, acc_daily))
     data.add(_accuracy_monthly(c, acc, vol, profiles))
+    data.add(est_month)
+    data.add(est_daily)
     data.add(_alert_counts(c, alerts))
     data.add(_dlq(c, dlq))
     data.add(_missing(c, drift_rows, profiles))

@@ -129,7 +129,8 @@ class ModelStream:
         ts = blk.ts_ms.tolist()
         ids = [f"{name}-{s}" for s in blk.seq.tolist()]
         telemetry = {"ts": ts, "features": {k: v.tolist() for k, v in blk.features.items()}}
-        score = blk.score.tolist() if blk.score is not None else [None] * n
+        multiclass = blk.score is not None and blk.score.ndim == 2
+        score = blk.score.tolist() if blk.score is not None and not multiclass else [None] * n
         predictions = {
             "ts": ts,
             "prediction_id": ids,
@@ -138,6 +139,9 @@ class ModelStream:
             "latency_ms": blk.latency_ms.tolist(),
             "error": blk.error.tolist(),
         }
+        if multiclass:  # every class's probability, for performance estimation
+            classes = self.model.target.classes
+            predictions["scores"] = {c: blk.score[:, k].tolist() for k, c in enumerate(classes)}
         starts = np.arange(0, n, self.batch_size)
         missing = {
             f: np.add.reduceat(_is_missing(v).astype(np.int64), starts).tolist()

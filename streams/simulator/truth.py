@@ -56,7 +56,9 @@ def outputs(model: Model, values: Columns, *, truth: bool) -> np.ndarray:
 
 
 def predict(model: Model, observed: Columns) -> tuple[np.ndarray, np.ndarray | None]:
-    """The model's prediction per row (float or class name) and, for binary, the score."""
+    """The model's prediction per row (float or class name) and its scores: binary, the
+    positive class's probability (n,); multiclass, every class's (n, K), the softmax of
+    the model's outputs (the ``scores`` object of a prediction event)."""
     t = model.target
     y = outputs(model, observed, truth=False)
     if t.kind == "regressor":
@@ -65,7 +67,9 @@ def predict(model: Model, observed: Columns) -> tuple[np.ndarray, np.ndarray | N
     if t.kind == "binary":
         score = expit(y[:, 1] - y[:, 0])
         return classes[(score >= 0.5).astype(int)], np.round(score, 4)
-    return classes[np.argmax(y, axis=1)], None
+    z = np.exp(y - y.max(axis=1, keepdims=True))
+    probs = z / z.sum(axis=1, keepdims=True)
+    return classes[np.argmax(y, axis=1)], np.round(probs, 4)
 
 
 def actual(model: Model, process: Columns, rng: np.random.Generator) -> np.ndarray:

@@ -26,6 +26,7 @@ from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator, load_scenario
 from streams.simulator.references import write_references
+from tests.estimation_data import calibrate
 from warehouse.backend import ChdbBackend
 from warehouse.evaluator import Evaluator
 from warehouse.migrate import migrate
@@ -75,7 +76,9 @@ def simulate(directory: Path, start: datetime) -> tuple[list[tuple[str, bytes]],
     summary = sim.run(sink, start=start, duration=SIM_HOURS * 3600, pace=False, flush_outcomes=True)
     write_references(sim.models, directory / "references", seed=11, n=2_000)
     summary.write(directory / "summary.json")
-    return [(topic, value) for topic, _key, value in sink.records], ModelRegistry.load(directory)
+    registry = ModelRegistry.load(directory)
+    calibrate(registry)
+    return [(topic, value) for topic, _key, value in sink.records], registry
 
 
 def accumulate(messages: list[tuple[str, bytes]], registry: ModelRegistry) -> tuple[list, list]:

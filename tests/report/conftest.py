@@ -30,6 +30,7 @@ from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
 from streams.simulator import ListSink, Simulator, load_scenario
 from streams.simulator.references import write_references
+from tests.estimation_data import calibrate
 from warehouse.alert_store import store_transitions
 from warehouse.backend import ChdbBackend
 from warehouse.evaluator import Evaluator
@@ -60,7 +61,9 @@ def simulate(directory: Path, seed: int) -> tuple[list[tuple[str, bytes]], Model
     sink = ListSink()
     sim.run(sink, start=START, duration=HOURS * 3600, pace=False, flush_outcomes=True)
     write_references(sim.models, directory / "references", seed=seed, n=2_000)
-    return [(t, v) for t, _k, v in sink.records], ModelRegistry.load(directory)
+    registry = ModelRegistry.load(directory)
+    calibrate(registry, seed)  # classifiers estimated before labels (CBPE)
+    return [(t, v) for t, _k, v in sink.records], registry
 
 
 def accumulate(messages, registry) -> tuple[list[Partial], list[tuple[dict, bytes]]]:

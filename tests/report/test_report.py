@@ -291,6 +291,41 @@ def test_nothing_from_the_other_consortium(month, report):
     assert [a["consortium"] for a in q.stored_alerts(month.backend, "rival", NOV, DEC)] == ["rival"]
 
 
+def test_estimation_csv_equals_query_layer_and_engines(month, report):
+    """The calibrated classifier (multiclass, ``scores`` from the simulator): the month's
+    estimate and band are CBPE over its stored states, the realised value the labels'."""
+    from processors.cbpe import CBPE
+    from warehouse.estimation_queries import estimated_series
+
+    rows = read_csv(report / "estimation_monthly.csv")
+    query = estimated_series(month.backend, "steel", start=NOV, end=DEC)
+    assert [(r["model"], r["model_version"]) for r in rows] == [("strip-surface-defect", "3")]
+    (r,), (want,) = rows, query
+    entry = month.registry.get("steel", "strip-surface-defect", "3")
+    cal, classes = entry.score_calibration, list(entry.target.classes)
+    parts, key = month.partials["steel"], ("strip-surface-defect", "3")
+
+    def estimate(p):
+        return CBPE.from_dict(p.state, calibration=cal)
+
+    def labelled(p):
+        return ClassificationAccuracy.from_dict(p.state, classes=classes)
+
+    engine = per_model(engines(parts, "estimation", NOV, DEC, estimate))[key]
+    truth = per_model(engines(parts, "classification", NOV, DEC, labelled))[key].result()
+    result = engine.result(realised_accuracy=truth["accuracy"])
+    assert int(r["n"]) == want["n"] == engine.count > 0
+    assert close(num(r["estimated_accuracy"]), result["estimated_accuracy"])
+    lo, hi = result["estimated_accuracy_band"]
+    assert close(num(r["band_lo"]), lo) and close(num(r["band_hi"]), hi)
+    assert close(num(r["realised_accuracy"]), truth["accuracy"])
+    assert r["reliable"] == ("true" if want["reliable"] else "false")
+    assert r["reasons"] == "; ".join(want["reasons"])
+    days = read_csv(report / "estimation.csv")
+    assert [d["day"] for d in days] == ["2026-11-01", "2026-11-02"]
+    assert sum(int(d["n"]) for d in days) == engine.count
+
+
 # --------------------------------------------------------------------- documents render
 
 
@@ -312,7 +347,7 @@ def test_html_embeds_the_charts(report):
     charts = re.findall(
         r'<img class="chart" alt="([^"]+)" src="data:image/png;base64,([^"]+)"', html
     )
-    assert len(charts) == 4
+    assert len(charts) == 5
     for _alt, data in charts:
         png = base64.b64decode(data)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000

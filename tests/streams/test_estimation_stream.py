@@ -94,9 +94,8 @@ def test_a_calibration_whose_classes_differ_from_the_target_estimates_nothing(ca
 
 
 def test_multiclass_rows_with_every_class_scored(cal):
-    """Per-class ``scores`` ({class: [p | null]}, batch form) through the decoder; rows
-    without scores are left out of the estimate (and a row naming only some classes is
-    refused: streams.scores)."""
+    """The ``scores`` object of the wire format (``{class: [p, ...]}``, streams.decode);
+    a row without scores is left out, a row missing a class is dead-lettered naming it."""
     rng = np.random.default_rng(6)
     classes = ("a", "b", "c")
     ref = rng.dirichlet([1, 1, 1], 3000)
@@ -111,12 +110,15 @@ def test_multiclass_rows_with_every_class_scored(cal):
     ts = T0 + np.arange(40)
     p = rng.dirichlet([2, 1, 1], 40)
     pred = np.array(classes)[p.argmax(axis=1)]
-    body = orjson.loads(batch("mc", ts, [None] * 40, pred.tolist()))
-    del body["score"]
-    body["scores"] = {c: [None if i in (3, 7) else float(p[i, k]) for i in range(40)]
-                      for k, c in enumerate(classes)}  # fmt: skip
+    scores = {c: [float(v) for v in p[:, k]] for k, c in enumerate(classes)}
+    scores["c"][3] = None  # class c missing
+    for c in classes:
+        scores[c][7] = None  # no scores at all
+    body = orjson.loads(batch("mc", ts, [None] * 40, pred.tolist())) | {"scores": scores}
     r = decode(orjson.dumps(body), now_ms=T0)
-    assert r.rejections == [] and state.process("predictions", 0, r) == []
+    assert [str(x) for x in state.process("predictions", 0, r)] == [
+        "scores.c[3]: no probability for this class"
+    ]
     (est,) = [q for q in state.partials(final=True) if q.kind == "estimation"]
     keep = np.ones(40, bool)
     keep[[3, 7]] = False
