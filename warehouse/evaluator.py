@@ -16,10 +16,12 @@ deterministic (id from the episode's event-time start, ``seq`` per episode), so 
 writes rows that collapse on ``(id, seq)`` and never a second alert for the episode; a
 resolution is never lost because the cursor only moves after it is stored.
 
-A window ``[w, w + W)`` of a model is closed when the model has data in a window starting
-at or after ``w + W + lateness`` (the workers' watermark rule seen from the warehouse), or
-at shutdown (``close_all``). Staleness compares each model's newest window with the
-newest of any model.
+A window ``[w, w + W)`` of a model is closed when each of the model's streams (telemetry,
+predictions, energy) has data in a window starting at or after ``w + W + lateness`` (the
+workers' watermark rule seen from the warehouse, per stream: each topic is consumed on its
+own, so in a backfill one runs ahead of the others; a stream silent for longer than the
+lookback holds nothing back), or at shutdown (``close_all``). Staleness compares each
+model's newest window with the newest of any model.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ class Evaluator:
             before = orjson.dumps(state)
             try:
                 late, late_verdicts = self._redecide_late(mw, state)
-                out, verdicts = self._decide(mw, state, newest[key], close_all)
+                closing = closing_window(mw, self.policy.lookback(*key) * self.window_ms)
+                out, verdicts = self._decide(mw, state, closing, close_all)
                 stale = self._staleness(mw, state, newest[key], watermark)
             except Exception as exc:  # one model's failure must not stop the others
                 self._failed(key, exc)
@@ -393,6 +396,20 @@ class Evaluator:
             "state": [orjson.dumps(changed[k]).decode() for k in keys],
             "updated_at": pa.array([now] * len(keys), _MS),
         })  # fmt: skip
+
+
+def closing_window(mw: ModelWindows, max_lag_ms: int) -> int:
+    """The newest window (epoch ms) every stream of the model has reached: the minimum of
+    the newest telemetry (drift), prediction (latency) and energy windows, leaving out a
+    stream more than ``max_lag_ms`` behind the newest (gone quiet: staleness and volume
+    tell). Outcomes never count (they are late by nature). Only other data (volume
+    counters alone): the newest window."""
+    drift = [w for per in mw.drift.values() for w in per]
+    ends = [max(parse_iso_ms(w) for w in ws) for ws in (drift, mw.latency, mw.energy) if ws]
+    if not ends:
+        return max(parse_iso_ms(w) for w in mw.windows())
+    top = max(ends)
+    return min(t for t in ends if t >= top - max_lag_ms)
 
 
 def _labelled(mw: ModelWindows, window: str | None) -> int:
