@@ -163,7 +163,9 @@ def rebuild(cls: Any, state: Mapping[str, Any]) -> Any:
     return cls.from_dict(cls().to_dict() | dict(state))
 
 
-def drift_engine(state: Mapping[str, Any], ref: FeatureReference) -> NumericDrift | CategoricalDrift:
+def drift_engine(
+    state: Mapping[str, Any], ref: FeatureReference
+) -> NumericDrift | CategoricalDrift:
     """The drift engine of a summed drift state against the feature's reference (the
     reference decides numeric or categorical; categorical states have no sums)."""
     if isinstance(ref, NumericReference):
