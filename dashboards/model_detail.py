@@ -7,7 +7,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards import sql
-from dashboards.base import new_dashboard
+from dashboards.base import alert_annotation, new_dashboard
 from dashboards.panels import bar_chart, table_panel, time_series
 from dashboards.scope import Scope
 from dashboards.variables import feature_variable
@@ -180,6 +180,7 @@ def build(scope: Scope) -> Dashboard:
         "One model's drift per feature, reference vs current histogram, accuracy, latency "
         "percentiles and volumes. Pick a single model (and feature) for the histogram.",
     ).with_variable(feature_variable(scope))
+    dash.annotation(alert_annotation(scope))
     dash.with_panel(
         time_series(
             scope,

@@ -500,6 +500,31 @@ def open_alerts(keys: Sequence[str]) -> str:
     GROUP BY {cols}"""
 
 
+def alert_annotations() -> str:
+    """Annotations: the stored alert history (``alert_events``) as one region per alert
+    episode, from its ``started_at`` to its resolution (to the range's end while it
+    fires), for the selected models. Columns as Grafana's annotation support reads them:
+    ``time``, ``timeEnd``, ``text``, ``tags`` (comma-separated: rule, severity, state, then
+    the features involved)."""
+    return f"""
+    SELECT min(started_at) AS time,
+           ifNull(argMax(resolved_at, seq), toDateTime64($__toTime, 3, 'UTC')) AS timeEnd,
+           concat(any(rule), ' ', argMax(severity, seq), ' on ', any(consortium), '/',
+                  any(model), ': ', argMax(state, seq),
+                  if(max(seq) > 0, concat(' (', toString(max(seq) + 1), ' transitions)'), ''),
+                  if(empty(groupUniqArrayArray(features)), '',
+                     concat('; features ',
+                            arrayStringConcat(arraySort(groupUniqArrayArray(features)), ', ')))
+           ) AS text,
+           arrayStringConcat(arrayConcat([any(rule), argMax(severity, seq), argMax(state, seq)],
+                             arraySort(groupUniqArrayArray(features))), ',') AS tags
+    FROM alert_events FINAL
+    WHERE {where(tenancy_filter(("consortium", "model")))}
+    GROUP BY id
+    HAVING time <= $__toTime AND timeEnd >= $__fromTime
+    ORDER BY time, text"""
+
+
 def dlq_rate(*, per_model: bool) -> str:
     """Time series: rejected records per second by reason and source topic.
 

@@ -62,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also split by member, site and/or hub (not for resonance)",
     )
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    from resonance.commands.policy import add_policy_arg
+
+    add_policy_arg(parser)  # the drift verdict's rules (query drift)
     add_backend_args(parser)
     parser.set_defaults(func=_run)
 
@@ -84,6 +87,11 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.metric != "resonance" and args.by:
         kwargs["by"] = [b.strip() for b in args.by.split(",") if b.strip()]
+    if args.metric == "drift":
+        from processors.policy import Policy
+        from resonance.commands.policy import load_policy
+
+        kwargs["policy"] = Policy(load_policy(args.policy))
     queries.time_range(args.start, args.end)  # bad input fails before opening the warehouse
     queries.parse_step(args.step)
 
