@@ -97,7 +97,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ref = actions.add_parser("reference", help="store one reference profile (JSON)")
     ref.add_argument("profile", metavar="FILE", help="profile written by `resonance reference`")
-    ref.add_argument("--consortium", required=True, metavar="C")
+    ref.add_argument("--consortium", required=True, metavar="C", help="consortium of the model")
     add_backend_args(ref)
     ref.set_defaults(func=_reference)
 

@@ -32,8 +32,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("policy", help="show the effective monitoring policy")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("show", help="print the effective policy (JSON)")
-    show.add_argument("--consortium", metavar="C")
-    show.add_argument("--model", metavar="M")
+    show.add_argument("--consortium", metavar="C", help="show the rules in force for it")
+    show.add_argument("--model", metavar="M", help="... and this model")
     add_policy_arg(show)
     show.set_defaults(func=run_show)
 

@@ -41,12 +41,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("metric", choices=METRICS, help="what to compute")
-    parser.add_argument("--consortium", required=True, metavar="C")
-    parser.add_argument("--model", metavar="M")
-    parser.add_argument("--model-version", metavar="V")
-    parser.add_argument("--member", metavar="M")
-    parser.add_argument("--site", metavar="S")
-    parser.add_argument("--hub", metavar="H")
+    parser.add_argument("--consortium", required=True, metavar="C", help="consortium")
+    parser.add_argument("--model", metavar="M", help="only this model")
+    parser.add_argument("--model-version", metavar="V", help="only this model version")
+    parser.add_argument("--member", metavar="M", help="only this member company")
+    parser.add_argument("--site", metavar="S", help="only this site")
+    parser.add_argument("--hub", metavar="H", help="only this hub")
     parser.add_argument("--from", dest="start", metavar="T", help="range start (default now-1d)")
     parser.add_argument("--to", dest="end", metavar="T", help="range end, exclusive (default now)")
     parser.add_argument("--step", metavar="S", help="bucket: 1m, 1h, 1d ... (default: whole range)")
@@ -55,7 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="a,b",
         help="also split by member, site and/or hub (not for resonance)",
     )
-    parser.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="output (default: table)",
+    )
     add_backend_args(parser)
     parser.set_defaults(func=_run)
 

@@ -153,6 +153,9 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path, signum: int) -> None:
     finally:
         backend.close()
     assert stored > 0
+    worker_log = (run.data_dir / "logs" / "worker-0.log").read_text()
+    assert "resonance worker: assigned partitions" in worker_log
+    assert "\x1b" not in worker_log and "\b" not in worker_log  # no terminal codes in a file
     # complete at exit: every joule the simulator sent (each model's reading in progress
     # included, cut at the Ctrl-C) went through the workers into the warehouse
     produced = json.loads((run.data_dir / "logs" / "simulator.json").read_text())
