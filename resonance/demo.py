@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -522,8 +523,24 @@ class Demo:
                 log.warning("shutdown step failed: %s", exc)
 
 
+def check_port(port: int, host: str = "127.0.0.1") -> None:
+    """A console port in use fails before anything starts (one line, exit 2)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the console server
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"--port {port}: {exc.strerror or exc} (another console running? "
+                "pick another port, or --port 0 for a free one)"
+            ) from None
+
+
 def run_demo(options: DemoOptions) -> int:
     """Entry point of ``resonance demo``."""
     if options.duration_s is not None and not math.isfinite(options.duration_s):
         raise UsageError(f"--duration {options.duration_s}: must be a finite number of seconds")
+    check_port(options.port)
     return Demo(options).run()

@@ -18,7 +18,9 @@ from warehouse.backend import Backend
 EPILOG = """\
 Idempotent: replays and repeated cumulative partials are stored once (deltas per key),
 offsets are committed only after ClickHouse has the batch, and while ClickHouse is down
-the sink keeps its offsets and retries with backoff. Run `resonance db migrate` first.
+the sink keeps its offsets and retries with backoff. Run `resonance db migrate` first;
+an embedded --data-dir that does not exist yet is created (the only command besides
+`db migrate` that does).
 After each stored batch it evaluates the monitoring policy (--policy, `resonance policy
 show`) on the windows that closed, stores the verdicts and alert transitions and
 publishes the transitions to the `alerts` topic. Window and lateness: the workers'
@@ -157,4 +159,4 @@ def _run(args: argparse.Namespace) -> int:
         progress.done()
         return 0
 
-    return run_with_backend(args, work)
+    return run_with_backend(args, work, create=True)  # a new --data-dir is created
