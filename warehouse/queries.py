@@ -617,6 +617,19 @@ def known_consortia(backend: Backend) -> list[str]:
     return [r["consortium"] for r in table.to_pylist() if r["consortium"]]
 
 
+def known_models(backend: Backend, consortium: str) -> list[str]:
+    """Models of ``consortium`` with a stored reference profile or any stored volume."""
+    table = backend.query(
+        "SELECT DISTINCT model FROM ("
+        " SELECT consortium, model FROM references"
+        " UNION ALL SELECT consortium, model FROM scalars_day WHERE kind = 'volume'"
+        " UNION ALL SELECT consortium, model FROM volume_minute"
+        ") WHERE consortium = {c:String} ORDER BY model",
+        {"c": consortium},
+    )
+    return [r["model"] for r in table.to_pylist() if r["model"]]
+
+
 def volume(
     backend: Backend,
     consortium: str,
@@ -741,6 +754,7 @@ __all__ += [
     "dlq_counts",
     "hub_alternatives",
     "known_consortia",
+    "known_models",
     "late_volume",
     "month_range",
     "stored_alerts",

@@ -60,6 +60,23 @@ class EnergyMeter:
             done -= 1
         return done
 
+    def partial(self, k: int, until_ms: int, inferences: int) -> dict[str, np.ndarray]:
+        """The reading of interval ``k`` cut short at ``until_ms`` (a run stopped early).
+
+        >>> from streams.simulator.catalogue import MODELS_BY_NAME
+        >>> m = EnergyMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
+        >>> r = m.partial(1, 15_000, 3); r["ts"].tolist(), r["duration_s"].tolist()
+        ([15000], [5.0])
+        """
+        seconds = max(0.0, (until_ms - self.start_ms) / 1000.0 - k * self.profile.interval_s)
+        joules = (inferences * self.jpi + self.profile.idle_watts * seconds) * self.noise[k]
+        return {
+            "ts": np.array([until_ms], dtype=np.int64),
+            "joules": np.round(np.array([joules]), 3),
+            "inferences": np.array([inferences], dtype=np.int64),
+            "duration_s": np.round(np.array([seconds]), 3),
+        }
+
     def readings(self, lo: int, hi: int) -> dict[str, np.ndarray]:
         """Readings of intervals ``lo .. hi-1``: ts (ms), joules, inferences, duration_s."""
         k = np.arange(lo, hi)
