@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from processors.accuracy import ClassificationAccuracy
 from processors.cbpe import EstimationThresholds, out_of_range_shares
 from processors.drift import NumericDrift
 from processors.energy import EnergyMeter
@@ -43,7 +42,12 @@ from processors.policy_config import (
     RuleSet,
 )
 from processors.policy_inputs import RegistryInputs, effective_rules
-from processors.resonance_index import model_quality, resonance_index, service_health
+from processors.resonance_index import (
+    model_quality,
+    quality_of,
+    resonance_index,
+    service_health,
+)
 
 LEVELS = ("ok", "warn", "critical")
 ACCEPTED_COUNTERS = ("telemetry_samples", "predictions", "outcomes_matched",
@@ -236,11 +240,7 @@ def _quality(engine: Any, min_labels: int) -> float | None:
     r = engine.result()
     if int(r.get("n") or 0) < min_labels:
         return None
-    if isinstance(engine, ClassificationAccuracy):
-        accuracy: float | None = r["accuracy"]
-        return accuracy
-    mape = r.get("mape")
-    return None if mape is None else max(0.0, 1.0 - min(1.0, float(mape)))
+    return quality_of(r)
 
 
 def _above(value: float | None, warn: float, critical: float) -> Condition:

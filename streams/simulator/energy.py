@@ -4,7 +4,7 @@
 with lognormal noise of ``cv``; the reading's ``ts`` is the end of its interval.
 
 >>> from streams.simulator.catalogue import MODELS_BY_NAME
->>> m = EnergyMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
+>>> m = SimulatedMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
 >>> m.add(np.array([1.0, 2.0, 12.0])); m.n_intervals, m.counts.tolist()
 (3, [2, 1, 0])
 """
@@ -20,8 +20,9 @@ from streams.simulator.generator import rng_for
 from streams.simulator.specs import Energy, Model
 
 
-class EnergyMeter:
-    """Counts inferences per interval and turns completed intervals into readings."""
+class SimulatedMeter:
+    """A simulated power meter: counts inferences per interval and turns completed intervals
+    into readings (the engine that aggregates readings is processors.energy.EnergyMeter)."""
 
     def __init__(
         self,

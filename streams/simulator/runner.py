@@ -17,22 +17,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
 
+from processors.alert_lifecycle import iso
 from streams.simulator.catalogue import select
 from streams.simulator.effects import window
-from streams.simulator.energy import EnergyMeter
+from streams.simulator.energy import SimulatedMeter
 from streams.simulator.generator import ModelGenerator
 from streams.simulator.scenario import EnergyOverride, LabelDelayOverride, Scenario
 from streams.simulator.sinks import Sink
 from streams.simulator.specs import Energy, LabelDelay, Model
 from streams.simulator.stream import ModelStream
 from streams.simulator.summary import Summary
-
-
-def iso(ms: int | float) -> str:
-    """``1764410400000 -> '2025-11-29T10:00:00Z'`` (UTC, seconds precision or ms when needed)."""
-    dt = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
-    text = dt.isoformat(timespec="milliseconds" if int(ms) % 1000 else "seconds")
-    return text.replace("+00:00", "Z")
 
 
 def now_ms() -> int:
@@ -154,7 +148,7 @@ class Simulator:
         streams: list[ModelStream] = []
         for model in self.models:
             gen = self.generator(model, start_ms, duration)
-            meter = EnergyMeter(
+            meter = SimulatedMeter(
                 model, seed=self.seed, start_ms=start_ms, duration_s=duration, profile=gen.energy
             )
             streams.append(

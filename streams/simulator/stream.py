@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.simulator.energy import EnergyMeter
+from streams.simulator.energy import SimulatedMeter
 from streams.simulator.generator import Block, ModelGenerator
 from streams.simulator.summary import Message
 from streams.simulator.wire import TOPICS, encode, slices
@@ -106,7 +106,7 @@ class ModelStream:
     def __init__(
         self,
         gen: ModelGenerator,
-        meter: EnergyMeter,
+        meter: SimulatedMeter,
         *,
         batch_size: int,
         linger_s: float = 10.0,
