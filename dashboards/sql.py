@@ -299,7 +299,7 @@ def classification_accuracy(
 
 
 def estimated_accuracy(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: CBPE's estimated accuracy, its band and n per ``keys`` from summed states.
 
@@ -312,6 +312,7 @@ def estimated_accuracy(
     """
     group = with_keys(keys, "model_version", "calibration")
     z = ESTIMATION.z
+    values = ("n_pred", "expected", "sum_q2", "n_outside")
     return f"""
     SELECT {", ".join(keys)}, sum(correct) / nullIf(sum(rows), 0) AS estimated,
            sqrt(sum(greatest(correct - q2, 0))) / nullIf(sum(rows), 0) AS se,
@@ -320,15 +321,11 @@ def estimated_accuracy(
            toFloat64(sum(rows)) AS n, toFloat64(sum(outside)) AS n_outside,
            max(cal_ece) AS ece
     FROM (
-        SELECT {key_select(group, bucket)}, {grain.merge_array}(n_pred) AS np,
-               {grain.merge_array}(expected) AS ex, {grain.merge_array}(sum_q2) AS q,
-               arraySum(np) AS rows, length(np) AS k,
-               arraySum(arrayMap(i -> ex[i * k + i + 1], range(k))) AS correct,
-               arraySum(q) AS q2, sum(n_outside) AS outside,
+        SELECT {", ".join(group)}, arraySum(n_pred) AS rows, length(n_pred) AS k,
+               arraySum(arrayMap(i -> expected[i * k + i + 1], range(k))) AS correct,
+               arraySum(sum_q2) AS q2, n_outside AS outside,
                JSONExtractFloat(calibration, 'ece') AS cal_ece
-        FROM {grain.table("estimation")}
-        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
-        GROUP BY {", ".join(group)}
+        FROM ({summed(grain, "estimation", group, bucket, extra_where, values)})
     )
     GROUP BY {", ".join(keys)}"""
 
