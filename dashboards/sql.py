@@ -298,10 +298,6 @@ def classification_accuracy(
     GROUP BY {", ".join(keys)}"""
 
 
-#: The CBPE state columns the estimated-accuracy panels read.
-ESTIMATION_STATE = ("n_pred", "expected", "sum_q2", "n_outside")
-
-
 def estimated_accuracy(
     grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
@@ -316,6 +312,7 @@ def estimated_accuracy(
     """
     group = with_keys(keys, "model_version", "calibration")
     z = ESTIMATION.z
+    values = ("n_pred", "expected", "sum_q2", "n_outside")
     return f"""
     SELECT {", ".join(keys)}, sum(correct) / nullIf(sum(rows), 0) AS estimated,
            sqrt(sum(greatest(correct - q2, 0))) / nullIf(sum(rows), 0) AS se,
@@ -328,7 +325,7 @@ def estimated_accuracy(
                arraySum(arrayMap(i -> expected[i * k + i + 1], range(k))) AS correct,
                arraySum(sum_q2) AS q2, n_outside AS outside,
                JSONExtractFloat(calibration, 'ece') AS cal_ece
-        FROM ({summed(grain, "estimation", group, bucket, extra_where, ESTIMATION_STATE)})
+        FROM ({summed(grain, "estimation", group, bucket, extra_where, values)})
     )
     GROUP BY {", ".join(keys)}"""
 

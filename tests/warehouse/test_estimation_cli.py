@@ -11,6 +11,7 @@ import pytest
 
 from processors.calibration import fit_calibration
 from processors.cbpe import CBPE, calibration_descriptor
+from processors.volume import VOLUME_FIELDS, Volume
 from resonance.cli import main
 from warehouse.estimation_queries import COLUMNS
 
@@ -31,11 +32,15 @@ def data_dir(tmp_path_factory, helpers):
     pred = np.where(score >= 0.5, "1", "0")
     raw = helpers.Raw("estimation", helpers.TENANCY, calibration_descriptor(cal), ts,
                       (pred, score), lambda: CBPE(cal))  # fmt: skip
+    # every prediction is counted too (the worker's volume partial: known models)
+    codes = np.full(ts.size, VOLUME_FIELDS.index("predictions"))
+    volume = helpers.Raw("volume", helpers.TENANCY, "", ts, (codes,), Volume)
     path = tmp_path_factory.mktemp("cli-est") / "wh"
     backend = ChdbBackend(path)
     try:
         migrate(backend, minute_ttl_days=0, log=lambda _m: None)
-        PartialWriter(backend).write([p.to_dict() for p in helpers.to_partials(raw)])
+        parts = [p.to_dict() for r in (raw, volume) for p in helpers.to_partials(r)]
+        PartialWriter(backend).write(parts)
     finally:
         backend.close()
     return path, CBPE(cal).update(pred, score)
@@ -70,7 +75,8 @@ def test_formats(capsys, data_dir, helpers):
         "model_version",
         "n",
     ]
-    code, out, err = run(capsys, *base(data_dir, helpers), "--model", "nope", "--format", "json")
+    late = ["--from", str(helpers.T0 + 86400), "--to", str(helpers.T0 + 2 * 86400)]
+    code, out, err = run(capsys, *base(data_dir, helpers), *late, "--format", "json")
     assert code == 0 and json.loads(out) == [] and "no rows" in err
 
 
@@ -81,6 +87,7 @@ def test_formats(capsys, data_dir, helpers):
         (["--by", "site"], "--by"),
         (["--step", "10s"], "--step"),
         (["--from", "tomorrow-ish"], "ISO-8601"),
+        (["--model", "nope"], "--model nope: unknown"),
     ],
 )
 def test_usage_errors_are_one_line(capsys, data_dir, argv, message):
