@@ -2,8 +2,10 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := test-artifacts/fuzz
 
-.PHONY: help install test demo bench lint format
+.PHONY: help install test demo bench lint format fuzz
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
@@ -37,3 +39,17 @@ lint: install ## ruff lint and format check, import layers (import-linter), mypy
 format: install ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+fuzz: install ## fuzz the decoder with atheris for FUZZ_SECONDS (default 60); crashes land in test-artifacts/fuzz/
+	@$(PY) -c 'import atheris' 2>/dev/null || $(PY) -m pip install -q -e '.[fuzz]' >/dev/null 2>&1 || true
+	@$(PY) -c 'import atheris' 2>/dev/null || { echo "make fuzz: atheris cannot be installed here ($(PY) -m pip install -e '.[fuzz]' failed): nothing was fuzzed"; exit 2; }
+	@mkdir -p $(FUZZ_DIR)/corpus
+	@$(PY) fuzz/decoder_fuzz.py -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=$(FUZZ_DIR)/ \
+		$(FUZZ_DIR)/corpus > $(FUZZ_DIR)/fuzz.log 2>&1; rc=$$?; \
+	grep -E '^(Done|#[0-9]+ +DONE)' $(FUZZ_DIR)/fuzz.log | sed 's/^/make fuzz: /'; \
+	crashes=$$(ls $(FUZZ_DIR)/crash-* $(FUZZ_DIR)/timeout-* $(FUZZ_DIR)/oom-* 2>/dev/null); \
+	if [ $$rc -ne 0 ] || [ -n "$$crashes" ]; then \
+		grep -E -A12 'Traceback|ERROR' $(FUZZ_DIR)/fuzz.log | head -40; \
+		echo "make fuzz: FOUND a failing input (exit $$rc): $${crashes:-see $(FUZZ_DIR)/fuzz.log}"; exit 1; \
+	fi; \
+	echo "make fuzz: no failing input in $(FUZZ_SECONDS) s (corpus $(FUZZ_DIR)/corpus, log $(FUZZ_DIR)/fuzz.log)"

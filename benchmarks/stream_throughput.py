@@ -180,6 +180,13 @@ class WorkerProgress:
         return (end[index] - start[index]) / (end[0] - start[0])
 
 
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording ``pid`` (raw format, 200 Hz) until it gets SIGINT."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    cmd = [py_spy, "record", "--format", "raw", "-r", "200", "-o", str(out), "-p", str(pid)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def py_spy_summary(path: Path, top: int = 15) -> list[tuple[str, float]]:
     """Self-time shares of the leaf functions in a py-spy ``--format raw`` file."""
     leaves: Counter[str] = Counter()
@@ -198,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, default=4000, help="batch envelopes (4000)")
     parser.add_argument("--singles", type=int, default=30_000, help="single events (30000)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--profile", type=Path, help="py-spy raw output of the batch phase")
+    parser.add_argument("--profile", type=Path, help="py-spy raw output of one phase")
+    parser.add_argument(
+        "--profile-phase", choices=("batch", "single"), default="batch", help="(batch)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.batches < 10 or args.singles < 0:
@@ -235,16 +245,11 @@ def main(argv: list[str] | None = None) -> int:
         spy = None
         try:
             progress = WorkerProgress(proc)
-            progress.wait_messages(1, timeout=180)
+            single = args.profile_phase == "single"
+            progress.wait_messages(args.batches if single else 1, timeout=600)
             if args.profile:
-                py_spy = str(Path(sys.executable).with_name("py-spy"))
-                cmd = [py_spy, "record", "--format", "raw", "-r", "200", "-o", str(args.profile)]
-                spy = subprocess.Popen(
-                    [*cmd, "-p", str(proc.pid)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            progress.wait_messages(args.batches, timeout=600)
+                spy = start_py_spy(proc.pid, args.profile)
+            progress.wait_messages(total if single else args.batches, timeout=600)
             if spy:
                 spy.send_signal(2)  # SIGINT: py-spy writes its file and exits
                 spy.wait(60)
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_1m": os.getloadavg()[0],
     }
     if args.profile and args.profile.exists():
-        log("py-spy, batch phase, self time of the top functions:")
+        log(f"py-spy, {args.profile_phase} phase, self time of the top functions:")
         for name, share in py_spy_summary(args.profile):
             log(f"  {share:6.1%}  {name}")
     if args.json:

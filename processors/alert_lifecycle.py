@@ -11,8 +11,9 @@ condition is unknown (too few samples) leaves the state as it is.
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -130,3 +131,56 @@ def transition_record(
         "policy_version": policy_version,
         "seq": int(episode["seq"]),
     }
+
+
+def rewind_point(decided: Sequence[dict[str, Any]], rule: str, changed_from: int) -> int | None:
+    """Index in ``decided`` (the bounded record of decided windows, oldest first) from
+    which ``rule`` is re-decided after late outcomes changed window ``changed_from``: the
+    first window at or after it that follows the rule's last emitted transition, so an
+    emitted transition is never retracted nor re-identified. None: nothing to re-decide.
+
+    >>> decided = [{"t": t, "emitted": ["accuracy_drop"] if t == 2 else []} for t in range(5)]
+    >>> rewind_point(decided, "accuracy_drop", 0), rewind_point(decided, "accuracy_drop", 3)
+    (3, 3)
+    >>> rewind_point(decided, "resonance_floor", 1), rewind_point(decided, "accuracy_drop", 9)
+    (1, None)
+    """
+    start = 0
+    for i, entry in enumerate(decided):
+        if rule in entry.get("emitted", ()):
+            start = i + 1
+    for i in range(start, len(decided)):
+        if decided[i]["t"] >= changed_from:
+            return i
+    return None
+
+
+def replay(
+    before: dict[str, Any],
+    conditions: Sequence[tuple[int, Condition]],
+    for_windows: int,
+    clear_windows: int,
+    on_transition: Callable[[int, str, dict[str, Any], dict[str, Any], Condition], None],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run the lifecycle again from the state ``before`` the first window over re-decided
+    ``(window_start, condition)`` pairs; ``on_transition(window_start, transition, episode,
+    state, condition)`` sees each transition as it happens (live episode and state).
+    Returns the final state and the state before each window; ``before`` is left as it
+    was (the caller's record of the past).
+
+    >>> seen = []
+    >>> state, befores = replay({}, [(0, Condition(None)), (1, Condition("warn")),
+    ...                              (2, Condition("warn"))], 2, 1,
+    ...                         lambda t, tr, ep, _s, _c: seen.append((t, tr, ep["started_at"])))
+    >>> seen, len(befores), befores[2]["run"]
+    ([(2, 'firing', 1)], 3, 1)
+    """
+    state = copy.deepcopy(before)
+    befores: list[dict[str, Any]] = []
+    for t, cond in conditions:
+        befores.append(copy.deepcopy(state))
+        step = advance(state, cond, t, for_windows, clear_windows)
+        if step is not None:
+            episode = state["open"] if step[0] != "resolved" else state["last_resolved"]
+            on_transition(t, step[0], episode, state, cond)
+    return state, befores

@@ -25,7 +25,7 @@ them. Definitions (README.md, "Policy"):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
@@ -42,11 +42,17 @@ from processors.policy_config import (
     PolicyConfig,
     RuleSet,
 )
+from processors.policy_inputs import RegistryInputs, effective_rules
 from processors.resonance_index import model_quality, resonance_index, service_health
 
 LEVELS = ("ok", "warn", "critical")
 ACCEPTED_COUNTERS = ("telemetry_samples", "predictions", "outcomes_matched",
                      "outcomes_unmatched", "energy_readings")  # fmt: skip
+
+
+def _version_key(v: str) -> tuple[int, int | str]:
+    """Numeric versions in number order, after them the rest in text order."""
+    return (0, int(v)) if v.isdigit() else (1, v)
 
 
 def holm(pvalues: Sequence[float], alpha: float) -> np.ndarray:
@@ -204,6 +210,24 @@ def feature_results(engines: Mapping[str, Any], rules: RuleSet) -> list[FeatureR
     return sorted([*best.values(), *untested], key=lambda f: f.feature)
 
 
+def model_share(tested: Sequence[FeatureResult], importance: Mapping[str, float]) -> float | None:
+    """Importance-weighted share of drifting features among the ``tested`` ones (features
+    ``importance`` does not name weigh 0); the plain drift share without importances, or
+    when no tested feature weighs anything; None when nothing was tested.
+
+    >>> f = [FeatureResult(n, "numeric", "wasserstein", 0.0, 0.0, 500, d)
+    ...      for n, d in (("a", True), ("b", False), ("c", False))]
+    >>> model_share(f, {}), model_share(f, {"a": 0.7, "b": 0.3}), model_share(f, {"z": 1})
+    (0.3333333333333333, 0.7, 0.3333333333333333)
+    """
+    if not tested:
+        return None
+    weights = [float(importance.get(f.feature, 0.0)) for f in tested]
+    if sum(weights) <= 0:
+        weights = [1.0] * len(tested)
+    return sum(w for w, f in zip(weights, tested, strict=True) if f.drift) / sum(weights)
+
+
 def _quality(engine: Any, min_labels: int) -> float | None:
     """Accuracy (classifiers) or 1 − MAPE clipped to [0, 1] (regressors); None below
     ``min_labels`` labelled samples."""
@@ -242,12 +266,51 @@ class Policy:
     baseline) and is updated in place.
     """
 
-    def __init__(self, config: PolicyConfig | None = None) -> None:
+    def __init__(self, config: PolicyConfig | None = None, registry: Iterable[Any] = ()) -> None:
         self.config = config or PolicyConfig.from_mapping({})
         self.version = self.config.version
+        self._registry: dict[tuple[str, str], dict[str, RegistryInputs]] = {}
+        self._rules: dict[tuple[str, str, str | None], tuple[RuleSet, dict[str, str]]] = {}
+        self.use_registry(registry)
 
-    def rules(self, consortium: str, model: str) -> RuleSet:
-        return self.config.rules(consortium, model)
+    def use_registry(self, entries: Iterable[Any]) -> None:
+        """Take the registry's inputs (:class:`streams.registry.ModelEntry` objects or
+        :func:`warehouse.registry.list_models` rows; replaces earlier ones): baselines,
+        importances, SLO and energy baseline per model version
+        (:mod:`processors.policy_inputs`)."""
+        found: dict[tuple[str, str], dict[str, RegistryInputs]] = {}
+        for e in entries:
+            get = e.get if isinstance(e, Mapping) else lambda k, e=e: getattr(e, k)
+            inputs = RegistryInputs.of(e)
+            key = (str(get("consortium")), str(get("model")))
+            found.setdefault(key, {})[inputs.model_version] = inputs
+        if found != self._registry:
+            self._registry = found
+            self._rules.clear()
+
+    def inputs(
+        self, consortium: str, model: str, version: str | None = None
+    ) -> RegistryInputs | None:
+        """The registry inputs of ``version`` of the model, else of its newest version."""
+        per = self._registry.get((consortium, model))
+        if not per:
+            return None
+        if version in per:
+            return per[version]
+        return per[max(per, key=_version_key)]
+
+    def explain(
+        self, consortium: str, model: str, version: str | None = None
+    ) -> tuple[RuleSet, dict[str, str]]:
+        """The effective rules and, per ``rule.key``, where the value came from."""
+        key = (consortium, model, version)
+        if key not in self._rules:
+            inputs = self.inputs(consortium, model, version)
+            self._rules[key] = effective_rules(self.config, consortium, model, inputs)
+        return self._rules[key]
+
+    def rules(self, consortium: str, model: str, version: str | None = None) -> RuleSet:
+        return self.explain(consortium, model, version)[0]
 
     def lookback(self, consortium: str, model: str) -> int:
         """Windows of history :meth:`evaluate` needs before the decided one (inclusive)."""
@@ -263,21 +326,16 @@ class Policy:
         model: str,
         history: Sequence[WindowStats],
         state: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> WindowVerdict:
-        rules = self.rules(consortium, model)
+        rules = self.rules(consortium, model, version)
         state = {} if state is None else state
         cur = history[-1]
         fd = rules.feature_drift
         merged = _horizons(history, fd.horizon, max(fd.horizon, fd.max_horizon), fd.min_samples)
         features = feature_results(merged, rules)
         tested = [f for f in features if f.drift is not None]
-        imp = rules.model_drift.importance
-        total = sum(imp.get(f.feature, 1.0) for f in tested)
-        share = (
-            sum(imp.get(f.feature, 1.0) for f in tested if f.drift) / total
-            if tested and total > 0
-            else None
-        )
+        share = model_share(tested, rules.model_drift.importance)
         conditions: dict[str, Condition] = {}
         if share is None:
             conditions["feature_drift"] = conditions["model_drift"] = Condition(None)
@@ -296,7 +354,10 @@ class Policy:
         ad = rules.accuracy_drop
         acc = _merge([w.accuracy for w in history[-ad.horizon :]])
         quality = _quality(acc, ad.min_labels)
-        baseline = ad.baseline if ad.baseline is not None else self._learned(state, quality, ad)
+        baseline = (
+            ad.baseline if ad.baseline is not None
+            else self._learned(state, quality, ad, cur.window_start)
+        )  # fmt: skip
         drop = None if quality is None or baseline is None else baseline - quality
         conditions["accuracy_drop"] = _above(drop, ad.warn, ad.critical)
         quality_c = (
@@ -344,12 +405,26 @@ class Policy:
                              index, conditions)  # fmt: skip
 
     @staticmethod
-    def _learned(state: dict[str, Any], quality: float | None, ad: Any) -> float | None:
-        """The model's own baseline: median quality of its first labelled horizons."""
+    def _learned(
+        state: dict[str, Any], quality: float | None, ad: Any, window_start: int
+    ) -> float | None:
+        """The model's own baseline: median quality of its first labelled horizons. A
+        window decided again (late outcomes) replaces its own value, never adds a second.
+
+        >>> s, ad = {}, type("R", (), {"baseline_windows": 2})
+        >>> [Policy._learned(s, q, ad, w) for w, q in [(0, 0.8), (0, 0.9), (1, 0.7), (2, 0.1)]]
+        [None, None, None, 0.8]
+        """
         seen = state.setdefault("quality_baseline", [])
+        windows = state.setdefault("quality_baseline_windows", [])
+        windows += [None] * (len(seen) - len(windows))  # states stored before this field
         if len(seen) < ad.baseline_windows:
             if quality is not None:
-                seen.append(quality)
+                if window_start in windows:
+                    seen[windows.index(window_start)] = quality
+                else:
+                    seen.append(quality)
+                    windows.append(window_start)
             return None
         return float(median(seen))
 
@@ -400,10 +475,15 @@ class Policy:
             return e.joules / e.inferences
 
         cur = jpi(history[-1])
-        base = [v for v in (jpi(w) for w in history[-er.baseline_windows - 1 : -1]) if v]
-        if cur is None or len(base) < er.min_baseline_windows:
+        if cur is None:
             return Condition(None)
-        ref = median(base)
+        if er.baseline is not None:
+            ref = er.baseline
+        else:
+            base = [v for v in (jpi(w) for w in history[-er.baseline_windows - 1 : -1]) if v]
+            if len(base) < er.min_baseline_windows:
+                return Condition(None)
+            ref = median(base)
         c = _above(cur / ref, er.warn, er.critical)
         return Condition(c.level, cur, (c.threshold or 0) * ref)
 

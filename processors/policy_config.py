@@ -77,8 +77,10 @@ class FeatureDriftRule(Lifecycle):
 
 class ModelDriftRule(Lifecycle):
     """Model drift: the importance-weighted share of drifting features >= ``share``
-    (critical at ``critical_share``). ``importance``: feature -> weight (default 1). The
-    default asks for more than half, so one feature of two is feature_drift only."""
+    (critical at ``critical_share``). ``importance``: feature -> weight; features it does
+    not name weigh 0, and without one (or when no tested feature has a positive weight)
+    every feature weighs 1: the drift share. The default asks for more than half, so one
+    feature of two is feature_drift only."""
 
     for_windows: int = Field(default=1, alias="for", ge=1, le=1000)
     share: float = Field(default=0.6, gt=0, le=1)
@@ -145,10 +147,12 @@ class ResonanceFloorRule(ThresholdRule):
 class EnergyRule(ThresholdRule):
     """Joules per inference over the model's trailing median of ``baseline_windows``
     earlier windows (ratio); needs ``min_inferences`` in the window and
-    ``min_baseline_windows`` baseline windows."""
+    ``min_baseline_windows`` baseline windows. ``baseline`` (J per inference, e.g. the
+    registry's ``joules_per_inference``) replaces the trailing median when set."""
 
     warn: float = Field(default=1.5, gt=1)
     critical: float = Field(default=2.0, gt=1)
+    baseline: float | None = Field(default=None, gt=0)
     baseline_windows: int = Field(default=30, ge=1, le=10_000)
     min_baseline_windows: int = Field(default=5, ge=1)
     min_inferences: int = Field(default=20, ge=1)

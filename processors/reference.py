@@ -73,21 +73,30 @@ LUT_CELLS = 16_384
 """Equal-width cells over [min, closing edge) in a numeric reference's lookup table."""
 
 
-def lookup_table(edges: np.ndarray, cells: int = LUT_CELLS) -> tuple[float, float, np.ndarray]:
-    """(low, cells per unit, bin of each cell's left end) for :func:`histogram_lut`; an
-    empty table (constant column, range beyond a double) means "sort instead"."""
+LookupTable = tuple[float, float, np.ndarray, np.ndarray, np.ndarray]
+"""(low, cells per unit, bin of each cell's left end, upper and lower bound of each bin)."""
+
+
+def lookup_table(edges: np.ndarray, cells: int = LUT_CELLS) -> LookupTable:
+    """The table :func:`histogram_lut` bins by; an empty one (constant column, range
+    beyond a double) means "sort instead"."""
     lo, hi = float(edges[0]), float(edges[-1])
     with np.errstate(over="ignore", divide="ignore"):
         scale = cells / (hi - lo) if hi > lo else 0.0
+    upper = np.append(edges, np.inf)  # bin j holds lower[j] <= x < upper[j]
+    lower = np.insert(edges, 0, -np.inf)
     if not 0.0 < scale < np.inf:  # a constant column, or a range wider than a double
-        return lo, 0.0, np.zeros(0, np.int16)
+        return lo, 0.0, np.zeros(0, np.intp), upper, lower
     left = lo + np.arange(cells) / scale
-    dtype = np.int16 if edges.size < np.iinfo(np.int16).max else np.int32
-    return lo, scale, np.searchsorted(edges, left, side="right").astype(dtype)
+    return lo, scale, np.searchsorted(edges, left, side="right").astype(np.intp), upper, lower
+
+
+LUT_CHUNK = 1 << 16
+"""Values binned per step of :func:`histogram_lut`: its scratch arrays stay in cache."""
 
 
 def histogram_lut(
-    edges: np.ndarray, table: tuple[float, float, np.ndarray], x: np.ndarray
+    edges: np.ndarray, table: LookupTable, x: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """:func:`histogram` by a lookup table instead of a sort (3-4x faster on 1M values).
 
@@ -95,38 +104,63 @@ def histogram_lut(
     edges confirms it, a cell holding an edge moves its values on by one or two bins,
     and whatever is still unsure (float rounding at a cell's end) gets a binary search.
     Same bins as ``searchsorted(edges, x, "right")``; sums are added in another order.
+    Values go through in chunks of :data:`LUT_CHUNK` into reused scratch arrays: on
+    1M values that is ~2x faster than whole-array temporaries (no page faults, no
+    cache misses).
 
     >>> e = np.array([0.0, 1.0, 2.0])
     >>> c, s, m = histogram_lut(e, lookup_table(e, 4), np.array([-1, 0, 0.5, 1, 5, np.nan]))
     >>> c.tolist(), s.tolist(), m
     ([1, 2, 1, 1], [-1.0, 0.5, 1.0, 5.0], 1)
     """
-    lo, scale, lut = table
+    lo, scale, lut, upper, lower = table
     if not lut.size:
         return histogram(edges, x)
-    finite = np.isfinite(x)
-    n_missing = int(x.size - np.count_nonzero(finite))
-    if n_missing:
-        x = x[finite]
-    with np.errstate(over="ignore", invalid="ignore"):
-        cell = (x - lo) * scale
-    np.clip(cell, 0, lut.size - 1, out=cell)
-    b = lut[cell.astype(np.intp)].astype(np.intp)
-    upper = np.append(edges, np.inf)  # bin j holds edges[j-1] <= x < upper[j]
-    lower = np.insert(edges, 0, -np.inf)
-    unsure = np.flatnonzero(x >= upper[b])
-    for _ in range(2):
-        if not unsure.size:
-            break
-        b[unsure] += 1
-        unsure = unsure[x[unsure] >= upper[b[unsure]]]
-    low = np.flatnonzero(x < lower[b])
-    if low.size:
-        unsure = np.union1d(unsure, low)
-    if unsure.size:
-        b[unsure] = np.searchsorted(edges, x[unsure], side="right")
-    counts = np.bincount(b, minlength=edges.size + 1).astype(np.int64, copy=False)
-    sums = np.bincount(b, weights=x, minlength=edges.size + 1)
+    x = np.asarray(x, dtype=np.float64)
+    n_missing = 0
+    if not np.isfinite(x.sum()):  # one fast pass; NaN/inf (or an overflowing sum) below
+        finite = np.isfinite(x)
+        n_missing = int(x.size - np.count_nonzero(finite))
+        if n_missing:
+            x = x[finite]
+    nbins = edges.size + 1
+    counts = np.zeros(nbins, np.int64)
+    sums = np.zeros(nbins)
+    if not x.size:
+        return counts, sums, n_missing
+    size = min(x.size, LUT_CHUNK)
+    cell = np.empty(size)
+    bound = np.empty(size)
+    b = np.empty(size, np.intp)
+    flag = np.empty(size, bool)
+    top = lut.size - 1
+    for start in range(0, x.size, size):
+        xs = x[start : start + size]
+        k = xs.size
+        c, bd, bk, fl = cell[:k], bound[:k], b[:k], flag[:k]
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(xs, lo, out=c)
+            np.multiply(c, scale, out=c)
+        np.maximum(c, 0, out=c)  # ufuncs: np.clip costs a few µs more per call
+        np.minimum(c, top, out=c)
+        np.copyto(bk, c, casting="unsafe")  # truncation = floor: c >= 0
+        np.take(lut, bk, out=bk)
+        np.take(upper, bk, out=bd)
+        np.greater_equal(xs, bd, out=fl)
+        unsure = np.flatnonzero(fl)
+        for _ in range(2):
+            if not unsure.size:
+                break
+            bk[unsure] += 1
+            unsure = unsure[xs[unsure] >= upper[bk[unsure]]]
+        np.take(lower, bk, out=bd)
+        np.less(xs, bd, out=fl)
+        if fl.any():
+            unsure = np.union1d(unsure, np.flatnonzero(fl))
+        if unsure.size:
+            bk[unsure] = np.searchsorted(edges, xs[unsure], side="right")
+        counts += np.bincount(bk, minlength=nbins)
+        sums += np.bincount(bk, weights=xs, minlength=nbins)
     return counts, sums, n_missing
 
 
@@ -165,7 +199,7 @@ class NumericReference(_MissingRate):
     group_ends: tuple[int, ...] = ()
     _edges: np.ndarray = field(init=False, repr=False, compare=False)
     _starts: np.ndarray = field(init=False, repr=False, compare=False)
-    _table: list[tuple[float, float, np.ndarray]] = field(init=False, repr=False, compare=False)
+    _table: list[LookupTable] = field(init=False, repr=False, compare=False)
     kind: ClassVar[str] = "numeric"
 
     def __post_init__(self) -> None:

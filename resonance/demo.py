@@ -30,6 +30,7 @@ import threading
 import time
 import webbrowser
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,9 @@ DEFAULT_RATE = 10.0
 
 DEFAULT_SIM_DURATION_S = 600.0
 """Without --duration: simulate ten minutes, then keep the console up until Ctrl-C."""
+
+DEMO_SESSION_TIMEOUT_S = 4.0
+"""Consumer-group session timeout of the demo's worker and sink (see :func:`worker_env`)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,10 @@ def worker_env(options: DemoOptions, bootstrap: str, data_dir: Path) -> dict[str
         "RESONANCE_ALLOWED_LATENESS_S": str(options.lateness_s),
         "RESONANCE_EMIT_INTERVAL_S": str(options.emit_interval_s),
         "RESONANCE_BLOCK_IDLE_S": str(options.block_idle_s),
+        # Tansu completes a new group's first join after about half the session timeout
+        # (5 s at Kafka's 10 s): 4 s joins in 2 s, still above a loaded machine's stalls
+        "RESONANCE_BROKER_SESSION_TIMEOUT": str(DEMO_SESSION_TIMEOUT_S),
+        "RESONANCE_BROKER_HEARTBEAT_INTERVAL": "0.5",
         "PYTHONUNBUFFERED": "1",
     }
 
@@ -275,7 +283,9 @@ class Demo:
             lateness_s=opts.lateness_s,
             publish=KafkaPublisher(bootstrap),
         )
-        sink = SinkThread(backend, bootstrap, evaluator=evaluator).start()
+        sink = SinkThread(
+            backend, bootstrap, evaluator=evaluator, session_timeout_s=DEMO_SESSION_TIMEOUT_S
+        ).start()
         self._cleanup.append(sink.stop)
         return sink
 
@@ -327,22 +337,28 @@ class Demo:
         opts = self.options
         self.say(f"resonance demo: data in {self.data_dir} (logs in {self.data_dir / 'logs'})")
         simulator = self.make_simulator()  # a bad --scenario fails before anything starts
-        entries = self.model_entries(simulator)
-        bootstrap = self.start_broker()
-        self.register_models(bootstrap, entries)
-        # workers first: a Faust worker needs ~8 s to import, start and join its group
-        # (Tansu answers a JoinGroup after ~5 s), so everything else overlaps that wait
-        self.start_workers(bootstrap)
-        backend = self.open_warehouse()  # a data dir in use fails here; cleanup stops the rest
+        # chDB's import, session and migrations take seconds: on a thread, beside the rest
+        with ThreadPoolExecutor(1, thread_name_prefix="resonance-warehouse") as pool:
+            opening = pool.submit(self.open_warehouse)
+            bootstrap = self.start_broker()
+            # workers next: a Faust worker needs a few seconds to import, start and join
+            # its group, so everything else overlaps that wait; its registry reader follows
+            # the ``models`` topic, so the models registered now reach it before any event
+            self.start_workers(bootstrap)
+            self.register_models(bootstrap, self.model_entries(simulator))
+            # events next: the broker holds them while the workers and the sink join
+            start = datetime.now(UTC).replace(microsecond=0)
+            duration = opts.duration_s or DEFAULT_SIM_DURATION_S
+            producer = KafkaSink(bootstrap, flush_timeout_s=10.0, **{"log.connection.close": False})
+            simulation = SimulationThread(simulator, producer, start, duration, flush_outcomes=True)
+            self._cleanup.append(simulation.start().stop)
+        # the pool waited for the warehouse, so a failure above still finds it in _cleanup
+        backend = opening.result()  # a data dir in use fails here; cleanup stops the rest
         sink = self.start_sink(backend, bootstrap)
-        start = datetime.now(UTC).replace(microsecond=0)
         since_s = int(start.timestamp() // opts.window_s * opts.window_s)
         url, refresher = self.start_console(backend, since_s)
+        sink.on_first_insert = refresher.wake  # the first metrics without waiting a period
         self.start_notifier(bootstrap, url)
-        duration = opts.duration_s or DEFAULT_SIM_DURATION_S
-        producer = KafkaSink(bootstrap, flush_timeout_s=10.0, **{"log.connection.close": False})
-        simulation = SimulationThread(simulator, producer, start, duration, flush_outcomes=True)
-        self._cleanup.append(simulation.start().stop)
         truth = ground_truth(simulator.ground_truth(int(start.timestamp() * 1000), duration))
         return Running(bootstrap, len(simulator.models), sink, refresher, simulation, truth, url)
 

@@ -127,6 +127,7 @@ class StreamProcessor:
             "dlq_records": 0,
             "processing_errors": 0,
             "commits": 0,
+            "commit_failures": 0,
         }
         self._reported: tuple[float, dict[str, int]] = (time.monotonic(), dict(self.counters))
 
@@ -332,7 +333,7 @@ class StreamProcessor:
             self.expected[TP(topic, p)] = offset
             self.strict.add(TP(topic, p))
         self.states[p] = state
-        self.last_emit[p] = time.monotonic()
+        self.last_emit[p] = 0.0  # a partition's first partials go out with its first batch
         return state
 
     async def _rebuild(self, state: PartitionState) -> tuple[dict[str, int], dict[str, int]]:
@@ -424,25 +425,68 @@ class StreamProcessor:
             state.reset()
             self.last_emit[p] = time.monotonic()
         else:
-            self.states.pop(p, None)
+            await self._seek_back(p, state)
+
+    async def _seek_back(self, p: int, state: PartitionState) -> None:
+        """After a failed commit: drop the partition's state and seek its four input TPs
+        back to the committed offsets (the group's start), so the group is read again.
+
+        The replayed group has the same ``group_start``, hence the same keys, and the
+        recovery floor of the rebuild makes its final version the highest: consumers
+        keep one copy. Without the seek the fetch position stays past offsets that are
+        never committed, and every later message of the partition would be refused as
+        not continuing the committed offset: a silent stall (issue 11).
+        """
+        self.states.pop(p, None)
+        self.pending.pop(p, None)
+        self.expected = {tp: o for tp, o in self.expected.items() if tp.partition != p}
+        self.strict = {tp for tp in self.strict if tp.partition != p}
+        assigned = self._assigned()
+        for topic, offset in state.group_start.items():
+            tp = TP(topic, p)
+            if tp in assigned:  # revoked meanwhile: the rebalance seeks for the new owner
+                await self.app.consumer.seek(tp, offset)
+        self.counters["commit_failures"] += 1
+        print(f"resonance worker: commit of partition {p} failed; re-reading it from the "
+              f"committed offsets {dict(sorted(state.group_start.items()))}",
+              file=sys.stderr, flush=True)  # fmt: skip
 
     def _fault(self, point: str) -> None:
         """Exit without a goodbye (like SIGKILL) when ``point`` is reached the configured
         number of times (``RESONANCE_FAULT_POINT=after-acks:3``: the third group's final
         partials are acknowledged, its offsets not committed)."""
-        spec = self.settings.fault_point
-        if not spec or spec.split(":")[0] != point:
-            return
-        self._faults[point] = self._faults.get(point, 0) + 1
-        if self._faults[point] == int(spec.split(":")[1]):
-            print(f"resonance worker: fault injection: exiting at {spec}", file=sys.stderr,
-                  flush=True)  # fmt: skip
+        if self._fault_reached(point):
+            print(f"resonance worker: fault injection: exiting at {self.settings.fault_point}",
+                  file=sys.stderr, flush=True)  # fmt: skip
             os._exit(70)
 
+    def _fault_reached(self, point: str) -> bool:
+        """Whether this is the configured N-th time ``point`` is reached."""
+        spec = self.settings.fault_point
+        if not spec or spec.split(":")[0] != point:
+            return False
+        self._faults[point] = self._faults.get(point, 0) + 1
+        return self._faults[point] == int(spec.split(":")[1])
+
     async def _commit(self, offsets: dict[TP, int]) -> bool:
-        # Faust's consumer commits through its consumer thread; acks are off for our
-        # topics, so this explicit call is the only commit they ever get.
-        return bool(await self.app.consumer._commit(offsets))
+        """Commit; False when it failed (the caller seeks back).
+
+        Faust's consumer commits through its consumer thread; acks are off for our
+        topics, so this explicit call is the only commit they ever get. Faust answers
+        False for a group that rebalanced meanwhile, and crashes the worker itself on
+        other commit errors (the restart replays from the committed offsets).
+        ``RESONANCE_FAULT_POINT=fail-commit:N`` drops the N-th commit request, as a
+        broker that refused it would (tests only).
+        """
+        if self._fault_reached("fail-commit"):
+            print(f"resonance worker: fault injection: {self.settings.fault_point}: commit "
+                  "not sent", file=sys.stderr, flush=True)  # fmt: skip
+            return False
+        try:
+            return bool(await self.app.consumer._commit(offsets))
+        except Exception:
+            log.exception("commit failed")
+            return False
 
     def _send_partial(self, partial: Partial) -> asyncio.Future:
         return self._send(PARTIALS_TOPIC, partial.key.encode(), partial.encode())

@@ -81,8 +81,13 @@ class StreamSettings(BaseSettings):
     #: also import reference files under ``references_dir`` at start-up (local import path)
     import_references: bool = True
     #: tests only: exit at a point of the block protocol, ``after-acks:N`` (the N-th
-    #: group's final partials acknowledged, not committed) or ``after-commit:N``
-    fault_point: str | None = Field(None, pattern=r"^(after-acks|after-commit):[1-9][0-9]*$")
+    #: group's final partials acknowledged, not committed), ``after-commit:N`` or
+    #: ``fail-commit:N`` (the N-th commit request is not sent and counts as failed); the
+    #: sink's evaluator: ``after-alerts-published:N`` (the N-th transitions acked by the
+    #: ``alerts`` topic, neither stored nor its cursor moved)
+    fault_point: str | None = Field(
+        None, pattern=r"^(after-acks|after-commit|fail-commit|after-alerts-published):[1-9][0-9]*$"
+    )
 
     # Faust/aiokafka group timings: Tansu needs short ones (docs/design.md, "Measured constraints")
     broker_session_timeout: float = 10.0

@@ -7,7 +7,7 @@ state and joins its ack and any active silence (``alert_actions``). The keys are
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -161,16 +161,28 @@ def read_verdicts(
     return out
 
 
-def policy_versions(backend: Backend, consortium: str, since_s: int, until_s: int) -> list[str]:
-    """The policy versions a consortium's windows in [since_s, until_s) were decided under."""
+def policy_versions(
+    backend: Backend,
+    consortium: str,
+    since_s: int,
+    until_s: int,
+    alert_ids: Sequence[str] = (),
+) -> list[str]:
+    """The policy versions a consortium's windows in [since_s, until_s) and its stored
+    alerts ``alert_ids`` were decided under, sorted (one read for the report's provenance)."""
     sql = (
         "SELECT DISTINCT policy_version FROM verdicts FINAL WHERE consortium = {c:String} "
         "AND window_start >= toDateTime({since:Int64}) "
-        "AND window_start < toDateTime({until:Int64}) "
-        "ORDER BY policy_version"
+        "AND window_start < toDateTime({until:Int64})"
     )
-    params = {"c": consortium, "since": since_s, "until": until_s}
-    return [r["policy_version"] for r in rows(backend.query(sql, params))]
+    if alert_ids:
+        sql += (
+            " UNION DISTINCT SELECT DISTINCT policy_version FROM alert_events FINAL"
+            " WHERE consortium = {c:String} AND id IN {ids:Array(String)}"
+        )
+    params = {"c": consortium, "since": since_s, "until": until_s, "ids": list(alert_ids)}
+    found = {r["policy_version"] for r in rows(backend.query(sql, params))}
+    return sorted(v for v in found if v)
 
 
 DRIFT_RULES = ("feature_drift", "model_drift")

@@ -5,8 +5,9 @@ Per bucket, model and version: the stored CBPE window states (table
 estimates by :class:`processors.cbpe.CBPE`; the realised accuracy and ROC AUC of the
 same bucket from the stored confusion matrices (null until labels arrive); and the
 out-of-range guardrail from the bucket's numeric drift histograms (the two open bins of
-a reference are exactly the values outside its [min, max]). A realised accuracy outside
-the band marks the estimate unreliable (concept drift, which CBPE cannot see).
+a reference are exactly the values outside its [min, max]). Once labels cover the bucket
+(:data:`LABELLED_SHARE`), a realised accuracy outside the band marks the estimate
+unreliable (concept drift, which CBPE cannot see).
 The rows are those of ``resonance query estimated --format json`` (docs/estimation.md).
 """
 
@@ -34,7 +35,12 @@ COLUMNS = (
     "reasons",
 )
 
-__all__ = ["COLUMNS", "estimated_series", "estimation_results"]
+LABELLED_SHARE = 0.9
+"""The realised accuracy is checked against the band once labels cover this share of the
+bucket's estimated predictions (the band is for the realised value of all of them; a
+few early labels would be a noisier statistic)."""
+
+__all__ = ["COLUMNS", "LABELLED_SHARE", "estimated_series", "estimation_results"]
 
 
 def estimated_series(
@@ -84,9 +90,10 @@ def estimation_results(
         bucket, mdl, ver = _iso(m.bucket), m.keys["model"], m.keys["model_version"]
         real = realised.get((bucket, mdl, ver)) or {}
         engine = CBPE.from_stored(m.state, m.keys["calibration"])
+        labelled = int(real.get("n") or 0) >= LABELLED_SHARE * engine.count
         result = engine.result(
             out_of_range=outside.get((m.bucket, mdl, ver), {}),
-            realised_accuracy=real.get("accuracy"),
+            realised_accuracy=real.get("accuracy") if labelled else None,
             thresholds=thresholds,
         )
         rows.append(

@@ -24,7 +24,10 @@ newest of any model.
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,15 +36,21 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from processors.alert_lifecycle import advance, iso, transition_record
+from processors.alert_lifecycle import advance, iso, replay, rewind_point, transition_record
 from processors.policy import Policy, WindowStats, WindowVerdict
 from warehouse.alert_store import parse_iso_ms, store_transitions
 from warehouse.backend import Backend, rows
+from warehouse.registry import list_models
 from warehouse.window_reader import ModelWindows, ReferenceStore, WarehouseReader
 
 log = logging.getLogger("resonance.evaluator")
 
 DRIFT_RULES = ("feature_drift", "model_drift")
+#: rules whose condition reads outcomes: decided again when late outcomes land in a
+#: window already decided (at most ``late_windows`` back from the model's cursor)
+LATE_RULES = ("accuracy_drop", "resonance_floor")
+#: seconds between two log lines of the same evaluation failure (they are counted)
+ERROR_LOG_INTERVAL_S = 300.0
 _TS = pa.timestamp("s", tz="UTC")
 _MS = pa.timestamp("ms", tz="UTC")
 
@@ -60,7 +69,13 @@ class Evaluator:
         publish: Callable[[list[dict[str, Any]]], None] | None = None,
         since_s: int = 0,
         clock: Callable[[], float] = time.time,
+        late_windows: int | None = None,
+        fault_point: str | None = None,
     ) -> None:
+        """``late_windows``: how many decided windows back from a model's cursor late
+        outcomes are still re-decided (default: the policy's lookback). ``fault_point``
+        (tests only): ``after-alerts-published:N`` exits the process, like SIGKILL, once
+        the N-th transitions are acked by the topic, before they are stored."""
         self.backend = backend
         self.policy = policy or Policy()
         self.window_ms = int(window_s * 1000)
@@ -69,22 +84,36 @@ class Evaluator:
         self.publish = publish
         self.since_s = since_s
         self.clock = clock
+        self.late_windows = late_windows
+        self.fault_point = fault_point
+        self._published = 0
+        #: evaluation failures per reason (exception type and message), since start
+        self.errors: dict[str, int] = {}
+        self._logged: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------ state
     def _states(self) -> dict[tuple[str, str], dict[str, Any]]:
         found = rows(self.backend.query(
             "SELECT consortium, model, state FROM alert_state FINAL"))  # fmt: skip
-        return {(r["consortium"], r["model"]): orjson.loads(r["state"]) for r in found}
+        out = {}
+        for r in found:
+            key = (r["consortium"], r["model"])
+            try:
+                out[key] = orjson.loads(r["state"])
+            except orjson.JSONDecodeError as exc:  # that model starts over, the others go on
+                self._failed(key, exc)
+        return out
 
     def _since(self, states: Mapping[tuple[str, str], dict[str, Any]]) -> int:
         """Earliest window (s) any decision still needs: the cursors minus the lookback."""
         lookback = max(
-            (self.policy.lookback(c, m) for c, m in states), default=self.policy.lookback("", "")
+            (self.policy.lookback(c, m) + self._late_bound(c, m) for c, m in states),
+            default=self.policy.lookback("", ""),
         )
-        cursors = [s["last_window"] for s in states.values() if s.get("last_window") is not None]
-        if not cursors or len(cursors) < len(states):
-            return self.since_s
+        cursors = [s.get("last_window") for s in states.values()]
+        if not cursors or not all(isinstance(t, int) for t in cursors):
+            return self.since_s  # a model without a cursor (or a corrupt one) reads all
         start = (min(cursors) - lookback * self.window_ms) // 1000
         return max(self.since_s, start)
 
@@ -97,6 +126,7 @@ class Evaluator:
 
     def _run(self, close_all: bool) -> list[dict[str, Any]]:
         states = self._states()
+        self.policy.use_registry(list_models(self.backend))  # baselines, importances, SLOs
         data = WarehouseReader(self.backend, self.references, self._since(states)).read()
         if not data:
             return []
@@ -109,22 +139,49 @@ class Evaluator:
             mw = data[key]
             state = states.get(key) or {"last_window": None, "rules": {}, "learned": {}}
             before = orjson.dumps(state)
-            out, verdicts = self._decide(mw, state, newest[key], close_all)
-            transitions += out
-            verdict_rows += verdicts
-            stale = self._staleness(mw, state, newest[key], watermark)
-            transitions += stale
+            try:
+                late, late_verdicts = self._redecide_late(mw, state)
+                out, verdicts = self._decide(mw, state, newest[key], close_all)
+                stale = self._staleness(mw, state, newest[key], watermark)
+            except Exception as exc:  # one model's failure must not stop the others
+                self._failed(key, exc)
+                continue  # nothing of it stored: decided again from its cursor next run
+            transitions += late + out + stale
+            verdict_rows += late_verdicts + verdicts
             if orjson.dumps(state) != before:
                 changed[key] = state
         if transitions:
             if self.publish is not None:
                 self.publish(transitions)
+                self._fault("after-alerts-published")
             store_transitions(self.backend, transitions)
         if verdict_rows:
             self.backend.insert_arrow("verdicts", self._verdict_table(verdict_rows))
         if changed:
             self.backend.insert_arrow("alert_state", self._state_table(changed))
         return transitions
+
+    def _fault(self, point: str) -> None:
+        spec = self.fault_point
+        if not spec or spec.split(":")[0] != point:
+            return
+        self._published += 1
+        if self._published == int(spec.split(":")[1]):
+            print(f"resonance sink: fault injection: exiting at {spec}", file=sys.stderr,
+                  flush=True)  # fmt: skip
+            os._exit(70)
+
+    def _failed(self, key: tuple[str, str], exc: Exception) -> None:
+        """Count a model's evaluation failure; log each reason at most once per
+        ``ERROR_LOG_INTERVAL_S`` (with how often it happened meanwhile)."""
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        self.errors[reason] = self.errors.get(reason, 0) + 1
+        now = time.monotonic()
+        last = self._logged.get(reason)
+        if last is None or now - last >= ERROR_LOG_INTERVAL_S:
+            self._logged[reason] = now
+            log.error("policy evaluation of %s/%s failed (%d times so far), other models go "
+                      "on: %s", key[0], key[1], self.errors[reason], reason)  # fmt: skip
 
     def _decide(
         self, mw: ModelWindows, state: dict[str, Any], newest: int, close_all: bool
@@ -137,17 +194,16 @@ class Evaluator:
             if (last is None or t > last)
             and (close_all or newest >= t + self.window_ms + self.lateness_ms)
         ]  # fmt: skip
-        rules = self.policy.rules(c, m)
         lookback = self.policy.lookback(c, m)
         out: list[dict[str, Any]] = []
         verdicts = []
         for t in todo:
-            history = [
-                _stats(mw, by_ms.get(s), s)
-                for s in range(t - (lookback - 1) * self.window_ms, t + 1, self.window_ms)
-            ]
-            verdict = self.policy.evaluate(c, m, history, state["learned"])
+            history = self._history(mw, by_ms, t, lookback)
+            late_before = {r: copy.deepcopy(state["rules"].get(r, {})) for r in LATE_RULES}
+            n_before = len(out)
             version = max(mw.versions.get(by_ms[t]) or {""})
+            rules = self.policy.rules(c, m, version)
+            verdict = self.policy.evaluate(c, m, history, state["learned"], version)
             evidence = [f.evidence() for f in verdict.features if f.drift]
             for rule, cond in verdict.conditions.items():
                 rs = state["rules"].setdefault(rule, {})
@@ -160,7 +216,87 @@ class Evaluator:
                                             evidence if rule in DRIFT_RULES else []))  # fmt: skip
             state["last_window"] = t
             verdicts.append((c, m, version, verdict))
+            emitted = sorted({o["rule"] for o in out[n_before:]} & set(LATE_RULES))
+            self._remember(mw, state, by_ms.get(t), t, late_before, emitted)
         return out, verdicts
+
+    def _history(
+        self, mw: ModelWindows, by_ms: Mapping[int, str], t: int, lookback: int
+    ) -> list[WindowStats]:
+        """The ``lookback`` windows ending with ``t`` (empty stats where there is no data)."""
+        return [
+            _stats(mw, by_ms.get(s), s)
+            for s in range(t - (lookback - 1) * self.window_ms, t + 1, self.window_ms)
+        ]
+
+    # ----------------------------------------------------------------- late outcomes
+    def _late_bound(self, consortium: str, model: str) -> int:
+        if self.late_windows is not None:
+            return self.late_windows
+        return self.policy.lookback(consortium, model)
+
+    def _remember(
+        self,
+        mw: ModelWindows,
+        state: dict[str, Any],
+        window: str | None,
+        t: int,
+        before: dict[str, dict[str, Any]],
+        emitted: list[str],
+    ) -> None:
+        """Record a decided window for a later re-decision: its labelled count, the
+        late rules' lifecycle state before it, the late rules that emitted at it."""
+        decided = state.setdefault("late", [])
+        decided.append({"t": t, "n": _labelled(mw, window), "before": before,
+                        "emitted": emitted})  # fmt: skip
+        del decided[: max(0, len(decided) - self._late_bound(mw.consortium, mw.model))]
+
+    def _redecide_late(
+        self, mw: ModelWindows, state: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str, WindowVerdict]]]:
+        """Late outcomes: when the labelled count of a decided window (within the bound)
+        changed, decide the late rules again from that window to the cursor, replaying
+        their lifecycle from the state before it (never before the rule's last emitted
+        transition, which stays as it was). Returns the new transitions and the
+        re-decided windows' verdicts (they replace the stored ones)."""
+        decided = state.get("late") or []
+        by_ms = {parse_iso_ms(w): w for w in mw.windows()}
+        now = [_labelled(mw, by_ms.get(e["t"])) for e in decided]
+        changed = [e["t"] for e, n in zip(decided, now, strict=True) if n != e["n"]]
+        if not changed:
+            return [], []
+        for e, n in zip(decided, now, strict=True):
+            e["n"] = n
+        c, m = mw.consortium, mw.model
+        rules = self.policy.rules(c, m)
+        starts = {r: rewind_point(decided, r, changed[0]) for r in LATE_RULES}
+        starts = {r: i for r, i in starts.items() if i is not None}
+        if not starts:
+            return [], []
+        lookback = self.policy.lookback(c, m)
+        verdicts: dict[int, tuple[str, WindowVerdict]] = {}
+        for i in range(min(starts.values()), len(decided)):
+            t = decided[i]["t"]
+            history = self._history(mw, by_ms, t, lookback)
+            version = max(mw.versions.get(by_ms.get(t, "")) or {""})
+            verdicts[i] = version, self.policy.evaluate(c, m, history, state["learned"], version)
+        out: list[dict[str, Any]] = []
+        at = {e["t"]: e for e in decided}
+        for rule, first in sorted(starts.items()):
+            r = getattr(rules, rule)
+            idx = range(first, len(decided))
+
+            def emit(t, transition, episode, rs, cond, rule=rule):
+                at[t]["emitted"].append(rule)
+                out.append(self._record(c, m, rs, rule, transition, episode, t, cond, []))
+
+            conds = [(decided[i]["t"], verdicts[i][1].conditions[rule]) for i in idx]
+            final, befores = replay(decided[first]["before"][rule], conds, r.for_windows,
+                                    r.clear_windows, emit)  # fmt: skip
+            for i, prior in zip(idx, befores, strict=True):
+                decided[i]["before"][rule] = prior
+            state["rules"][rule] = final
+        return out, [(c, m, v, verdict) for v, verdict in verdicts.values()]
 
     def _record(self, c, m, rs, rule, transition, episode, t, cond, evidence):
         version = episode.setdefault("model_version", rs.get("model_version", ""))
@@ -227,6 +363,12 @@ class Evaluator:
             "state": [orjson.dumps(changed[k]).decode() for k in keys],
             "updated_at": pa.array([now] * len(keys), _MS),
         })  # fmt: skip
+
+
+def _labelled(mw: ModelWindows, window: str | None) -> int:
+    """Outcomes matched into ``window`` so far (0 without any)."""
+    engine = mw.accuracy.get(window) if window is not None else None
+    return 0 if engine is None else int(engine.count)
 
 
 def _stats(mw: ModelWindows, window: str | None, start_ms: int) -> WindowStats:

@@ -22,15 +22,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from errors import UsageError
-from processors.labels import canonical_label
 from warehouse.backend import Backend
 from warehouse.kinds import KINDS, KindSpec, columns_to_state
-from warehouse.sink import value_aggregates
+from warehouse.states import (
+    DAY,
+    HOUR,
+    MINUTE,
+    classification_engine,
+    drift_engine,
+    hub_factors,
+    rebuild,
+    summed_sql,
+)
+from warehouse.states import iso as _iso
+from warehouse.states import load_profiles as _stored_profiles
 
-MINUTE, HOUR, DAY = 60, 3_600, 86_400
 GRAINS = (DAY, HOUR, MINUTE)
 DEFAULT_RANGE_S = DAY
 _STEP = re.compile(r"^(\d+)([mhd])$")
@@ -192,33 +199,23 @@ def merged_states(
         if step is None
         else ("intDiv(toInt64(toUnixTimestamp(window_start)), {step:Int64}) * {step:Int64}")
     )
+    keys = [f"{bucket} AS bucket", *by]
+    group = ["bucket", *by]
     parts = []
     for i, (grain, a, b) in enumerate(segments(lo, hi, step)):
-        rollup = grain != MINUTE
-        table = {MINUTE: spec.table, HOUR: spec.hour_table, DAY: spec.day_table}[grain]
-        aggs = ", ".join(f"{f}({c}) AS {c}" for c, f in value_aggregates(spec, rollup))
-        kind_cond = ""
-        if rollup and table.startswith("scalars_"):
-            kind_cond = " AND kind = {kind:String}"
-            params["kind"] = spec.kind
         params[f"a{i}"], params[f"b{i}"] = a, b
-        parts.append(
-            f"SELECT {bucket} AS bucket, {', '.join(by)}, {aggs} FROM {table} "
-            f"WHERE {where}{kind_cond} "
-            f"AND window_start >= toDateTime({{a{i}:Int64}}, 'UTC') "
-            f"AND window_start < toDateTime({{b{i}:Int64}}, 'UTC') "
-            f"GROUP BY bucket, {', '.join(by)}"
-        )
-    outer = ", ".join(f"{f}({c}) AS {c}" for c, f in value_aggregates(spec, False))
+        span = [
+            f"window_start >= toDateTime({{a{i}:Int64}}, 'UTC')",
+            f"window_start < toDateTime({{b{i}:Int64}}, 'UTC')",
+        ]
+        parts.append(summed_sql(spec, keys, group=group, where=[where, *span], grain=grain))
     sql = (
-        f"SELECT bucket, {', '.join(by)}, {outer} FROM ("
-        + " UNION ALL ".join(parts)
-        + f") GROUP BY bucket, {', '.join(by)} ORDER BY bucket, {', '.join(by)}"
+        summed_sql(spec, group, source=" UNION ALL ".join(parts)) + f" ORDER BY {', '.join(group)}"
     )
     out = []
     for row in backend.query(sql, params).to_pylist():
-        keys = {k: row[k] for k in by}
-        out.append(Merged(int(row["bucket"]), keys, columns_to_state(spec, row)))
+        found = {k: row[k] for k in by}
+        out.append(Merged(int(row["bucket"]), found, columns_to_state(spec, row)))
     return out
 
 
@@ -240,20 +237,13 @@ def _finish(rows: list[dict[str, Any]], lead: Sequence[str]) -> QueryResult:
     return QueryResult(cols, rows)
 
 
-def _iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 # ------------------------------------------------------------------------- drift
 
 
 def load_profiles(backend: Backend, filters: Filters) -> dict[tuple[str, str], dict]:
     """(model, model_version) → stored profile JSON (dict) for the consortium."""
-    where, params = Filters(filters.consortium, filters.model, filters.model_version).where()
-    table = backend.query(
-        f"SELECT model, model_version, profile FROM references FINAL WHERE {where}", params
-    )
-    return {(r["model"], r["model_version"]): orjson.loads(r["profile"]) for r in table.to_pylist()}
+    found = _stored_profiles(backend, filters.consortium, filters.model, filters.model_version)
+    return {(model, version): doc for (_c, model, version), doc in found.items()}
 
 
 def load_references(backend: Backend, filters: Filters) -> dict[tuple[str, str], Any]:
@@ -282,8 +272,6 @@ def drift(
     ``states=True`` adds the merged histogram (``counts``, over the reference's bins)
     to each row, for charts of the current distribution against the reference.
     """
-    from processors.drift import CategoricalDrift, NumericDrift
-
     q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by), "feature", "kind"]
     refs = load_references(backend, q.filters)
@@ -295,9 +283,7 @@ def drift(
         try:
             if feat is None:
                 raise LookupError("no reference profile stored for this model version")
-            engine = NumericDrift if m.keys["kind"] == "numeric" else CategoricalDrift
-            state = m.state if m.keys["kind"] == "numeric" else {"counts": m.state["counts"]}
-            metrics = engine.from_dict(state, ref=feat).result()
+            metrics = drift_engine(m.state, feat).result()
         except (LookupError, ValueError) as exc:
             metrics = _counts_only(m) | {"error": str(exc)}
         if states:
@@ -329,17 +315,15 @@ def accuracy(
     **filters: str | None,
 ) -> QueryResult:
     """Classification metrics from summed confusion counts, regression from error sums."""
-    from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
+    from processors.accuracy import RegressionAccuracy
 
     q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by)]
     profiles = load_profiles(backend, q.filters)
     rows = []
     for m in q.merged(backend, "classification", [*keys, "classes"]):
-        classes = _classes(m, profiles.get((m.keys["model"], m.keys["model_version"])))
-        score_bins = len(m.state.get("score_sums") or []) or None
-        static = {"classes": classes} | ({"score_bins": score_bins} if score_bins else {})
-        engine = ClassificationAccuracy.from_dict(m.state, **static)
+        profile = profiles.get((m.keys["model"], m.keys["model_version"]))
+        engine = classification_engine(m.state, m.keys.get("classes"), profile)
         keys_out = {key: m.keys[key] for key in keys}
         rows.append(
             {"bucket": _iso(m.bucket), **keys_out, "task": "classification", **engine.result()}
@@ -349,16 +333,6 @@ def accuracy(
         rows.append({"bucket": _iso(m.bucket), **m.keys, "task": "regression", **result})
     rows.sort(key=lambda r: (r["bucket"], *(r[k] for k in keys)))
     return _finish(rows, ["bucket", *keys, "task"])
-
-
-def _classes(m: Merged, profile: dict | None) -> list[str]:
-    """Class labels: stored with the partial, else the profile's target, else 0..k-1."""
-    if m.keys.get("classes"):
-        return orjson.loads(m.keys["classes"])
-    k = len(m.state["confusion"])
-    target = (profile or {}).get("target") or {}
-    classes = [canonical_label(c) or str(c) for c in target.get("classes") or []]
-    return classes if len(classes) == k else [str(i) for i in range(k)]
 
 
 # ----------------------------------------------------------------------- latency
@@ -391,8 +365,7 @@ def latency(
 
 def hub_factors_table(backend: Backend) -> dict[str, tuple[float, float]]:
     """hub → (grid gCO2/kWh, PUE) as stored at migrate time."""
-    table = backend.query("SELECT hub, grid_gco2_per_kwh, pue FROM hubs FINAL")
-    return {r["hub"]: (r["grid_gco2_per_kwh"], r["pue"]) for r in table.to_pylist()}
+    return hub_factors(backend)
 
 
 def energy(
@@ -559,7 +532,7 @@ class _Query:
 
 def _engine(cls: Any, m: Merged) -> Any:
     """The engine of a merged state (fields the stored state lacks keep their defaults)."""
-    return cls.from_dict(cls().to_dict() | m.state)
+    return rebuild(cls, m.state)
 
 
 _BY = ("member", "site", "hub")
@@ -654,14 +627,14 @@ def late_volume(backend: Backend, consortium: str, lo: int, hi: int) -> QueryRes
     from streams.blocks import VOLUME_FIELDS
 
     where, params = Filters(consortium).where()
-    table = backend.query(
-        "SELECT model, model_version, sumMap(sums) AS sums FROM volume_minute "
-        f"WHERE {where} AND late = 1 "
-        "AND window_start >= toDateTime({lo:Int64}, 'UTC') "
-        "AND window_start < toDateTime({hi:Int64}, 'UTC') "
-        "GROUP BY model, model_version ORDER BY model, model_version",
-        params | {"lo": lo, "hi": hi},
-    )
+    span = [
+        "late = 1",
+        "window_start >= toDateTime({lo:Int64}, 'UTC')",
+        "window_start < toDateTime({hi:Int64}, 'UTC')",
+    ]
+    keys = ["model", "model_version"]
+    sql = summed_sql(KINDS["volume"], keys, where=[where, *span])
+    table = backend.query(f"{sql} ORDER BY model, model_version", params | {"lo": lo, "hi": hi})
     rows = []
     for r in table.to_pylist():
         sums = dict(r["sums"] or [])
@@ -742,21 +715,7 @@ def stored_alerts(backend: Backend, consortium: str, lo: int, hi: int) -> list[d
     return sorted(out, key=lambda a: (a["started_at"], a.get("model") or "", a.get("id") or ""))
 
 
-def alert_policy_versions(backend: Backend, consortium: str, alert_ids: Sequence[str]) -> list[str]:
-    """The policy versions the given stored alerts were decided under, sorted."""
-    if not alert_ids:
-        return []
-    table = backend.query(
-        "SELECT DISTINCT policy_version FROM alert_events FINAL "
-        "WHERE consortium = {consortium:String} AND id IN {ids:Array(String)} "
-        "ORDER BY policy_version",
-        {"consortium": consortium, "ids": list(alert_ids)},
-    )
-    return [r["policy_version"] for r in table.to_pylist() if r["policy_version"]]
-
-
 __all__ += [
-    "alert_policy_versions",
     "resonance_means",
     "dlq_counts",
     "hub_alternatives",

@@ -50,6 +50,7 @@ from warehouse.deliveries import delivery_rows, parse_delivery
 from warehouse.kinds import DRIFT_KIND, KindSpec, columns_to_state, spec_for, state_to_columns
 from warehouse.kinds import subtract as subtract_state
 from warehouse.registry import store_entries
+from warehouse.states import summed_sql
 
 log = logging.getLogger("resonance.sink")
 
@@ -350,15 +351,17 @@ class PartialWriter:
             by_spec[p.kind].append(p)
         for kind, group in by_spec.items():
             spec = spec_for(kind)
-            aggs = ", ".join(f"{agg}({col}) AS {col}" for col, agg in value_aggregates(spec))
+            span = [
+                "window_start >= toDateTime({lo:Int64}, 'UTC')",
+                "window_start <= toDateTime({hi:Int64}, 'UTC')",
+                "key IN {keys:Array(String)}",
+            ]
+            sql = summed_sql(spec, ["key", "max(version) AS version"], group=["key"], where=span)
             group.sort(key=lambda p: p.window_start)
             for i in range(0, len(group), LOOKUP_CHUNK):
                 chunk = group[i : i + LOOKUP_CHUNK]
                 result = self.backend.query(
-                    f"SELECT key, max(version) AS version, {aggs} FROM {spec.table} "
-                    "WHERE window_start >= toDateTime({lo:Int64}, 'UTC') "
-                    "AND window_start <= toDateTime({hi:Int64}, 'UTC') "
-                    "AND key IN {keys:Array(String)} GROUP BY key",
+                    sql,
                     {
                         "lo": chunk[0].window_start,
                         "hi": chunk[-1].window_start,
@@ -376,23 +379,6 @@ def _by_spec(rows: list[tuple[SinkPartial, Mapping[str, Any]]]):
     for p, delta in rows:
         groups[p.kind].append((p, delta))
     return [(spec_for(kind), group) for kind, group in groups.items()]
-
-
-def value_aggregates(spec: KindSpec, rollup: bool = False) -> list[tuple[str, str]]:
-    """(column, aggregate function) for a kind's value columns, minute or rollup table."""
-    out = []
-    seen = set()
-    for _key, (col, _dtype) in spec.arrays.items():
-        if col not in seen:
-            out.append((col, "sumForEachMerge" if rollup else "sumForEach"))
-            seen.add(col)
-    if spec.table == "drift_minute" and "sums" not in seen:
-        out.append(("sums", "sumForEachMerge" if rollup else "sumForEach"))
-    for col in spec.int_scalars:
-        out.append((col, "sum"))
-    if spec.map_sums:
-        out.append(("sums", "sumMapMerge" if rollup else "sumMap"))
-    return out
 
 
 @dataclass
@@ -615,6 +601,8 @@ class SinkConfig:
     retry_max_s: float = 30.0
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
+    #: tests only: these commit attempts (1 = the first) are not sent and count as failed
+    fail_commits: tuple[int, ...] = ()
 
 
 async def run_sink(
@@ -629,7 +617,9 @@ async def run_sink(
     At-least-once from Kafka + idempotent writes = each delta stored once. With an
     ``evaluator`` (:class:`warehouse.evaluator.Evaluator`), every committed batch of
     partials is followed by the policy's decisions on the windows it closed; a failed
-    evaluation is retried after the next batch (its cursor did not move).
+    evaluation is retried after the next batch (its cursor did not move). The evaluator
+    also runs once at start: a crash after a commit leaves nothing undecided on a quiet
+    stream.
     """
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
@@ -656,7 +646,10 @@ async def run_sink(
     await consumer.start()
     batcher = Batcher(config.max_records, config.max_seconds)
     pending = SinkBatch()
+    attempts = 0
     try:
+        if evaluator is not None:  # what a crash left undecided (committed, not evaluated)
+            await _evaluate(evaluator)
         while not stop.is_set():
             got = await consumer.getmany(timeout_ms=200, max_records=config.max_records)
             for tp, messages in got.items():
@@ -669,7 +662,9 @@ async def run_sink(
                 stats = await _flush_until_written(consumer, writer, batch, config, stop)
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
-                if not await _commit_or_seek_back(consumer, writer, offsets):
+                attempts += 1
+                inject = attempts in config.fail_commits
+                if not await _commit_or_seek_back(consumer, writer, offsets, inject):
                     continue
                 if evaluator is not None and batch.partials:
                     await _evaluate(evaluator)
@@ -682,28 +677,36 @@ async def run_sink(
 async def _evaluate(evaluator: Any) -> None:
     try:
         await asyncio.to_thread(evaluator.run)
-    except WarehouseError as exc:
+    except Exception as exc:  # never stops the sink: the cursor did not move
         log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
 
 
-async def _commit_or_seek_back(consumer: Any, writer: PartialWriter, offsets: dict) -> bool:
+async def _commit_or_seek_back(
+    consumer: Any, writer: PartialWriter, offsets: dict, inject: bool = False
+) -> bool:
     """Commit; on failure seek back to the committed offsets instead of stalling.
 
     The batch is in ClickHouse already, so re-reading it is harmless: its deltas plan
     against what ClickHouse holds (the ledger is forgotten) and carry the same
     deduplication tokens. Without the seek the consumer would read on past offsets that
     are never committed, and a partition would stall silently at the next restart.
+    ``inject`` (tests only, ``SinkConfig.fail_commits``) fails the commit unsent.
     """
     try:
+        if inject:
+            raise RuntimeError("fault injection: commit not sent")
         await consumer.commit(offsets)
         return True
     except Exception as exc:  # CommitFailedError after a rebalance, a broker error, ...
         log.warning("commit failed, re-reading from the committed offsets (%s)", exc)
         writer.ledger.forget()
-        assigned = [tp for tp in offsets if tp in consumer.assignment()]
-        if assigned:
-            try:
-                await consumer.seek_to_committed(*assigned)
+        for tp in [tp for tp in offsets if tp in consumer.assignment()]:
+            try:  # aiokafka's seek_to_committed skips a TP without a commit: seek it here
+                committed = await consumer.committed(tp)
+                if committed is None:  # nothing committed yet: auto_offset_reset=earliest
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, committed)
             except Exception as seek_exc:  # the next rebalance seeks for us
                 log.warning("seek to the committed offsets failed (%s)", seek_exc)
         return False

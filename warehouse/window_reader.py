@@ -7,17 +7,18 @@ event-time window (rows are deltas, so a plain sum is exact, late rows included)
 the engines with ``Engine.from_dict`` and asks them for metrics: the same engines the
 workers ran, the same definitions (README.md ("Metric definitions")).
 
+The SQL, the reference and hub lookups and the engine rebuild are :mod:`warehouse.states`'s,
+shared with the range queries (:mod:`warehouse.queries`) and the Grafana SQL.
+
 Everything is read in a handful of GROUP BY queries per refresh (one per table), not
 per model, so the cost does not grow with the number of models the console shows.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
@@ -25,23 +26,16 @@ from processors.cbpe import CBPE
 from processors.drift import DEFAULT_THRESHOLDS, CategoricalDrift, DriftThresholds, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
-from processors.reference import NumericReference, ReferenceProfile
+from processors.reference import ReferenceProfile
+from warehouse import states
 from warehouse.backend import Backend, rows
 from warehouse.kinds import KINDS, KindSpec, columns_to_state
+from warehouse.states import iso
+
+__all__ = ["ModelWindows", "ReferenceStore", "WarehouseReader", "iso", "summed_sql"]
 
 Window = str  # ISO-8601 UTC start of an event-time window
 ModelKey = tuple[str, str]  # (consortium, model)
-
-
-def iso(value: datetime | int | float | str) -> str:
-    """ClickHouse DateTime (datetime, or epoch seconds) → ``YYYY-MM-DDTHH:MM:SSZ``."""
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, datetime):
-        value = datetime.fromtimestamp(float(value), UTC)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def summed_sql(spec: KindSpec, extra_dims: tuple[str, ...] = ()) -> str:
@@ -50,16 +44,7 @@ def summed_sql(spec: KindSpec, extra_dims: tuple[str, ...] = ()) -> str:
     if spec.dimension:
         dims.append(spec.dimension)
     dims.append("window_start")
-    values = [f"sumForEach({col}) AS {col}" for col, _ in spec.arrays.values()]
-    values += [f"sum({name}) AS {name}" for name in spec.int_scalars]
-    if spec.map_sums:
-        values.append("sumMap(sums) AS sums")
-    group = ", ".join(dims)
-    return (
-        f"SELECT {group}, {', '.join(values)} FROM {spec.table} "
-        "WHERE window_start >= toDateTime({since:Int64}, 'UTC') "
-        f"GROUP BY {group}"
-    )
+    return states.summed_sql(spec, dims, where=["window_start >= toDateTime({since:Int64}, 'UTC')"])
 
 
 @dataclass
@@ -113,6 +98,7 @@ class ReferenceStore:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self._profiles: dict[tuple[str, str, str], ReferenceProfile] = {}
+        self._docs: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def get(self, consortium: str, model: str, version: str) -> ReferenceProfile | None:
         key = (consortium, model, version)
@@ -120,15 +106,20 @@ class ReferenceStore:
             self._load()
         return self._profiles.get(key)
 
+    def get_doc(self, consortium: str, model: str, version: str) -> dict[str, Any] | None:
+        """The stored profile as JSON (the class labels of a classifier's target)."""
+        key = (consortium, model, version)
+        if key not in self._docs:
+            self._load()
+        return self._docs.get(key)
+
     def _load(self) -> None:
         try:
-            found = rows(self.backend.query("SELECT consortium, profile FROM references FINAL"))
+            self._docs = states.load_profiles(self.backend)
         except Exception:
-            found = []
-        for row in found:
-            profile = ReferenceProfile.from_json(row["profile"])
-            key = (row["consortium"], profile.model, profile.version)
-            self._profiles.setdefault(key, profile)
+            self._docs = {}
+        for key, doc in self._docs.items():
+            self._profiles.setdefault(key, ReferenceProfile.from_dict(doc))
 
 
 class WarehouseReader:
@@ -175,37 +166,28 @@ class WarehouseReader:
             if profile is None or row["feature"] not in profile.features:
                 continue
             ref = profile.features[row["feature"]]
-            state = columns_to_state(spec, row)
-            if isinstance(ref, NumericReference):
-                engine = NumericDrift.from_dict(state, ref=ref, thresholds=self.thresholds)
-            else:
-                engine = CategoricalDrift.from_dict(
-                    {"counts": state["counts"]}, ref=ref, thresholds=self.thresholds
-                )  # categorical states have no sums
+            engine = states.drift_engine(columns_to_state(spec, row), ref, self.thresholds)
             _merge_into(entry(row).drift[row["feature"]], iso(row["window_start"]), engine)
 
     def _read_accuracy(self, entry) -> None:
         spec = KINDS["classification"]
         for row in self._rows(spec):
-            state = columns_to_state(spec, row)
-            k = len(state["confusion"])
-            # the classes travel with the partial when the worker knows them; else indices
-            classes = json.loads(row["classes"]) if row["classes"] else [str(i) for i in range(k)]
-            engine = ClassificationAccuracy.from_dict(state, classes=classes)
+            doc = self.references.get_doc(row["consortium"], row["model"], row["model_version"])
+            engine = states.classification_engine(columns_to_state(spec, row), row["classes"], doc)
             _merge_into(entry(row).accuracy, iso(row["window_start"]), engine)
         spec = KINDS["regression"]
         for row in self._rows(spec):
-            engine = RegressionAccuracy.from_dict(_with_defaults(columns_to_state(spec, row)))
+            engine = states.rebuild(RegressionAccuracy, columns_to_state(spec, row))
             _merge_into(entry(row).accuracy, iso(row["window_start"]), engine)
 
     def _read_scalars(self, entry) -> None:
         spec = KINDS["latency"]
         for row in self._rows(spec):
-            engine = LatencyHistogram.from_dict(_with_defaults(columns_to_state(spec, row)))
+            engine = states.rebuild(LatencyHistogram, columns_to_state(spec, row))
             _merge_into(entry(row).latency, iso(row["window_start"]), engine)
         spec = KINDS["energy"]
         for row in self._rows(spec):
-            engine = EnergyMeter.from_dict(_with_defaults(columns_to_state(spec, row)))
+            engine = states.rebuild(EnergyMeter, columns_to_state(spec, row))
             _merge_into(entry(row).energy, iso(row["window_start"]), engine)
         spec = KINDS["volume"]
         for row in self._rows(spec):
@@ -239,17 +221,7 @@ class WarehouseReader:
 
     def hub_pue(self) -> dict[str, float]:
         try:
-            result = rows(self.backend.query("SELECT hub, pue FROM hubs FINAL"))
+            factors = states.hub_factors(self.backend)
         except Exception:
             return {}
-        return {r["hub"]: float(r["pue"]) for r in result}
-
-
-def _with_defaults(state: dict[str, Any]) -> dict[str, Any]:
-    """Scalar sums that were zero in every delta may be absent from the summed map."""
-    defaults = {
-        "n": 0, "sum_error": 0.0, "sum_abs_error": 0.0, "sum_sq_error": 0.0, "sum_ape": 0.0,
-        "n_nonzero": 0, "sum_ms": 0.0, "joules": 0.0, "duration_s": 0.0, "inferences": 0,
-        "readings": 0,
-    }  # fmt: skip
-    return defaults | state
+        return {hub: float(pue) for hub, (_grid, pue) in factors.items()}

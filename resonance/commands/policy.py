@@ -1,11 +1,19 @@
-"""``resonance policy show``: the effective monitoring policy of a consortium or model."""
+"""``resonance policy show``: the effective monitoring policy of a consortium or model.
+
+With ``--data-dir``/``--clickhouse-url`` the model's registry entry (the warehouse mirror
+of the ``models`` topic) fills baselines, importances, SLO and energy baseline, and
+``sources`` says where every value came from (precedence: processors.policy_inputs).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+from pathlib import Path
+from typing import Any
 
+from processors.policy import Policy
 from processors.policy_config import PolicyConfig, PolicyError
 from resonance.errors import UsageError
 
@@ -34,7 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = sub.add_parser("show", help="print the effective policy (JSON)")
     show.add_argument("--consortium", metavar="C")
     show.add_argument("--model", metavar="M")
+    show.add_argument("--version", metavar="V", help="model version (default: the newest)")
     add_policy_arg(show)
+    from resonance.commands.db import add_backend_args
+
+    add_backend_args(show)
     show.set_defaults(func=run_show)
 
 
@@ -42,5 +54,28 @@ def run_show(args: argparse.Namespace) -> int:
     if args.model and not args.consortium:
         raise UsageError("--model needs --consortium")
     cfg = load_policy(args.policy)
-    print(json.dumps(cfg.show(args.consortium, args.model), indent=2))
+    if not (args.data_dir or args.clickhouse_url):
+        shown = cfg.show(args.consortium, args.model)
+        _, sources = Policy(cfg).explain(args.consortium or "", args.model or "")
+        print(json.dumps(shown | {"registry": None, "sources": sources}, indent=2))
+        return 0
+    if not args.model:
+        raise UsageError("--data-dir/--clickhouse-url need --model (registry values are per model)")
+    from resonance.commands.db import run_with_backend
+
+    return run_with_backend(args, lambda backend: _show_registered(args, cfg, backend))
+
+
+def _show_registered(args: argparse.Namespace, cfg: PolicyConfig, backend: Any) -> int:
+    from warehouse.registry import list_models
+
+    if args.clickhouse_url is None and not (Path(args.data_dir) / "clickhouse").is_dir():
+        raise UsageError(f"--data-dir {args.data_dir}: no warehouse there")
+    policy = Policy(cfg, list_models(backend, args.consortium))
+    inputs = policy.inputs(args.consortium, args.model, args.version)
+    rules, sources = policy.explain(args.consortium, args.model, args.version)
+    shown = {"version": cfg.version, "consortium": args.consortium, "model": args.model,
+             **rules.model_dump(by_alias=True)}  # fmt: skip
+    registry = None if inputs is None else {"model_version": inputs.model_version}
+    print(json.dumps(shown | {"registry": registry, "sources": sources}, indent=2))
     return 0

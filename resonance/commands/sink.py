@@ -76,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
         stream = StreamSettings()
         evaluator = None if args.no_evaluate else Evaluator(
             backend, policy, window_s=stream.window_s, lateness_s=stream.allowed_lateness_s,
-            publish=KafkaPublisher(args.bootstrap),
+            publish=KafkaPublisher(args.bootstrap), fault_point=stream.fault_point,
         )  # fmt: skip
         totals = {"records": 0, "inserted": 0, "skipped": 0}
 

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from warehouse.backend import Backend
@@ -30,13 +31,22 @@ class SinkThread:
         bootstrap: str,
         group_id: str = "resonance-demo-sink",
         evaluator: Any = None,
+        session_timeout_s: float = 10.0,
     ):
         self.writer = PartialWriter(backend)
         self.evaluator = evaluator
-        self.config = SinkConfig(bootstrap=bootstrap, group_id=group_id, max_seconds=0.5)
+        self.config = SinkConfig(
+            bootstrap=bootstrap,
+            group_id=group_id,
+            max_seconds=0.5,
+            session_timeout_ms=round(session_timeout_s * 1000),
+            heartbeat_interval_ms=min(1_000, round(session_timeout_s * 1000 / 8)),
+        )
         self.inserted = 0
         self.records = 0
         self.last_insert_at: float | None = None
+        self.on_first_insert: Callable[[], None] | None = None
+        """Called once, on the sink thread, after the first flush that stored rows."""
         self.error: BaseException | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -46,8 +56,11 @@ class SinkThread:
     def _on_flush(self, stats: WriteStats, records: int) -> None:
         self.records += records
         if stats.inserted:
+            first = self.last_insert_at is None
             self.inserted += stats.inserted
             self.last_insert_at = time.monotonic()
+            if first and self.on_first_insert is not None:
+                self.on_first_insert()
 
     def _main(self) -> None:
         async def body() -> None:

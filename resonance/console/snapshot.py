@@ -201,6 +201,7 @@ class Refresher:
         self._provider = provider
         self._interval = interval
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="console-refresh", daemon=True)
         self.errors: deque[str] = deque(maxlen=5)
 
@@ -210,8 +211,16 @@ class Refresher:
         self._provider.publish(snapshot)
         return snapshot
 
+    def wake(self) -> None:
+        """Refresh now rather than at the next interval (e.g. the first stored events)."""
+        self._wake.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.refresh()
             except Exception as exc:  # keep serving the last good snapshot
@@ -224,6 +233,7 @@ class Refresher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=30)
 
 

@@ -119,10 +119,7 @@ def assemble(
     from warehouse.alert_queries import policy_versions
 
     ids = [a["id"] for a in alerts if a.get("id")]
-    versions = set(q.alert_policy_versions(backend, c, ids)) | set(
-        policy_versions(backend, c, lo, hi)
-    )
-    data.provenance = {"policy_versions": sorted(versions)}
+    data.provenance = {"policy_versions": policy_versions(backend, c, lo, hi, ids)}
     return data
 
 

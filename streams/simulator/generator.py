@@ -37,6 +37,7 @@ PURPOSES = {
     "labels": 4,
     "energy": 5,
     "reference": 6,
+    "calibration": 7,
 }
 
 Columns = dict[str, np.ndarray]

@@ -2,7 +2,9 @@
 
 Files: ``<dir>/<consortium>/<model>-<version>.json`` (``ReferenceProfile.to_json()`` plus
 the model's ``"target"``), the local import path of streams.registry; :func:`entries` gives
-the same as registry entries, which the demo registers on the ``models`` topic.
+the same as registry entries, which the demo registers on the ``models`` topic; binary
+models' entries carry a calibration (:func:`calibration_of`), so the demo estimates their
+performance before labels (docs/estimation.md).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from processors.calibration import fit_calibration
 from processors.reference import fit_reference
-from streams.simulator.generator import ModelGenerator
+from streams.simulator import truth
+from streams.simulator.generator import ModelGenerator, rng_for
 from streams.simulator.specs import Model
 
 DEFAULT_SAMPLES = 20_000
+CALIBRATION_SAMPLES = 5_000
 
 
 def reference_path(directory: str | Path, model: Model) -> Path:
@@ -48,6 +53,19 @@ def target_of(model: Model) -> dict:
     return {"kind": t.kind, "classes": list(t.classes)} if t.classes else {"kind": t.kind}
 
 
+def calibration_of(model: Model, seed: int, n: int = CALIBRATION_SAMPLES) -> dict | None:
+    """A binary model's calibration (``Calibration.to_dict()``), fitted as a user does at
+    registration: the model's scores on ``n`` undrifted reference rows against actuals
+    drawn from the truth. None for other models (multiclass ones send no scores)."""
+    if model.target.kind != "binary":
+        return None
+    gen = ModelGenerator(model, seed=seed, rate=1.0, start_ms=0, duration_s=0.0)
+    cols = gen.reference_sample(n)
+    _, score = truth.predict(model, cols)
+    actual = truth.actual(model, cols, rng_for(seed, model.name, "calibration"))
+    return fit_calibration(score, actual, model.target.classes).to_dict()
+
+
 def entries(models: list[Model], seed: int, n: int = DEFAULT_SAMPLES) -> list:
     """Registry entries (reference + target) for the simulated models, as a user registers."""
     import time
@@ -62,6 +80,7 @@ def entries(models: list[Model], seed: int, n: int = DEFAULT_SAMPLES) -> list:
             version=m.version,
             target=target_of(m),
             reference=json.loads(fit(m, seed, n)),
+            calibration=calibration_of(m, seed),
             provenance={"source": "registered", "by": "simulator"},
             owner=f"{m.consortium} consortium (simulated)",
             registered_at=now,

@@ -80,3 +80,15 @@ def test_unreliable_estimates_never_fire(cal):
 def test_a_model_without_a_calibration_cannot_tell():
     c = decide(Policy(), [WindowStats(0)], {})
     assert c.level is None
+
+
+def test_the_registered_accuracy_is_the_baseline_from_the_first_window(cal):
+    rng = np.random.default_rng(4)
+    entry = {"consortium": "steel", "model": "m", "model_version": "1",
+             "target_kind": "binary", "baselines": {"accuracy": 0.9}}  # fmt: skip
+    policy = Policy(registry=[entry])
+    rules, sources = policy.explain("steel", "m")
+    assert rules.estimated_performance_drop.baseline == 0.9
+    assert sources["estimated_performance_drop.baseline"] == "registry:1"
+    c = decide(policy, [window(cal, 0, rng.random(4000))], {})  # estimate ~0.75, no learning
+    assert c.level == "critical" and c.value == pytest.approx(0.15, abs=0.02)

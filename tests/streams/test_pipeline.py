@@ -117,3 +117,28 @@ def test_two_workers_give_the_same_totals(stack):
     assert all(s.startswith("[") and s != "[]" for s in shares), (
         f"awaited both workers holding partitions (latest assignments: {shares})"
     )
+
+
+def test_a_failed_commit_seeks_back_and_rereads_the_group(stack):
+    """A commit that fails without a rebalance (the worker stays the owner): the worker
+    seeks the partition back to the committed offsets and reads the group again, instead
+    of stalling on offsets that can never be committed. Nothing is lost (every message is
+    committed in the end, totals exact) and nothing doubles (the re-read group has the
+    same keys: one more final partial of a key the failed group finalised)."""
+    sim, summary = simulate(stack, seed=9, minutes_ago=40, duration=300)
+    stack.write_references(sim.models)
+    w = stack.worker(RESONANCE_FAULT_POINT="fail-commit:2", RESONANCE_BLOCK_MESSAGES="100")
+    w.wait_output("fault injection: fail-commit:2: commit not sent")
+    w.wait_output("failed; re-reading it from the committed offsets")
+    wait_exact(stack, expected_totals(summary))
+    stack.wait_committed(messages(summary))
+    assert w.alive
+
+    def refinalised(values: list[bytes]) -> bool:
+        finals: dict[str, int] = {}
+        for p in map(Partial.decode, values):
+            if p.final:
+                finals[p.key] = finals.get(p.key, 0) + 1
+        return any(n >= 2 for n in finals.values())
+
+    stack.read("partials", refinalised, what="a group finalised twice (failed, then re-read)")
