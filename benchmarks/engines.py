@@ -6,7 +6,10 @@
    versus Resonance (``fit_reference`` + ``update`` + ``result``), and
    Evidently's DataDriftPreset when evidently is importable.
 
-``--json`` prints exactly one JSON object on stdout; progress goes to stderr.
+``--json`` prints exactly one JSON object on stdout; progress goes to stderr. It holds
+the load average (the machine is shared: read wall times with it), CPU-time rates next
+to wall-time ones, Resonance's fit/update/result split and the speedups against scipy
+and Evidently measured in the same run.
 
     python benchmarks/engines.py                 # readable table, 1M rows
     python benchmarks/engines.py --rows 100000 --json
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -62,7 +66,8 @@ def best_of(repeat: int, fn: Callable[[], object]) -> tuple[float, object]:
     return best, out
 
 
-def update_throughput(ref: dict, cur: dict, repeat: int) -> float:
+def update_throughput(ref: dict, cur: dict, repeat: int) -> tuple[float, float]:
+    """Values/s of ``NumericDrift.update``: best wall time, and best CPU (process) time."""
     profile = fit_reference(ref, model="bench", version="1")
     engines = {name: NumericDrift(profile.features[name]) for name in cur}
 
@@ -71,7 +76,13 @@ def update_throughput(ref: dict, cur: dict, repeat: int) -> float:
             engines[name].update(values)
 
     seconds, _ = best_of(repeat, run)
-    return sum(v.size for v in cur.values()) / seconds
+    cpu = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        run()
+        cpu = min(cpu, time.process_time() - t0)
+    n = sum(v.size for v in cur.values())
+    return n / seconds, n / max(cpu, 1e-9)
 
 
 def scipy_exact(ref: dict, cur: dict) -> dict:
@@ -85,12 +96,20 @@ def scipy_exact(ref: dict, cur: dict) -> dict:
     return out
 
 
+SPLIT: dict[str, float] = {}
+
+
 def resonance(ref: dict, cur: dict) -> dict:
+    t0 = time.perf_counter()
     profile = fit_reference(ref, model="bench", version="1")
+    t1 = time.perf_counter()
+    engines = {name: NumericDrift(profile.features[name]).update(v) for name, v in cur.items()}
+    t2 = time.perf_counter()
     out = {}
-    for name, values in cur.items():
-        r = NumericDrift(profile.features[name]).update(values).result()
+    for name, engine in engines.items():
+        r = engine.result()
         out[name] = (r["ks"], r["wasserstein"])
+    SPLIT.update(fit_s=t1 - t0, update_s=t2 - t1, result_s=time.perf_counter() - t2)
     return out
 
 
@@ -123,10 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.rows < 2 or args.features < 1 or args.repeat < 1:
         parser.error("--rows must be >= 2, --features and --repeat >= 1")
 
+    load_start = os.getloadavg()[0]
     log(f"generating 2 x {args.rows:,} x {args.features} values ...")
     ref, cur = make_frames(args.rows, args.features, args.seed)
     log("1/3 NumericDrift.update throughput ...")
-    values_per_s = update_throughput(ref, cur, args.repeat)
+    values_per_s, values_per_cpu_s = update_throughput(ref, cur, args.repeat)
     log("2/3 scipy exact (ks_2samp + wasserstein_distance per column) ...")
     scipy_s, exact = best_of(1, lambda: scipy_exact(ref, cur))
     log("3/3 Resonance (fit_reference + update + result) ...")
@@ -144,24 +164,36 @@ def main(argv: list[str] | None = None) -> int:
 
     figures: dict[str, float] = {
         "feature_values_per_s": values_per_s,
+        "feature_values_per_cpu_s": values_per_cpu_s,
         "scipy_exact_s": scipy_s,
         "resonance_s": resonance_s,
+        "resonance_fit_s": SPLIT["fit_s"],
+        "resonance_update_s": SPLIT["update_s"],
+        "resonance_result_s": SPLIT["result_s"],
+        "speedup_vs_scipy": scipy_s / resonance_s,
     }
     if evidently_s is not None:
         figures["evidently_s"] = evidently_s
+        figures["speedup_vs_evidently"] = evidently_s / resonance_s
+    figures["load_average_1m_start"] = load_start
+    figures["load_average_1m_end"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(figures))
         return 0
     print(f"rows {args.rows:,} x features {args.features}")
     print(f"{'NumericDrift.update':<36}{values_per_s / 1e6:>12.1f} M values/s")
+    print(f"{'NumericDrift.update (CPU time)':<36}{values_per_cpu_s / 1e6:>12.1f} M values/s")
     print(f"{'compare: scipy exact':<36}{scipy_s:>12.3f} s")
     speedup = scipy_s / resonance_s
     print(f"{'compare: Resonance':<36}{resonance_s:>12.3f} s   ({speedup:.1f}x faster)")
+    fit, upd = SPLIT["fit_s"], SPLIT["update_s"]
+    print(f"{'  fit / update / result':<36}{fit:>8.3f} / {upd:.3f} / {SPLIT['result_s']:.3f} s")
     if evidently_s is not None:
         print(f"{'compare: Evidently DataDriftPreset':<36}{evidently_s:>12.3f} s")
     print(f"{'max |KS - exact|':<36}{ks_err:>12.5f}")
     print(f"{'max |W1/std - exact|':<36}{w_abs:>12.5f}")
     print(f"{'max W1 relative error (W1 >= 0.05)':<36}{w_rel:>12.4%}")
+    print(f"{'load average (1 min) start / end':<36}{load_start:>8.2f} / {os.getloadavg()[0]:.2f}")
     return 0
 
 

@@ -10,9 +10,12 @@ events (20 features each), all produced before anyone reads. In the same run:
    give the rate of each phase.
 
 ``--json`` prints ``{"samples_per_s", "single_events_per_s", "raw_consume_samples_per_s",
-"ratio"}`` (ratio = worker / raw, batch phase) plus the raw single-event rate and the load
-average. ``--profile OUT`` also records the worker with py-spy during the batch phase and
-prints the functions holding most samples (self time) to stderr.
+"ratio"}`` (ratio = worker / raw, batch phase) plus the raw single-event rate, the rates
+per second of the worker's own CPU time (``/proc``: what limits it when the machine is
+shared) and the load average at start and end. ``--profile OUT`` also records the worker
+with py-spy (``--gil``: the thread running Python) during the batch phase, or the single
+phase with ``--profile-phase single``, and prints the functions holding most samples
+(self and inclusive share) to stderr.
 
     python benchmarks/stream_throughput.py --json
     python benchmarks/stream_throughput.py --batches 3000 --singles 20000 --profile /tmp/w.txt
@@ -141,11 +144,21 @@ async def raw_consume(bootstrap: str, boundary: int, total: int) -> tuple[float,
     return marks[1] - marks[0], marks[2] - marks[1]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (all threads), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class WorkerProgress:
-    """Reads a worker's stderr: (monotonic time, messages, samples) per progress line."""
+    """Reads a worker's stderr: (monotonic time, messages, samples, worker CPU seconds)
+    per progress line."""
 
     def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.points: list[tuple[float, int, int]] = []
+        self.points: list[tuple[float, int, int, float]] = []
         self.tail: list[str] = []
         self._proc = proc
         threading.Thread(target=self._read, daemon=True).start()
@@ -158,7 +171,7 @@ class WorkerProgress:
             m = _LINE.search(line)
             if m:
                 msgs, samples = (int(g.replace(",", "")) for g in m.groups())
-                self.points.append((time.monotonic(), msgs, samples))
+                self.points.append((time.monotonic(), msgs, samples, cpu_seconds(self._proc.pid)))
 
     def wait_messages(self, n: int, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -167,37 +180,50 @@ class WorkerProgress:
                 raise RuntimeError("worker stopped or stalled:\n" + "".join(self.tail))
             time.sleep(0.05)
 
-    def rate(self, lo: int, hi: int, index: int) -> float:
+    def rate(self, lo: int, hi: int, index: int, clock: int = 0) -> float:
         """Per-second rate of counter ``index`` over the lines whose messages lie in [lo, hi].
 
         The first line inside the phase is the start; the first line at or past ``hi``
         the end (lines come every 0.25 s, so a phase of a few seconds is well resolved).
+        ``clock`` 0 is wall time, 3 the worker's CPU time (what the rate would be with
+        a core to itself, if nothing else limits it).
         """
         inside = [p for p in self.points if lo < p[1]]
         start, end = inside[0], next(p for p in inside if p[1] >= hi)
-        if start[1] >= hi or end[0] <= start[0]:
+        if start[1] >= hi or end[clock] <= start[clock]:
             raise RuntimeError("phase too short to time: produce more messages")
-        return (end[index] - start[index]) / (end[0] - start[0])
+        return (end[index] - start[index]) / (end[clock] - start[clock])
 
 
 def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes]:
     """py-spy recording ``pid`` (raw format, 200 Hz) until it gets SIGINT."""
     py_spy = str(Path(sys.executable).with_name("py-spy"))
-    cmd = [py_spy, "record", "--format", "raw", "-r", "200", "-o", str(out), "-p", str(pid)]
+    cmd = [py_spy, "record", "--gil", "--format", "raw", "-r", "200", "-o", str(out)]
+    cmd += ["-p", str(pid)]  # --gil: the thread running Python, not threads parked in C
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def py_spy_summary(path: Path, top: int = 15) -> list[tuple[str, float]]:
-    """Self-time shares of the leaf functions in a py-spy ``--format raw`` file."""
+def py_spy_summary(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
+    """(function, self share, inclusive share) from a py-spy ``--format raw`` file.
+
+    Line numbers are dropped, so a function's lines add up; the inclusive share counts
+    a sample once for every function on its stack (decode, flush, Faust's drain...).
+    """
     leaves: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        leaves[stack.split(";")[-1]] += int(count)
+        frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";")]
+        leaves[frames[-1]] += int(count)
+        for frame in set(frames):
+            inclusive[frame] += int(count)
         total += int(count)
-    return [(name, n / total) for name, n in leaves.most_common(top)] if total else []
+    if not total:
+        return []
+    return [(name, n / total, inclusive[name] / total) for name, n in leaves.most_common(top)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batches < 10 or args.singles < 0:
         parser.error("--batches must be >= 10, --singles >= 0")
 
+    load_start = os.getloadavg()[0]
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory(prefix="resonance-bench-") as tmp, EmbeddedBroker() as broker:
         root = Path(tmp)
@@ -256,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             progress.wait_messages(total, timeout=600)
             samples_per_s = progress.rate(0, args.batches, 2)
             singles_per_s = progress.rate(args.batches, total, 1) if args.singles else 0.0
+            samples_per_cpu_s = progress.rate(0, args.batches, 2, clock=3)
+            singles_per_cpu_s = progress.rate(args.batches, total, 1, 3) if args.singles else 0.0
         finally:
             proc.terminate()
             try:
@@ -271,12 +300,15 @@ def main(argv: list[str] | None = None) -> int:
         "raw_consume_samples_per_s": raw_samples,
         "ratio": samples_per_s / raw_samples,
         "raw_consume_single_events_per_s": args.singles / raw_single_s if args.singles else 0.0,
+        "samples_per_worker_cpu_s": samples_per_cpu_s,
+        "single_events_per_worker_cpu_s": singles_per_cpu_s,
+        "load_average_1m_start": load_start,
         "load_average_1m": os.getloadavg()[0],
     }
     if args.profile and args.profile.exists():
-        log(f"py-spy, {args.profile_phase} phase, self time of the top functions:")
-        for name, share in py_spy_summary(args.profile):
-            log(f"  {share:6.1%}  {name}")
+        log(f"py-spy, {args.profile_phase} phase, top functions (self, inclusive):")
+        for name, share, incl in py_spy_summary(args.profile):
+            log(f"  {share:6.1%} {incl:6.1%}  {name}")
     if args.json:
         print(json.dumps(figures))
         return 0

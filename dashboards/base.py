@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders.dashboard import Dashboard
+from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, Dashboard
 from grafana_foundation_sdk.models.dashboard import DashboardCursorSync
 
+from dashboards import sql
+from dashboards.panels import dedent
+from dashboards.query import ClickHouseQueryBuilder, Format, datasource_ref
 from dashboards.scope import Scope
 from dashboards.variables import tenancy_variables
 
@@ -33,4 +36,28 @@ def new_dashboard(
         .tooltip(DashboardCursorSync.CROSSHAIR)
         .editable()
         .variables(tenancy_variables(scope))
+    )
+
+
+ALERTS_ANNOTATION = "Alerts"
+
+
+def alert_annotation(scope: Scope) -> AnnotationQuery:
+    """The alert timeline: every stored alert episode of the selected models as a region
+    (:func:`dashboards.sql.alert_annotations`), on by default."""
+    target = (
+        ClickHouseQueryBuilder(dedent(sql.alert_annotations()))
+        .format(Format.TABLE)
+        .ref_id("Anno")
+        .datasource(datasource_ref(scope.datasource_uid))
+    )
+    return (
+        AnnotationQuery()
+        .name(ALERTS_ANNOTATION)
+        .datasource(datasource_ref(scope.datasource_uid))
+        .enable(True)
+        .icon_color("red")
+        # the SDK types an annotation's target as the built-in datasource's; the
+        # ClickHouse plugin takes a normal query target (see the SDK's TODO)
+        .target(target)  # type: ignore[arg-type]
     )

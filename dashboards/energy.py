@@ -24,7 +24,7 @@ def per_hub() -> str:
            {", ".join(f"e.{c} AS {c}" for c in ENERGY_COLUMNS)}
     FROM ({sql.energy(sql.MINUTE, ("hub",))}
     ) AS e
-    LEFT JOIN (SELECT hub, grid_gco2_per_kwh FROM hubs FINAL) AS h ON h.hub = e.hub
+    LEFT JOIN ({sql.HUBS}) AS h ON h.hub = e.hub
     ORDER BY gco2e DESC"""
 
 

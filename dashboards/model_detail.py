@@ -7,7 +7,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards import sql
-from dashboards.base import new_dashboard
+from dashboards.base import alert_annotation, new_dashboard
 from dashboards.panels import bar_chart, table_panel, time_series
 from dashboards.scope import Scope
 from dashboards.variables import feature_variable
@@ -62,16 +62,14 @@ def histogram_sql() -> str:
     Bins are labelled by their lower edge (numeric: ``< first`` is the underflow
     bin) or category (categorical: + ``other`` + ``missing``)."""
     feature = sql.var_in("feature")
+    keys = ("consortium", "model", "model_version", "feature")
+    current = sql.summed(sql.MINUTE, "drift_numeric", keys, extra_where=feature, values=("counts",))
     return f"""
     SELECT bin, ref_share AS reference, cur_share AS current
     FROM (
         SELECT r.labels AS labels, r.shares AS rs,
-               arrayMap(c -> c / nullIf(arraySum(h.cur), 0), h.cur) AS cs
-        FROM (
-            SELECT consortium, model, model_version, feature, sumForEach(counts) AS cur
-            FROM drift_minute
-            WHERE {sql.where(sql.time_filter(), sql.tenancy_filter(), feature)}
-            GROUP BY consortium, model, model_version, feature
+               arrayMap(c -> c / nullIf(arraySum(h.counts), 0), h.counts) AS cs
+        FROM ({current}
             ORDER BY consortium, model, model_version DESC
             LIMIT 1
         ) AS h
@@ -81,11 +79,11 @@ def histogram_sql() -> str:
                       arrayConcat(['< ' || toString(edges[1])], arrayMap(e -> toString(e), edges)))
                        AS labels,
                    arrayMap(c -> c / nullIf(arraySum(counts), 0), counts) AS shares
-            FROM reference_features FINAL
+            FROM ({sql.REFERENCE_FEATURES})
             WHERE {sql.where(sql.tenancy_filter(("consortium", "model")), feature)}
         ) AS r ON r.consortium = h.consortium AND r.model = h.model
               AND r.model_version = h.model_version AND r.feature = h.feature
-        WHERE length(r.shares) = length(h.cur)
+        WHERE length(r.shares) = length(h.counts)
     )
     ARRAY JOIN labels AS bin, rs AS ref_share, cs AS cur_share"""
 
@@ -154,7 +152,7 @@ def volume_over_time() -> str:
     inner = sql.volumes(("time", "source_topic"), bucket=sql.time_bucket())
     return f"""
     SELECT time, source_topic,
-           ({sql.map_sum("s", sql.RECORD_FIELDS)}) / $__interval_s AS per_second
+           ({sql.map_sum("sums", sql.RECORD_FIELDS)}) / $__interval_s AS per_second
     FROM ({inner}
     )
     ORDER BY time"""
@@ -166,7 +164,7 @@ def unreferenced_over_time() -> str:
     inner = sql.volumes(("time", "model", "model_version"), bucket=sql.time_bucket())
     return f"""
     SELECT time, concat(model, ' v', model_version) AS model_version,
-           s['unreferenced'] AS samples
+           sums['unreferenced'] AS samples
     FROM ({inner}
     )
     ORDER BY time"""
@@ -180,6 +178,7 @@ def build(scope: Scope) -> Dashboard:
         "One model's drift per feature, reference vs current histogram, accuracy, latency "
         "percentiles and volumes. Pick a single model (and feature) for the histogram.",
     ).with_variable(feature_variable(scope))
+    dash.annotation(alert_annotation(scope))
     dash.with_panel(
         time_series(
             scope,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards import sql
-from dashboards.base import new_dashboard
+from dashboards.base import alert_annotation, new_dashboard
 from dashboards.panels import stat_panel, table_panel, time_series
 from dashboards.scope import Scope
 
@@ -63,6 +63,7 @@ def build(scope: Scope) -> Dashboard:
         "Resonance index per model (data fit, model quality, service health), drift, "
         "quality, energy and open alerts. Metrics are computed from merged partials.",
     )
+    dash.annotation(alert_annotation(scope))
     dash.with_panel(
         stat_panel(
             scope,

@@ -1,11 +1,11 @@
 """SQL fragments for panels and alert rules: metrics from *merged partials*, in ClickHouse.
 
 The warehouse stores mergeable sufficient statistics (histograms, confusion
-counts, latency buckets, energy sums) as deltas, so every metric here is computed
-from ``sumForEach`` / ``sumMap`` over rows at read time, the same way the Python
-engines do it, with the constants imported from those engines (PSI floor, drift
-threshold, latency buckets, J per kWh). One function per concept; dashboards and
-alerts only compose them, so no SQL is written twice.
+counts, latency buckets, energy sums) as deltas. The merged states come from
+:func:`warehouse.states.summed_sql`, the query the Python read path runs too; this
+module only adds the metric expressions over them, with the constants imported from
+the engines (PSI floor, latency buckets, J per kWh). One function per concept;
+dashboards and alerts only compose them, so no SQL is written twice.
 
 Tables and columns: warehouse/migrations/0001_init.sql (minute tables
 ``*_minute``; rollups ``*_day`` hold ``AggregateFunction`` states read with ``-Merge``).
@@ -14,13 +14,19 @@ Tables and columns: warehouse/migrations/0001_init.sql (minute tables
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from processors.cbpe import DEFAULT_THRESHOLDS as ESTIMATION
 from processors.drift import PSI_FLOOR
 from processors.energy import JOULES_PER_KWH
 from processors.latency import DEFAULT_GAMMA, DEFAULT_HI_MS, DEFAULT_LO_MS, LatencyHistogram
-from streams.blocks import VOLUME_FIELDS
+from processors.volume import VOLUME_FIELDS
+from warehouse.kinds import KINDS
+from warehouse.states import DAY, MINUTE, summed_sql
+from warehouse.states import HUBS_SQL as HUBS
+from warehouse.states import REFERENCE_FEATURES_SQL as REFERENCE_FEATURES
+
+#: Grains (seconds: minute tables, day rollups) and the stored lookup tables, from warehouse.
+__all__ = ["DAY", "HUBS", "MINUTE", "REFERENCE_FEATURES"]
 
 #: Template variables, in dependency order; each one filters the tenancy column of the same name.
 TENANCY = ("consortium", "member", "model", "site", "hub")
@@ -39,29 +45,6 @@ DRIFT_RULE = (
 
 _LATENCY = LatencyHistogram()  # bucket layout of the default engine (what workers emit)
 _N_LOG = _LATENCY.n_log
-
-
-@dataclass(frozen=True)
-class Grain:
-    """Minute tables (live dashboards, sums of deltas) or day rollups (monthly review)."""
-
-    suffix: str
-    merge_array: str  # sumForEach over Array columns / sumForEachMerge over states
-    merge_map: str  # sumMap over Map columns / sumMapMerge over states
-
-    def table(self, stem: str) -> str:
-        return f"{stem}_{self.suffix}"
-
-
-MINUTE = Grain("minute", "sumForEach", "sumMap")
-DAY = Grain("day", "sumForEachMerge", "sumMapMerge")
-
-
-def scalar_table(grain: Grain, kind: str) -> tuple[str, str]:
-    """(table, extra WHERE) of a scalar kind: own minute table, or the shared rollup."""
-    if grain is MINUTE:
-        return f"{kind}_minute", "1"
-    return "scalars_day", f"kind = '{kind}'"
 
 
 # ---------------------------------------------------------------- filters and buckets
@@ -102,7 +85,7 @@ def series(subquery: str, value: str, by: str) -> str:
     return select_from(f"time, {by}, {value}", subquery, "ORDER BY time")
 
 
-def model_trend(metric: Callable[..., str], grain: Grain, value: str, bucket: str) -> str:
+def model_trend(metric: Callable[..., str], grain: int, value: str, bucket: str) -> str:
     """Per-model time series of ``value`` from a per-(time, model) ``metric`` fragment."""
     return series(metric(grain, ("time", "model"), bucket=bucket), value, "model")
 
@@ -128,6 +111,24 @@ def key_select(keys: Sequence[str], bucket: str | None) -> str:
 def with_keys(keys: Sequence[str], *required: str) -> list[str]:
     """``keys`` plus the ``required`` ones, in order, without duplicates."""
     return list(dict.fromkeys([*keys, *required]))
+
+
+def summed(
+    grain: int,
+    kind: str,
+    keys: Sequence[str],
+    bucket: str | None = None,
+    extra_where: str = "",
+    values: Sequence[str] | None = None,
+) -> str:
+    """The merged states of a kind per ``keys`` in the panel's time range and tenancy
+    variables: :func:`warehouse.states.summed_sql`, the read path's own query.
+
+    Value columns keep their stored names (``counts``, ``confusion``, ``buckets``, ``sums``).
+    """
+    conds = [time_filter(), tenancy_filter(), extra_where]
+    select = [key_select(keys, bucket)]
+    return summed_sql(KINDS[kind], select, group=keys, where=conds, grain=grain, values=values)
 
 
 # ------------------------------------------------------------------------ drift (PSI)
@@ -222,7 +223,7 @@ def chi2_pvalue_expr(ref_counts: str, cur_counts: str) -> str:
 
 
 def feature_psi(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: PSI, JS, KS, p-value, verdict and n per ``keys`` + model_version + feature,
     from merged histograms.
@@ -235,7 +236,7 @@ def feature_psi(
     """
     group = with_keys(keys, "consortium", "model", "model_version", "feature")
     numeric = "r.kind = 'numeric'"
-    cur = "if(r.kind = 'categorical', arrayPopBack(h.cur), h.cur)"
+    cur = "if(r.kind = 'categorical', arrayPopBack(h.counts), h.counts)"
     ref = "if(r.kind = 'categorical', arrayPopBack(r.counts), r.counts)"
     # PSI and JS on the reference's quantile groups, KS on its fine bins (as the engine)
     g_cur, g_ref = grouped_expr(cur, "r.group_ends"), grouped_expr(ref, "r.group_ends")
@@ -247,21 +248,16 @@ def feature_psi(
            if({numeric}, {ks_expr(ref, "r.n", cur, "n_values")}, NULL) AS ks,
            if({numeric}, {ks_pvalue_expr("assumeNotNull(ks)", "r.n", "n_values")},
               {chi2_pvalue_expr(ref, cur)}) AS p_value
-    FROM (
-        SELECT {key_select(group, bucket)}, {grain.merge_array}(counts) AS cur,
-               sum(n_missing) AS n_missing
-        FROM {grain.table("drift")}
-        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
-        GROUP BY {", ".join(group)}
+    FROM ({summed(grain, "drift_numeric", group, bucket, extra_where, ("counts", "n_missing"))}
     ) AS h
-    INNER JOIN (SELECT * FROM reference_features FINAL) AS r
+    INNER JOIN ({REFERENCE_FEATURES}) AS r
         ON r.consortium = h.consortium AND r.model = h.model
        AND r.model_version = h.model_version AND r.feature = h.feature
     WHERE length({ref}) = length({cur}) AND arraySum({cur}) > 0"""
 
 
 def drift_share(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: the policy's stored decisions per ``keys`` (consortium, model, time):
     mean drift share and mean resonance index of the range's windows (the same means as
@@ -288,7 +284,7 @@ def accuracy_expr(confusion: str) -> str:
 
 
 def classification_accuracy(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: accuracy and n per ``keys`` from summed confusion counts (per class list)."""
     group = with_keys(keys, "classes")
@@ -296,17 +292,18 @@ def classification_accuracy(
     SELECT {", ".join(keys)},
            sum(acc * n) / nullIf(sum(n), 0) AS accuracy, toFloat64(sum(n)) AS labelled
     FROM (
-        SELECT {key_select(group, bucket)}, {grain.merge_array}(confusion) AS cm,
-               {accuracy_expr("cm")} AS acc, arraySum(cm) AS n
-        FROM {grain.table("classification")}
-        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
-        GROUP BY {", ".join(group)}
+        SELECT {", ".join(group)}, {accuracy_expr("confusion")} AS acc, arraySum(confusion) AS n
+        FROM ({summed(grain, "classification", group, bucket, extra_where, ("confusion",))})
     )
     GROUP BY {", ".join(keys)}"""
 
 
+#: The CBPE state columns the estimated-accuracy panels read.
+ESTIMATION_STATE = ("n_pred", "expected", "sum_q2", "n_outside")
+
+
 def estimated_accuracy(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: CBPE's estimated accuracy, its band and n per ``keys`` from summed states.
 
@@ -327,15 +324,11 @@ def estimated_accuracy(
            toFloat64(sum(rows)) AS n, toFloat64(sum(outside)) AS n_outside,
            max(cal_ece) AS ece
     FROM (
-        SELECT {key_select(group, bucket)}, {grain.merge_array}(n_pred) AS np,
-               {grain.merge_array}(expected) AS ex, {grain.merge_array}(sum_q2) AS q,
-               arraySum(np) AS rows, length(np) AS k,
-               arraySum(arrayMap(i -> ex[i * k + i + 1], range(k))) AS correct,
-               arraySum(q) AS q2, sum(n_outside) AS outside,
+        SELECT {", ".join(group)}, arraySum(n_pred) AS rows, length(n_pred) AS k,
+               arraySum(arrayMap(i -> expected[i * k + i + 1], range(k))) AS correct,
+               arraySum(sum_q2) AS q2, n_outside AS outside,
                JSONExtractFloat(calibration, 'ece') AS cal_ece
-        FROM {grain.table("estimation")}
-        WHERE {where(time_filter(), tenancy_filter(), extra_where)}
-        GROUP BY {", ".join(group)}
+        FROM ({summed(grain, "estimation", group, bucket, extra_where, ESTIMATION_STATE)})
     )
     GROUP BY {", ".join(keys)}"""
 
@@ -357,28 +350,24 @@ def estimation_reasons(estimated: str = "e", realised: str = "r") -> str:
 
 
 def regression_errors(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: MAE, RMSE, MAPE and n per ``keys`` from summed error sums."""
-    table, kind_where = scalar_table(grain, "regression")
+    s = "sums"
     return f"""
-    SELECT {", ".join(keys)}, toFloat64(s['n']) AS labelled,
-           s['sum_abs_error'] / nullIf(s['n'], 0) AS mae,
-           sqrt(s['sum_sq_error'] / nullIf(s['n'], 0)) AS rmse,
-           s['sum_ape'] / nullIf(s['n_nonzero'], 0) AS mape
-    FROM (
-        SELECT {key_select(keys, bucket)}, {grain.merge_map}(sums) AS s
-        FROM {table}
-        WHERE {where(time_filter(), tenancy_filter(), kind_where, extra_where)}
-        GROUP BY {", ".join(keys)}
+    SELECT {", ".join(keys)}, toFloat64({s}['n']) AS labelled,
+           {s}['sum_abs_error'] / nullIf({s}['n'], 0) AS mae,
+           sqrt({s}['sum_sq_error'] / nullIf({s}['n'], 0)) AS rmse,
+           {s}['sum_ape'] / nullIf({s}['n_nonzero'], 0) AS mape
+    FROM ({summed(grain, "regression", keys, bucket, extra_where)}
     )"""
 
 
 def model_quality(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: one quality score in [0, 1] per ``keys``: accuracy for classifiers,
-    1 − MAPE for regressors (resonance_index.model_quality with a baseline of 1),
+    1 − MAPE clipped to [0, 1] for regressors (processors.resonance_index.quality_of),
     averaged weighted by labelled predictions when ``keys`` mix both."""
     cls = classification_accuracy(grain, keys, bucket=bucket, extra_where=extra_where)
     reg = regression_errors(grain, keys, bucket=bucket, extra_where=extra_where)
@@ -411,24 +400,20 @@ def latency_quantile_expr(buckets: str, q: float) -> str:
 
 
 def latency_quantiles(
-    grain: Grain,
+    grain: int,
     keys: Sequence[str],
     *,
     bucket: str | None = None,
     quantiles: Sequence[float] = (0.5, 0.95, 0.99),
 ) -> str:
     """Subquery: p50/p95/p99 (ms), mean and count per ``keys`` from summed buckets."""
-    table, kind_where = scalar_table(grain, "latency")
     cols = ", ".join(keys)
-    qs = ", ".join(f"{latency_quantile_expr('b', q)} AS p{round(q * 100)}" for q in quantiles)
+    b = "buckets"
+    qs = ", ".join(f"{latency_quantile_expr(b, q)} AS p{round(q * 100)}" for q in quantiles)
     return f"""
-    SELECT {cols}, {qs}, s['sum_ms'] / nullIf(arraySum(b), 0) AS mean_ms, arraySum(b) AS requests
-    FROM (
-        SELECT {key_select(keys, bucket)}, {grain.merge_array}(buckets) AS b,
-               {grain.merge_map}(sums) AS s
-        FROM {table}
-        WHERE {where(time_filter(), tenancy_filter(), kind_where)}
-        GROUP BY {cols}
+    SELECT {cols}, {qs}, sums['sum_ms'] / nullIf(arraySum({b}), 0) AS mean_ms,
+           arraySum({b}) AS requests
+    FROM ({summed(grain, "latency", keys, bucket)}
     )"""
 
 
@@ -438,7 +423,7 @@ LATENCY_RANGE_MS = (DEFAULT_LO_MS, DEFAULT_HI_MS)
 
 
 def energy(
-    grain: Grain, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
+    grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: J/inference, IT and facility kWh, gCO2e and PUE per ``keys``.
 
@@ -447,7 +432,6 @@ def energy(
     ``hubs``, copied from resonance.carbon at migrate time). Summed per hub first,
     since PUE and grid intensity are per hub.
     """
-    table, kind_where = scalar_table(grain, "energy")
     inner_keys = with_keys(keys, "hub")
     cols = ", ".join(keys)
     return f"""
@@ -459,15 +443,11 @@ def energy(
            sum(j * hub_pue * grid) / {JOULES_PER_KWH!r} AS gco2e,
            sum(j * hub_pue) / nullIf(sum(j), 0) AS pue
     FROM (
-        SELECT {", ".join(f"e.{k} AS {k}" for k in inner_keys)}, e.s['joules'] AS j,
-               e.s['inferences'] AS n_inf, h.pue AS hub_pue, h.grid_gco2_per_kwh AS grid
-        FROM (
-            SELECT {key_select(inner_keys, bucket)}, {grain.merge_map}(sums) AS s
-            FROM {table}
-            WHERE {where(time_filter(), tenancy_filter(), kind_where, extra_where)}
-            GROUP BY {", ".join(inner_keys)}
+        SELECT {", ".join(f"e.{k} AS {k}" for k in inner_keys)}, e.sums['joules'] AS j,
+               e.sums['inferences'] AS n_inf, h.pue AS hub_pue, h.grid_gco2_per_kwh AS grid
+        FROM ({summed(grain, "energy", inner_keys, bucket, extra_where)}
         ) AS e
-        LEFT JOIN (SELECT hub, pue, grid_gco2_per_kwh FROM hubs FINAL) AS h ON h.hub = e.hub
+        LEFT JOIN ({HUBS}) AS h ON h.hub = e.hub
     )
     GROUP BY {cols}"""
 
@@ -476,13 +456,8 @@ def energy(
 
 
 def volumes(keys: Sequence[str], *, bucket: str | None = None) -> str:
-    """Subquery: summed volume counters ``s`` (a map) per ``keys``."""
-    cols = ", ".join(keys)
-    return f"""
-    SELECT {key_select(keys, bucket)}, sumMap(sums) AS s
-    FROM volume_minute
-    WHERE {where(time_filter(), tenancy_filter())}
-    GROUP BY {cols}"""
+    """Subquery: summed volume counters ``sums`` (a map) per ``keys``."""
+    return summed(MINUTE, "volume", keys, bucket)
 
 
 def open_alerts(keys: Sequence[str]) -> str:
@@ -498,6 +473,31 @@ def open_alerts(keys: Sequence[str]) -> str:
         GROUP BY {cols}, id
     )
     GROUP BY {cols}"""
+
+
+def alert_annotations() -> str:
+    """Annotations: the stored alert history (``alert_events``) as one region per alert
+    episode, from its ``started_at`` to its resolution (to the range's end while it
+    fires), for the selected models. Columns as Grafana's annotation support reads them:
+    ``time``, ``timeEnd``, ``text``, ``tags`` (comma-separated: rule, severity, state, then
+    the features involved)."""
+    return f"""
+    SELECT min(started_at) AS time,
+           ifNull(argMax(resolved_at, seq), toDateTime64($__toTime, 3, 'UTC')) AS timeEnd,
+           concat(any(rule), ' ', argMax(severity, seq), ' on ', any(consortium), '/',
+                  any(model), ': ', argMax(state, seq),
+                  if(max(seq) > 0, concat(' (', toString(max(seq) + 1), ' transitions)'), ''),
+                  if(empty(groupUniqArrayArray(features)), '',
+                     concat('; features ',
+                            arrayStringConcat(arraySort(groupUniqArrayArray(features)), ', ')))
+           ) AS text,
+           arrayStringConcat(arrayConcat([any(rule), argMax(severity, seq), argMax(state, seq)],
+                             arraySort(groupUniqArrayArray(features))), ',') AS tags
+    FROM alert_events FINAL
+    WHERE {where(tenancy_filter(("consortium", "model")))}
+    GROUP BY id
+    HAVING time <= $__toTime AND timeEnd >= $__fromTime
+    ORDER BY time, text"""
 
 
 def dlq_rate(*, per_model: bool) -> str:
@@ -544,8 +544,8 @@ def service_health(keys: Sequence[str], *, bucket: str | None = None) -> str:
     factor of 1."""
     cols = ", ".join(keys)
     return f"""
-    SELECT {cols}, {map_sum("s", RECORD_FIELDS)} AS events,
-           s['prediction_errors'] / nullIf(s['predictions'], 0) AS error_rate,
+    SELECT {cols}, {map_sum("sums", RECORD_FIELDS)} AS events,
+           sums['prediction_errors'] / nullIf(sums['predictions'], 0) AS error_rate,
            greatest(0, 1 - error_rate) AS health
     FROM ({volumes(keys, bucket=bucket)}
     )"""

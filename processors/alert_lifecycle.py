@@ -22,7 +22,7 @@ from processors.policy import Condition
 SCHEMA = "resonance.alert/1"
 
 
-def iso(ms: int | None) -> str | None:
+def iso(ms: int | float | None) -> str | None:
     """Epoch ms as ISO-8601 UTC with a ``Z``.
 
     >>> iso(0)

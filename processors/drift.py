@@ -2,14 +2,14 @@
 
 State is counts (and, for numeric features, value sums) per reference bin, so
 windows merge by addition and a month's PSI is the PSI of the month's merged
-histogram. Exact definitions: README.md ("Metric definitions").
+histogram. Exact definitions: README.md ("Metric definitions"). The engines measure;
+whether a feature drifts is the policy's decision (:func:`processors.policy.feature_results`:
+Holm across a model's features, effect gates, minimum samples), never decided here.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -27,26 +27,6 @@ from processors.reference import CategoricalReference, NumericReference
 
 PSI_FLOOR = 1e-4
 """A bin share of exactly 0 is replaced by this in PSI (no renormalisation)."""
-
-
-@dataclass(frozen=True)
-class DriftThresholds:
-    """Verdict = (effect size large) AND (significant), OR missing values jumped.
-
-    Effect alone flags tiny windows (PSI explodes on empty bins); significance
-    alone flags negligible shifts at large n. Requiring both keeps 25k-row
-    samples of one distribution quiet and 50-row windows rarely flagged
-    (false-positive rate <= ``alpha``), while clear shifts pass both gates.
-    """
-
-    wasserstein: float = 0.1  # numeric: W1 / reference std
-    psi: float = 0.2
-    js: float = 0.1  # categorical: JS distance, base 2
-    alpha: float = 0.01  # KS p-value (numeric) / chi-square p-value (categorical)
-    missing_increase: float = 0.1  # missing rate above the reference's, with binomial p < alpha
-
-
-DEFAULT_THRESHOLDS = DriftThresholds()
 
 
 def psi(p: np.ndarray, q: np.ndarray) -> float:
@@ -116,15 +96,6 @@ def chi2_pvalue(ref_counts: np.ndarray, cur_counts: np.ndarray) -> float:
     from scipy import stats
 
     return float(stats.chi2.sf(stat, table.shape[1] - 1))
-
-
-def _missing_jump(ref_rate: float, n_missing: int, total: int, t: DriftThresholds) -> bool:
-    """True when the missing rate rose by >= ``missing_increase`` and a binomial test agrees."""
-    if total == 0 or n_missing / total - ref_rate < t.missing_increase:
-        return False
-    from scipy import stats
-
-    return float(stats.binom.sf(n_missing - 1, total, ref_rate)) < t.alpha
 
 
 def _check_bins(engine: Any, **stored: np.ndarray) -> None:
@@ -200,17 +171,16 @@ class NumericDrift:
     >>> from processors.reference import fit_numeric
     >>> rng = np.random.default_rng(0)
     >>> ref = fit_numeric(rng.normal(size=20_000), "x")
-    >>> NumericDrift(ref).update(rng.normal(size=20_000)).result()["drift"]
-    False
-    >>> NumericDrift(ref).update(rng.normal(1.0, size=20_000)).result()["drift"]
-    True
+    >>> round(NumericDrift(ref).update(rng.normal(size=20_000)).result()["wasserstein"], 2)
+    0.01
+    >>> round(NumericDrift(ref).update(rng.normal(1.0, size=20_000)).result()["wasserstein"], 1)
+    1.0
     """
 
     kind = "drift_numeric"
 
-    def __init__(self, ref: NumericReference, thresholds: DriftThresholds = DEFAULT_THRESHOLDS):
+    def __init__(self, ref: NumericReference):
         self.ref = ref
-        self.thresholds = thresholds
         self.counts = np.zeros(len(ref.edges) + 1, dtype=np.int64)
         self.sums = np.zeros(len(ref.edges) + 1, dtype=np.float64)
         self.n_missing = 0
@@ -225,7 +195,7 @@ class NumericDrift:
 
     def merge(self, other: Self) -> Self:
         check_mergeable(self, other, "ref")
-        out = type(self)(self.ref, self.thresholds)
+        out = type(self)(self.ref)
         out.counts = self.counts + other.counts
         out.sums = self.sums + other.sums
         out.n_missing = self.n_missing + other.n_missing
@@ -248,9 +218,8 @@ class NumericDrift:
         d: dict[str, Any],
         *,
         ref: NumericReference,
-        thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
     ) -> Self:
-        out = cls(ref, thresholds)
+        out = cls(ref)
         counts = np.asarray(d["counts"], dtype=np.int64)
         sums = np.asarray(d["sums"], dtype=np.float64)
         _check_bins(out, counts=counts, sums=sums)
@@ -259,7 +228,7 @@ class NumericDrift:
 
     def result(self) -> dict[str, Any]:
         """Metrics; with no non-missing values the distribution metrics are None."""
-        ref, t = self.ref, self.thresholds
+        ref = self.ref
         n = int(self.counts.sum())
         out: dict[str, Any] = {
             "kind": "numeric",
@@ -268,10 +237,9 @@ class NumericDrift:
             "missing_rate": ratio(self.n_missing, self.count),
             "chi2_pvalue": None,
         }
-        missing_jump = _missing_jump(ref.missing_rate, self.n_missing, self.count, t)
         if n == 0:
             none = dict.fromkeys(("psi", "js", "ks", "ks_error_bound", "ks_pvalue", "wasserstein"))
-            return out | none | {"out_of_range_rate": None, "drift": missing_jump}
+            return out | none | {"out_of_range_rate": None}
         rc, rs = np.asarray(ref.counts), np.asarray(ref.sums)
         p, q = ref.grouped(rc) / ref.n, ref.grouped(self.counts) / n
         ks, bound = ks_with_bound(ref.edge_array, rc, self.counts)
@@ -288,9 +256,7 @@ class NumericDrift:
             "wasserstein": w,
             "out_of_range_rate": float(self.counts[0] + self.counts[-1]) / n,
         }
-        effect = w >= t.wasserstein or metrics["psi"] >= t.psi
-        drift = (effect and metrics["ks_pvalue"] < t.alpha) or missing_jump
-        return out | metrics | {"drift": bool(drift)}
+        return out | metrics
 
 
 class CategoricalDrift:
@@ -299,15 +265,14 @@ class CategoricalDrift:
     >>> from processors.reference import fit_categorical
     >>> ref = fit_categorical(["a"] * 500 + ["b"] * 500, "g")
     >>> r = CategoricalDrift(ref).update(["a"] * 200 + ["b"] * 700 + ["new"] * 100).result()
-    >>> r["drift"], r["other_rate"]
-    (True, 0.1)
+    >>> round(r["js"], 3), r["other_rate"]
+    (0.332, 0.1)
     """
 
     kind = "drift_categorical"
 
-    def __init__(self, ref: CategoricalReference, thresholds: DriftThresholds = DEFAULT_THRESHOLDS):
+    def __init__(self, ref: CategoricalReference):
         self.ref = ref
-        self.thresholds = thresholds
         self.counts = np.zeros(len(ref.categories) + 2, dtype=np.int64)
 
     def update(self, values: Any) -> Self:
@@ -319,7 +284,7 @@ class CategoricalDrift:
 
     def merge(self, other: Self) -> Self:
         check_mergeable(self, other, "ref")
-        out = type(self)(self.ref, self.thresholds)
+        out = type(self)(self.ref)
         out.counts = self.counts + other.counts
         return out
 
@@ -340,9 +305,8 @@ class CategoricalDrift:
         d: dict[str, Any],
         *,
         ref: CategoricalReference,
-        thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
     ) -> Self:
-        out = cls(ref, thresholds)
+        out = cls(ref)
         counts = np.asarray(d["counts"], dtype=np.int64)
         _check_bins(out, counts=counts)
         out.counts = counts
@@ -350,7 +314,7 @@ class CategoricalDrift:
 
     def result(self) -> dict[str, Any]:
         """Metrics over categories + other (missing excluded, reported as missing_rate)."""
-        ref, t = self.ref, self.thresholds
+        ref = self.ref
         cur = self.counts[:-1]
         n = int(cur.sum())
         out: dict[str, Any] = {
@@ -364,10 +328,8 @@ class CategoricalDrift:
             "wasserstein": None,
             "out_of_range_rate": None,
         }
-        missing_jump = _missing_jump(ref.missing_rate, self.n_missing, self.count, t)
         if n == 0:
-            none = dict.fromkeys(("psi", "js", "chi2_pvalue", "other_rate"))
-            return out | none | {"drift": missing_jump}
+            return out | dict.fromkeys(("psi", "js", "chi2_pvalue", "other_rate"))
         rc = np.asarray(ref.counts[:-1])
         p, q = rc / ref.n, cur / n
         metrics = {
@@ -376,26 +338,11 @@ class CategoricalDrift:
             "chi2_pvalue": chi2_pvalue(rc, cur),
             "other_rate": float(cur[-1]) / n,
         }
-        effect = metrics["js"] >= t.js or metrics["psi"] >= t.psi
-        drift = (effect and metrics["chi2_pvalue"] < t.alpha) or missing_jump
-        return out | metrics | {"drift": bool(drift)}
+        return out | metrics
 
 
-def drift_engine(
-    ref: NumericReference | CategoricalReference,
-    thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
-) -> NumericDrift | CategoricalDrift:
+def drift_engine(ref: NumericReference | CategoricalReference) -> NumericDrift | CategoricalDrift:
     """The drift engine that fits ``ref``'s kind."""
     if isinstance(ref, NumericReference):
-        return NumericDrift(ref, thresholds)
-    return CategoricalDrift(ref, thresholds)
-
-
-def drift_share(verdicts: Iterable[bool]) -> float:
-    """Share of features flagged as drifting (0.0 when there are none).
-
-    >>> drift_share([True, False, False, True])
-    0.5
-    """
-    flags = [bool(v) for v in verdicts]
-    return sum(flags) / len(flags) if flags else 0.0
+        return NumericDrift(ref)
+    return CategoricalDrift(ref)

@@ -32,7 +32,6 @@ from typing import Any
 
 import numpy as np
 
-from processors.accuracy import ClassificationAccuracy
 from processors.cbpe import EstimationThresholds, out_of_range_shares
 from processors.drift import NumericDrift
 from processors.energy import EnergyMeter
@@ -43,7 +42,12 @@ from processors.policy_config import (
     RuleSet,
 )
 from processors.policy_inputs import RegistryInputs, effective_rules
-from processors.resonance_index import model_quality, resonance_index, service_health
+from processors.resonance_index import (
+    model_quality,
+    quality_of,
+    resonance_index,
+    service_health,
+)
 
 LEVELS = ("ok", "warn", "critical")
 ACCEPTED_COUNTERS = ("telemetry_samples", "predictions", "outcomes_matched",
@@ -236,11 +240,7 @@ def _quality(engine: Any, min_labels: int) -> float | None:
     r = engine.result()
     if int(r.get("n") or 0) < min_labels:
         return None
-    if isinstance(engine, ClassificationAccuracy):
-        accuracy: float | None = r["accuracy"]
-        return accuracy
-    mape = r.get("mape")
-    return None if mape is None else max(0.0, 1.0 - min(1.0, float(mape)))
+    return quality_of(r)
 
 
 def _above(value: float | None, warn: float, critical: float) -> Condition:
@@ -350,20 +350,7 @@ class Policy:
             )
             limit = md.critical_share if level == "critical" else md.share
             conditions["model_drift"] = Condition(level, share, limit)
-        # accuracy
-        ad = rules.accuracy_drop
-        acc = _merge([w.accuracy for w in history[-ad.horizon :]])
-        quality = _quality(acc, ad.min_labels)
-        baseline = (
-            ad.baseline if ad.baseline is not None
-            else self._learned(state, quality, ad, cur.window_start)
-        )  # fmt: skip
-        drop = None if quality is None or baseline is None else baseline - quality
-        conditions["accuracy_drop"] = _above(drop, ad.warn, ad.critical)
-        quality_c = (
-            model_quality(quality, baseline) if baseline is not None and quality is not None
-            else quality
-        )  # fmt: skip
+        quality_c, conditions["accuracy_drop"] = self._accuracy(rules, history, state)
         conditions["estimated_performance_drop"] = self._estimated(
             history, state, rules.estimated_performance_drop
         )
@@ -391,18 +378,67 @@ class Policy:
         events = rejected + sum(float(cur.volume.get(k, 0)) for k in ACCEPTED_COUNTERS)
         rate = rejected / events if events >= dr.min_events else None
         conditions["dlq_rate"] = _above(rate, dr.warn, dr.critical)
-        # the index, defined once
         fit = None if share is None else 1.0 - share
-        w = rules.index_weights
-        index = resonance_index(fit, quality_c, health,
-                                (w.data_fit, w.model_quality, w.service_health))  # fmt: skip
-        fr = rules.resonance_floor
-        conditions["resonance_floor"] = _below(index, fr.warn, fr.critical)
+        index, conditions["resonance_floor"] = self._index(rules, fit, quality_c, health)
         for name in list(conditions):
             if not getattr(rules, name).enabled:
                 conditions[name] = Condition(None)
         return WindowVerdict(cur.window_start, features, share, fit, quality_c, health,
                              index, conditions)  # fmt: skip
+
+    def outcomes(
+        self,
+        consortium: str,
+        model: str,
+        history: Sequence[WindowStats],
+        state: dict[str, Any],
+        data_fit: float | None,
+        service_health: float | None,
+        version: str | None = None,
+    ) -> tuple[float | None, float | None, dict[str, Condition]]:
+        """What reads outcomes, for the last window of ``history`` given its data fit and
+        service health: model quality, the resonance index and the ``accuracy_drop`` /
+        ``resonance_floor`` conditions, decided as :meth:`evaluate` decides them. The
+        evaluator calls it alone when late outcomes complete a decided window (the other
+        inputs are complete once a window closes)."""
+        rules = self.rules(consortium, model, version)
+        quality_c, accuracy = self._accuracy(rules, history, state)
+        index, floor = self._index(rules, data_fit, quality_c, service_health)
+        found = {"accuracy_drop": accuracy, "resonance_floor": floor}
+        return (
+            quality_c,
+            index,
+            {k: c if getattr(rules, k).enabled else Condition(None) for k, c in found.items()},
+        )
+
+    def _accuracy(
+        self, rules: RuleSet, history: Sequence[WindowStats], state: dict[str, Any]
+    ) -> tuple[float | None, Condition]:
+        """Model quality (against the baseline) and the accuracy_drop condition."""
+        ad = rules.accuracy_drop
+        acc = _merge([w.accuracy for w in history[-ad.horizon :]])
+        quality = _quality(acc, ad.min_labels)
+        baseline = (
+            ad.baseline if ad.baseline is not None
+            else self._learned(state, quality, ad, history[-1].window_start)
+        )  # fmt: skip
+        drop = None if quality is None or baseline is None else baseline - quality
+        quality_c = (
+            model_quality(quality, baseline) if baseline is not None and quality is not None
+            else quality
+        )  # fmt: skip
+        return quality_c, _above(drop, ad.warn, ad.critical)
+
+    @staticmethod
+    def _index(
+        rules: RuleSet, fit: float | None, quality: float | None, health: float | None
+    ) -> tuple[float | None, Condition]:
+        """The resonance index, defined once, and the resonance_floor condition."""
+        w = rules.index_weights
+        index = resonance_index(fit, quality, health,
+                                (w.data_fit, w.model_quality, w.service_health))  # fmt: skip
+        fr = rules.resonance_floor
+        return index, _below(index, fr.warn, fr.critical)
 
     @staticmethod
     def _learned(

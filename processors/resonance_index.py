@@ -76,6 +76,23 @@ def data_fit(
     return 1.0 - sum(w for w, drifting in weights if drifting) / total
 
 
+def quality_of(result: Mapping[str, Any]) -> float | None:
+    """A model's quality in [0, 1] from its accuracy engine's ``result()``: the accuracy of a
+    classifier, 1 − MAPE clipped to [0, 1] of a regressor (the one definition: the policy,
+    the console and the Grafana SQL use it). None when unknown.
+
+    >>> quality_of({"accuracy": 0.9}), quality_of({"mape": 0.25}), quality_of({"mape": 3.0})
+    (0.9, 0.75, 0.0)
+    >>> quality_of({"mape": None}) is None
+    True
+    """
+    if "accuracy" in result:
+        accuracy = result["accuracy"]
+        return None if accuracy is None else float(accuracy)
+    mape = result.get("mape")
+    return None if mape is None else max(0.0, 1.0 - min(1.0, float(mape)))
+
+
 def model_quality(
     metric: float | None, baseline: float | None, higher_is_better: bool = True
 ) -> float | None:

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"resonance.commands.{name}").register(subparsers)
+    from resonance.commands.examples import add_examples
+
+    add_examples(parser)
     return parser
 
 

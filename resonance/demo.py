@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -102,6 +103,23 @@ class Running:
     simulation: SimulationThread
     truth: Truth
     url: str
+    backend: SharedBackend
+    since_s: int
+
+
+SIMULATOR_SUMMARY = "simulator.json"
+"""Under ``<data-dir>/logs``: what the simulator sent, exactly (``resonance simulate
+--summary-json``'s shape), to compare with what the warehouse stored."""
+
+
+def stored_energy(backend: SharedBackend, since_s: int) -> float:
+    """Joules the warehouse holds for windows from ``since_s`` on (the sink stores deltas)."""
+    table = backend.query(
+        "SELECT sum(sums['joules']) AS j FROM energy_minute"
+        " WHERE window_start >= toDateTime({s:Int64}, 'UTC')",
+        {"s": since_s},
+    )
+    return float(table.to_pylist()[0]["j"] or 0.0)
 
 
 def worker_env(options: DemoOptions, bootstrap: str, data_dir: Path) -> dict[str, str]:
@@ -360,7 +378,8 @@ class Demo:
         sink.on_first_insert = refresher.wake  # the first metrics without waiting a period
         self.start_notifier(bootstrap, url)
         truth = ground_truth(simulator.ground_truth(int(start.timestamp() * 1000), duration))
-        return Running(bootstrap, len(simulator.models), sink, refresher, simulation, truth, url)
+        models = len(simulator.models)
+        return Running(bootstrap, models, sink, refresher, simulation, truth, url, backend, since_s)
 
     def announce(self, running: Running) -> None:
         opts = self.options
@@ -385,8 +404,11 @@ class Demo:
                 self.watch(lambda: False, sink, url)
         except KeyboardInterrupt:
             self.say("\nresonance demo: stopping (Ctrl-C again skips the drain)…")
-            running.simulation.stop()
-            self.quick_drain(sink)
+            # in order: the simulator sends the energy readings in progress and flushes its
+            # producer, the workers finalise their blocks, the sink stores them
+            with suppress(KeyboardInterrupt):
+                running.simulation.stop()
+                self.drain(sink)
             return True
         return False
 
@@ -428,7 +450,7 @@ class Demo:
         opts = self.options
         floor = time.monotonic() + opts.block_idle_s + opts.emit_interval_s + 2.0
         quiet = max(3.0, opts.emit_interval_s * 2)
-        self.say("resonance demo: simulation done; draining the pipeline…")
+        self.say("resonance demo: simulation stopped; draining the pipeline…")
 
         def settled() -> bool:
             self.check_health(sink)
@@ -438,11 +460,6 @@ class Demo:
 
         if not wait_until(settled, opts.drain_timeout_s, 0.25):
             self.say(f"resonance demo: still busy after {opts.drain_timeout_s:g} s; stopping")
-
-    def quick_drain(self, sink: SinkThread, seconds: float = 5.0) -> None:
-        """After Ctrl-C: give the sink a moment to store what the workers already emitted."""
-        with suppress(KeyboardInterrupt):
-            wait_until(lambda: sink.quiet_for() >= 2.0, seconds, 0.25)
 
     # --------------------------------------------------------------------- end
     def final_snapshot(self, refresher: Refresher, sink: SinkThread | None = None) -> Snapshot:
@@ -473,11 +490,21 @@ class Demo:
         ]
         sim_summary = running.simulation.summary
         produced = sim_summary.samples if sim_summary else None
+        energy = ""
+        if sim_summary is not None:
+            joules = sum(m["joules"] for m in sim_summary.models.values())
+            sim_summary.write(self.data_dir / "logs" / SIMULATOR_SUMMARY)
+            try:
+                stored = stored_energy(running.backend, running.since_s)
+                energy = f" · energy {stored:,.1f} J stored of {joules:,.1f} J produced"
+            except Exception as exc:  # the summary line must still come out
+                log.warning("reading the stored energy failed: %s", exc)
         self.say(
             f"resonance demo: {'interrupted' if interrupted else 'done'} after "
             f"{time.monotonic() - self.t0:.0f} s · {models} models · "
             f"{payload['events']['telemetry']:,} telemetry samples stored"
             + (f" of {produced:,} produced" if produced is not None else "")
+            + energy
             + f" · drift detected on {', '.join(flagged) or 'no model'}\n"
             f"resonance demo: data kept in {self.data_dir}; e.g.\n"
             f"  resonance query drift --consortium steel --data-dir {self.options.data_dir} "
@@ -496,8 +523,24 @@ class Demo:
                 log.warning("shutdown step failed: %s", exc)
 
 
+def check_port(port: int, host: str = "127.0.0.1") -> None:
+    """A console port in use fails before anything starts (one line, exit 2)."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the console server
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise UsageError(
+                f"--port {port}: {exc.strerror or exc} (another console running? "
+                "pick another port, or --port 0 for a free one)"
+            ) from None
+
+
 def run_demo(options: DemoOptions) -> int:
     """Entry point of ``resonance demo``."""
     if options.duration_s is not None and not math.isfinite(options.duration_s):
         raise UsageError(f"--duration {options.duration_s}: must be a finite number of seconds")
+    check_port(options.port)
     return Demo(options).run()

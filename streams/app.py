@@ -25,13 +25,13 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from streams.decode import Rejection, decode
+from streams.decode import DecodeResult, Rejection, decode
 from streams.dlq import DlqLimits, message_record
 from streams.partials import Partial
 from streams.partition import REPLAYED_TOPICS, BlockConfig, PartitionState
 from streams.registry import MODELS_TOPIC, Bootstrap, ModelRegistry
 from streams.settings import StreamSettings
-from streams.topics import INPUT_TOPICS
+from streams.topics import INPUT_TOPICS, input_topics
 
 log = logging.getLogger("resonance.worker")
 
@@ -96,14 +96,47 @@ class ErrorLog:
         return 1 + (last[1] if last else 0)
 
 
+def foreign_consortium(result: DecodeResult, consortium: str) -> DecodeResult:
+    """Topic prefix mode: the whole message of another consortium is refused, with the
+    field named; its DLQ record is filed under the topic's consortium (whose producer
+    wrote it), not under the one it claims.
+
+    >>> from streams.events import Tenancy
+    >>> t = Tenancy(consortium="automotive", member="m", model="x", model_version="1",
+    ...             site="s", hub="h")
+    >>> r = foreign_consortium(DecodeResult(kind="energy", tenancy=t, n_input=1), "steel")
+    >>> str(r.rejections[0])
+    "consortium: 'automotive' is not the topic's consortium 'steel' (topic prefix mode)"
+    >>> r.tenancy.consortium, r.message_rejected
+    ('steel', True)
+    """
+    assert result.tenancy is not None
+    reason = f"{result.tenancy.consortium!r} is not the topic's consortium {consortium!r}"
+    return DecodeResult(
+        kind=result.kind,
+        tenancy=result.tenancy.model_copy(update={"consortium": consortium}),
+        batch=result.batch,
+        n_input=result.n_input,
+        rejections=[Rejection(reason + " (topic prefix mode)", "consortium")],
+    )
+
+
 class StreamProcessor:
-    """State and protocol of one worker process (one Faust app)."""
+    """State and protocol of one worker process (one Faust app).
+
+    Partition state speaks of the four logical input topics (``telemetry``...); the
+    topics read are ``self.topics[logical]``, which are ``<consortium>.<name>`` in topic
+    prefix mode (``RESONANCE_TOPIC_CONSORTIUM``, docs/production.md).
+    """
 
     def __init__(self, app: faust.App, settings: StreamSettings, registry: ModelRegistry) -> None:
         self.app = app
         self.settings = settings
         self.registry = registry
         self.cfg = block_config(settings)
+        self.consortium = settings.topic_consortium
+        self.topics = input_topics(self.consortium)  # logical -> physical topic
+        self.logical = {physical: name for name, physical in self.topics.items()}
         self.states: dict[int, PartitionState] = {}
         self.expected: dict[TP, int] = {}  # next offset we accept per TP (dup/stale guard)
         self.strict: set[TP] = set()  # TPs whose next message must be exactly `expected`
@@ -183,7 +216,7 @@ class StreamProcessor:
 
     async def on_revoked(self, sender: Any, revoked: Iterable[TP], **_: Any) -> None:
         """Drop state of revoked partitions (no lock: never wait on the agent mid-commit)."""
-        lost = {tp.partition for tp in revoked if tp.topic in INPUT_TOPICS}
+        lost = {tp.partition for tp in revoked if tp.topic in self.logical}
         if lost:
             self.generation += 1
         for p in lost:
@@ -193,7 +226,7 @@ class StreamProcessor:
         self.strict = {tp for tp in self.strict if tp.partition not in lost}
 
     async def on_assigned(self, sender: Any, assigned: Iterable[TP], **_: Any) -> None:
-        parts = sorted({tp.partition for tp in assigned if tp.topic in INPUT_TOPICS})
+        parts = sorted({tp.partition for tp in assigned if tp.topic in self.logical})
         print(f"resonance worker: assigned partitions {parts}", file=sys.stderr, flush=True)
 
     # --- batches ---------------------------------------------------------------------------
@@ -224,7 +257,8 @@ class StreamProcessor:
                 failed = state.flush()
             except Exception as exc:  # not one message's fault: stop, replay from the commit
                 raise RuntimeError(f"flushing partition {p} failed") from exc
-            for (topic, offset), reason in failed:
+            for (name, offset), reason in failed:
+                topic = self.topics[name]
                 raw = next((m.value or b"" for m in messages if m.offset == offset
                             and m.topic == topic), b"")  # fmt: skip
                 self._reject(state.partition, topic, offset, raw, None, [], error=reason)
@@ -246,6 +280,7 @@ class StreamProcessor:
     def _process(self, state: PartitionState, msg: Any) -> None:
         """Decode and account one message; anything that fails for it dead-letters it."""
         tp = msg.tp
+        topic = self.logical[tp.topic]
         offset = msg.offset
         expected = self.expected.get(tp)
         if expected is not None and (
@@ -260,13 +295,15 @@ class StreamProcessor:
         error = None
         try:
             result = decode(raw, max_bytes=self.settings.max_message_bytes)
+            if self.consortium and result.tenancy and result.tenancy.consortium != self.consortium:
+                result = foreign_consortium(result, self.consortium)
             rejects += result.rejections
-            rejects += state.process(tp.topic, offset, result)
+            rejects += state.process(topic, offset, result)
         except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
             error = f"{type(exc).__name__}: {exc}"
-            if state.next_offset.get(tp.topic) != offset + 1:  # failed before it was read
-                state.block(tp.topic).seen(offset)
-                state.next_offset[tp.topic] = offset + 1
+            if state.next_offset.get(topic) != offset + 1:  # failed before it was read
+                state.block(topic).seen(offset)
+                state.next_offset[topic] = offset + 1
         self.counters["messages"] += 1
         self.counters["samples"] += 0 if result is None or error else result.n
         if rejects or error:
@@ -330,8 +367,8 @@ class StreamProcessor:
             return None  # revoked while rebuilding; Faust re-delivers after the rebalance
         state.restore(committed, ends)
         for topic, offset in committed.items():
-            self.expected[TP(topic, p)] = offset
-            self.strict.add(TP(topic, p))
+            self.expected[TP(self.topics[topic], p)] = offset
+            self.strict.add(TP(self.topics[topic], p))
         self.states[p] = state
         self.last_emit[p] = 0.0  # a partition's first partials go out with its first batch
         return state
@@ -349,7 +386,7 @@ class StreamProcessor:
 
         consumer = await self._consumer()
         p = state.partition
-        tps = {t: TopicPartition(t, p) for t in INPUT_TOPICS}
+        tps = {t: TopicPartition(self.topics[t], p) for t in INPUT_TOPICS}
         begins = await consumer.beginning_offsets(list(tps.values()))
         committed: dict[str, int] = {}
         for topic, tp in tps.items():
@@ -366,14 +403,16 @@ class StreamProcessor:
         counts = dict.fromkeys(REPLAYED_TOPICS, 0)
         async for tp, raw in _read_ranges(consumer, ranges):
             result = decode(raw, max_bytes=self.settings.max_message_bytes)
+            if self.consortium and result.tenancy and result.tenancy.consortium != self.consortium:
+                continue  # the live pass refused it
             try:
-                state.rebuild(tp.topic, result)
+                state.rebuild(self.logical[tp.topic], result)
             except Exception:  # the live pass sent this message to the dlq: go on
                 log.exception("rebuilding the join from %s[%d] failed", tp.topic, p)
-            counts[tp.topic] += 1
+            counts[self.logical[tp.topic]] += 1
         for topic, n in counts.items():
             log.info("rebuilt join state of %s[%d] from %d messages", topic, p, n)
-        ends = {tp.topic: int(consumer.highwater(tp)) for tp in tps.values()}
+        ends = {t: int(consumer.highwater(tp)) for t, tp in tps.items()}
         return committed, ends
 
     async def _consumer(self) -> Any:
@@ -399,7 +438,7 @@ class StreamProcessor:
             fetched = None
             unreached = state.unreached_floors()
             if unreached and state.blocks and now - state.last_message_at >= 3 * idle_s:
-                fetched = {t: await self._position(TP(t, p)) for t in unreached}
+                fetched = {t: await self._position(TP(self.topics[t], p)) for t in unreached}
             if state.finalisable(idle_s, now, fetched):
                 await self.finalise(p, state)
             elif state.blocks and now - self.last_emit.get(p, 0.0) >= self.settings.emit_interval_s:
@@ -418,7 +457,7 @@ class StreamProcessor:
         self._fault("after-acks")
         if generation != self.generation or self.states.get(p) is not state:
             return  # revoked meanwhile: the new owner re-reads from the committed offset
-        offsets = {TP(t, p): o for t, o in state.commit_offsets().items()}
+        offsets = {TP(self.topics[t], p): o for t, o in state.commit_offsets().items()}
         if await self._commit(offsets):
             self._fault("after-commit")
             self.counters["commits"] += 1
@@ -443,7 +482,7 @@ class StreamProcessor:
         self.strict = {tp for tp in self.strict if tp.partition != p}
         assigned = self._assigned()
         for topic, offset in state.group_start.items():
-            tp = TP(topic, p)
+            tp = TP(self.topics[topic], p)
             if tp in assigned:  # revoked meanwhile: the rebalance seeks for the new owner
                 await self.app.consumer.seek(tp, offset)
         self.counters["commit_failures"] += 1
@@ -504,7 +543,7 @@ class StreamProcessor:
     # --- consumer helpers --------------------------------------------------------------------
 
     def _assigned(self) -> set[TP]:
-        return {tp for tp in self.app.consumer.assignment() if tp.topic in INPUT_TOPICS}
+        return {tp for tp in self.app.consumer.assignment() if tp.topic in self.logical}
 
     async def _position(self, tp: TP) -> int:
         """The consumer's fetch position of ``tp`` (-1 if unknown)."""
@@ -570,12 +609,17 @@ def create_app(
         broker_request_timeout=settings.broker_request_timeout,
         stream_buffer_maxsize=max(4096, settings.take_max * 2),
         consumer_max_fetch_size=16 * 1024 * 1024,  # 1 MiB = ~50 batch envelopes per fetch
+        # aiokafka fills one batch per partition at a time and every send waiting for room
+        # wakes on each drain: with the 16 KB default, 9,000 DLQ records of a flood (10,000
+        # distinct sites) took minutes. 512 KiB holds ~300 such records and stays below
+        # the 1,000,000-byte request and message limits.
+        producer_max_batch_size=512 * 1024,
         topic_partitions=settings.partitions,
         store="memory://",
     )
     processor = StreamProcessor(app, settings, registry)
     inputs = app.topic(
-        *INPUT_TOPICS,
+        *processor.topics.values(),
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",

@@ -162,8 +162,11 @@ class TopicBlock:
         """
         if starts.size == 0:
             return None, None
-        uniq = np.unique(starts)
         known = self.window_starts
+        first = int(starts[0])
+        if first in known and (starts.size == 1 or bool((starts == first).all())):
+            return None, None  # the common case: one window the block already has
+        uniq = np.unique(starts)
         if uniq.size <= per_message and (
             len(known) + uniq.size <= per_block or all(int(w) in known for w in uniq.tolist())
         ):
@@ -252,13 +255,16 @@ class TopicBlock:
             if not table.windows:
                 continue
             windows, late = _concat(table.windows), _concat(table.late)
+            groups = _groups(windows, late)  # once for all the table's features
             for kind, feature, factory in table.specs:
                 column = _concat([cols[feature] for cols in table.columns])
                 failed += self._apply(
-                    kind, tenancy, feature, factory, windows, late, [column], table
+                    kind, tenancy, feature, factory, windows, late, [column], table, groups
                 )
             codes = volume_codes(table.volume, windows.size)
-            failed += self._apply("volume", tenancy, "", Volume, windows, late, [codes], table)
+            failed += self._apply(
+                "volume", tenancy, "", Volume, windows, late, [codes], table, groups
+            )
         for (kind, tenancy, feature), series in buffer.items():
             if not series.windows:
                 continue
@@ -283,14 +289,16 @@ class TopicBlock:
         late: np.ndarray,
         columns: list[np.ndarray | None],
         rows: _Rows,
+        groups: list[tuple[int, bool, np.ndarray | None]] | None = None,
     ) -> list[tuple[Any, str]]:
         """Update the engines; a group an engine refuses is retried message by message.
 
         Engines validate a batch before they mutate (processors/base.py), so a refused
         update changed nothing, and the retry applies exactly the other messages' rows.
+        ``groups``: :func:`_groups` of ``windows``/``late`` when the caller has them.
         """
         failed: list[tuple[Any, str]] = []
-        for w, is_late, idx in _groups(windows, late):
+        for w, is_late, idx in _groups(windows, late) if groups is None else groups:
             key = (kind, tenancy, feature, w, is_late)
             stat = self.stats.get(key)
             if stat is None:

@@ -447,6 +447,14 @@ def decode(
     max_skew_ms: int = MAX_TS_SKEW_MS,
 ) -> DecodeResult:
     """Decode and validate one message value; never raises on bad input."""
+    if len(raw) <= max_bytes:  # clean numeric telemetry: typed msgspec structs, 2-D array
+        now = int(time.time() * 1000) if now_ms is None else int(now_ms)
+        try:
+            fast = fast_telemetry(raw, now, max_skew_ms, _envelope, DecodeResult)
+        except Exception:  # never let the fast path cost a message: the general path
+            fast = None
+        if fast is not None:
+            return fast
     result = DecodeResult()
     try:
         _decode_into(result, raw, max_bytes, now_ms, max_skew_ms)
@@ -471,11 +479,6 @@ def _decode_into(
     if len(raw) > max_bytes:
         raise _MessageFault(f"{R_OVERSIZED} ({len(raw)} bytes > {max_bytes})")
     now = int(time.time() * 1000) if now_ms is None else int(now_ms)
-    fast = fast_telemetry(raw, now, max_skew_ms, _envelope, DecodeResult)
-    if fast is not None:  # clean numeric telemetry: typed msgspec structs, one 2-D array
-        for name in DecodeResult.__slots__:
-            setattr(result, name, getattr(fast, name))
-        return
     obj = _parse(raw)
     if not isinstance(obj, dict):
         raise _MessageFault(R_NOT_OBJECT)

@@ -95,9 +95,12 @@ __all__ = [
 
 
 def _no_bool(value: Any) -> Any:
-    """JSON ``true``/``false`` is not a number (pydantic would coerce it to 1.0/0.0)."""
+    """JSON ``true``/``false`` and strings are not numbers (pydantic would coerce ``true``
+    to 1.0 and ``"1.5"`` to 1.5; the hot-path decoder takes JSON numbers only)."""
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
+    if isinstance(value, str):
+        raise ValueError("expected a number, got a string")
     return value
 
 

@@ -14,6 +14,7 @@ general path accepts, with the same columns.
 from __future__ import annotations
 
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import msgspec
@@ -46,6 +47,34 @@ class _TelemetrySingle(_Envelope, forbid_unknown_fields=True):
 _BATCH = msgspec.json.Decoder(_TelemetryBatch)
 _SINGLE = msgspec.json.Decoder(_TelemetrySingle)
 _TENANCY = ("consortium", "member", "model", "model_version", "site", "hub")
+#: envelopes already checked: (check, schema_version, kind, batch, tenancy...) -> its result;
+#: a stream repeats a handful of envelopes, and the check (six patterns and a pydantic
+#: construct) costs more than decoding a single event
+_HEADS: dict[tuple[Any, ...], tuple[str, bool, Any]] = {}
+_MAX_HEADS = 4096
+_ROW0 = np.zeros(1, np.int64)
+_ROW0.flags.writeable = False
+
+
+def _head(
+    msg: Any, envelope: Callable[[dict[str, Any]], tuple[str, bool, Any]]
+) -> tuple[str, bool, Any] | None:
+    """The general envelope check of ``msg``'s head, remembered per distinct head."""
+    key = (envelope, msg.schema_version, msg.kind, msg.batch, msg.consortium, msg.member,
+           msg.model, msg.model_version, msg.site, msg.hub)  # fmt: skip
+    found = _HEADS.get(key)
+    if found is not None:
+        return found
+    head = {name: getattr(msg, name) for name in _TENANCY}
+    head |= {"schema_version": msg.schema_version, "kind": msg.kind, "batch": msg.batch}
+    try:
+        found = envelope(head)
+    except Exception:  # the general path names the fault
+        return None
+    if len(_HEADS) >= _MAX_HEADS:
+        _HEADS.clear()
+    _HEADS[key] = found
+    return found
 
 
 def fast_telemetry(
@@ -58,7 +87,8 @@ def fast_telemetry(
     """A ``DecodeResult`` for a clean numeric telemetry message, else None (use the general path).
 
     ``envelope`` is the general decoder's envelope check (schema version, kind, tenancy),
-    so both paths accept exactly the same envelopes.
+    so both paths accept exactly the same envelopes. msgspec refuses numbers beyond a
+    double (``1e400``) and NaN/Infinity literals, so every value here is finite or None.
     """
     try:
         batch = b'"batch":true' in raw or b'"batch": true' in raw
@@ -67,12 +97,10 @@ def fast_telemetry(
         return None
     if msg.batch is not batch or msg.kind != "telemetry" or "" in msg.features:
         return None
-    head = {name: getattr(msg, name) for name in _TENANCY}
-    head |= {"schema_version": msg.schema_version, "kind": msg.kind, "batch": msg.batch}
-    try:
-        kind, is_batch, tenancy = envelope(head)
-    except Exception:
+    head = _head(msg, envelope)
+    if head is None:
         return None
+    kind, is_batch, tenancy = head
     names = list(msg.features)
     if batch:
         n = len(msg.ts)
@@ -82,23 +110,28 @@ def fast_telemetry(
             ts = np.array(msg.ts, dtype=np.int64)
         except OverflowError:  # an integer beyond int64: the general path names it
             return None
-        values = np.array(list(msg.features.values()), dtype=np.float64).reshape(len(names), n)
         if np.any(np.abs(ts.astype(np.float64) - now_ms) > max_skew_ms):
             return None
+        lists = msg.features.values()
+        try:  # one pass, no type discovery: ~20% faster than np.array(lists)
+            flat = np.fromiter(chain.from_iterable(lists), np.float64, n * len(names))
+        except TypeError:  # a null: np.array makes it NaN
+            flat = np.array(list(lists), dtype=np.float64)
+        values = flat.reshape(len(names), n)
+        rows = np.arange(n, dtype=np.int64)
     else:  # per-event numpy calls cost more than the checks themselves: plain Python
         n = 1
         if not -(2**63) <= msg.ts < 2**63 or abs(float(msg.ts) - now_ms) > max_skew_ms:
             return None
         ts = np.array((msg.ts,), dtype=np.int64)
         values = np.array(list(msg.features.values()), dtype=np.float64).reshape(len(names), 1)
-    if np.isinf(values).any():  # msgspec refuses out-of-range numbers; kept as a guard
-        return None
+        rows = _ROW0
     return result_type(
         kind=kind,
         tenancy=tenancy,
         batch=is_batch,
         n_input=n,
-        rows=np.arange(n, dtype=np.int64),
+        rows=rows,
         ts_ms=ts,
         columns={},
         features=dict(zip(names, values, strict=True)),

@@ -387,7 +387,18 @@ class PartitionState:
         if info.profile is None:
             return self._unreferenced(blk, info, r, tenancy)
         rejects: list[Rejection] = []
-        unknown = sorted(set(r.features) - set(info.profile.features))
+        refs = info.profile.features
+        if r.features.keys() == refs.keys() and all(
+            v.dtype != object for v in r.features.values()
+        ):  # the common case (the fast decoder's float columns): nothing to check per feature
+            windows, late, keep, refused = self._windows(blk, r)
+            columns = r.features
+            if not keep.all():
+                windows, late = windows[keep], late[keep]
+                columns = {k: v[keep] for k, v in columns.items()}
+            blk.add_table(tenancy, self._specs(info), windows, late, columns)
+            return refused
+        unknown = sorted(r.features.keys() - refs.keys())
         if unknown:
             rows = tuple(int(i) for i in r.rows)
             shown = unknown[:MAX_NAMED_UNKNOWN]

@@ -43,6 +43,10 @@ class StreamSettings(BaseSettings):
     partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
 
+    #: topic prefix mode: this worker reads ``<consortium>.telemetry`` (and the other three
+    #: input topics) and refuses events of any other consortium (docs/production.md)
+    topic_consortium: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+
     # worker
     app_id: str = "resonance-worker"
     references_dir: Path = Path("resonance-data")

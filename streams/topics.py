@@ -9,7 +9,7 @@ horizon) and on ``partials`` (the sink may lag), longer on ``dlq`` (someone must
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from streams.settings import StreamSettings
 
@@ -37,6 +37,19 @@ class TopicSpec:
 
 
 INPUT_TOPICS = ("telemetry", "predictions", "outcomes", "energy")
+
+
+def input_topics(consortium: str | None = None) -> dict[str, str]:
+    """Input topic name -> the topic a worker reads: ``<consortium>.<name>`` in topic prefix
+    mode (one set of input topics per consortium, so per-topic ACLs pin producers to
+    their own consortium), else the shared topics.
+
+    >>> input_topics("steel")["telemetry"], input_topics()["outcomes"]
+    ('steel.telemetry', 'outcomes')
+    """
+    return {name: f"{consortium}.{name}" if consortium else name for name in INPUT_TOPICS}
+
+
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("telemetry", "model", "streams.events telemetry (single or batch)", 8, True),
     TopicSpec("predictions", "model", "streams.events prediction (single or batch)", 8, True),
@@ -58,18 +71,30 @@ TOPICS: tuple[TopicSpec, ...] = (
 )
 
 
-def create_topics(settings: StreamSettings, partitions: int | None = None) -> dict[str, str]:
-    """Create missing topics; returns ``{name: "created" | "exists"}``. Idempotent."""
+def create_topics(
+    settings: StreamSettings, partitions: int | None = None, consortia: tuple[str, ...] = ()
+) -> dict[str, str]:
+    """Create missing topics; returns ``{name: "created" | "exists"}``. Idempotent.
+
+    ``consortia`` (and ``settings.topic_consortium``) also get their own prefixed set of
+    the four input topics (topic prefix mode), with the shared topics' partitions and
+    retention: the partition count must match the workers' everywhere.
+    """
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
     n = partitions or settings.partitions
     admin = AdminClient(settings.confluent_config())
+    prefixed = dict.fromkeys([*consortia, *filter(None, [settings.topic_consortium])])
+    specs = list(TOPICS)
+    for consortium in prefixed:
+        names = input_topics(consortium)
+        specs += [replace(s, name=names[s.name]) for s in TOPICS if s.name in names]
     new = [
         NewTopic(
             spec.name, spec.partitions or n, settings.replication_factor, config=spec.configs()
         )
-        for spec in TOPICS
+        for spec in specs
     ]
     status: dict[str, str] = {}
     for name, fut in admin.create_topics(new, request_timeout=30).items():

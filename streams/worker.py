@@ -46,6 +46,8 @@ def run_worker(settings: StreamSettings, loglevel: str = "warning") -> int:
         flush=True,
     )
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    if not worker.stdout.isatty():
+        worker.spinner = None  # its cursor escape codes would end up in the log file
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from processors.alert_lifecycle import iso
 from warehouse.backend import Backend, rows
 
 KEYS = ("id", "consortium", "model", "model_version", "rule", "severity", "state",
@@ -39,12 +40,10 @@ def iso_ms(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, int | float):
-        value = datetime.fromtimestamp(value, UTC)
+        return iso(value * 1000)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    spec = "milliseconds" if value.microsecond else "seconds"
-    return value.isoformat(timespec=spec).replace("+00:00", "Z")
+    return iso(round(value.timestamp() * 1000))
 
 
 def _silenced(alert: Mapping[str, Any], silences: list[dict[str, Any]]) -> bool:

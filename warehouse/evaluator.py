@@ -16,10 +16,12 @@ deterministic (id from the episode's event-time start, ``seq`` per episode), so 
 writes rows that collapse on ``(id, seq)`` and never a second alert for the episode; a
 resolution is never lost because the cursor only moves after it is stored.
 
-A window ``[w, w + W)`` of a model is closed when the model has data in a window starting
-at or after ``w + W + lateness`` (the workers' watermark rule seen from the warehouse), or
-at shutdown (``close_all``). Staleness compares each model's newest window with the
-newest of any model.
+A window ``[w, w + W)`` of a model is closed when each of the model's streams (telemetry,
+predictions, energy) has data in a window starting at or after ``w + W + lateness`` (the
+workers' watermark rule seen from the warehouse, per stream: each topic is consumed on its
+own, so in a backfill one runs ahead of the others; a stream silent for longer than the
+lookback holds nothing back), or at shutdown (``close_all``). Staleness compares each
+model's newest window with the newest of any model.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import orjson
 import pyarrow as pa
 
 from processors.alert_lifecycle import advance, iso, replay, rewind_point, transition_record
-from processors.policy import Policy, WindowStats, WindowVerdict
+from processors.policy import Condition, FeatureResult, Policy, WindowStats, WindowVerdict
 from warehouse.alert_store import parse_iso_ms, store_transitions
 from warehouse.backend import Backend, rows
 from warehouse.registry import list_models
@@ -141,7 +143,8 @@ class Evaluator:
             before = orjson.dumps(state)
             try:
                 late, late_verdicts = self._redecide_late(mw, state)
-                out, verdicts = self._decide(mw, state, newest[key], close_all)
+                closing = closing_window(mw, self.policy.lookback(*key) * self.window_ms)
+                out, verdicts = self._decide(mw, state, closing, close_all)
                 stale = self._staleness(mw, state, newest[key], watermark)
             except Exception as exc:  # one model's failure must not stop the others
                 self._failed(key, exc)
@@ -217,7 +220,7 @@ class Evaluator:
             state["last_window"] = t
             verdicts.append((c, m, version, verdict))
             emitted = sorted({o["rule"] for o in out[n_before:]} & set(LATE_RULES))
-            self._remember(mw, state, by_ms.get(t), t, late_before, emitted)
+            self._remember(mw, state, by_ms.get(t), verdict, late_before, emitted)
         return out, verdicts
 
     def _history(
@@ -240,15 +243,17 @@ class Evaluator:
         mw: ModelWindows,
         state: dict[str, Any],
         window: str | None,
-        t: int,
+        verdict: WindowVerdict,
         before: dict[str, dict[str, Any]],
         emitted: list[str],
     ) -> None:
-        """Record a decided window for a later re-decision: its labelled count, the
-        late rules' lifecycle state before it, the late rules that emitted at it."""
+        """Record a decided window for a later re-decision: its labelled count, its data
+        fit and service health (complete at close), the late rules' lifecycle state
+        before it, the late rules that emitted at it."""
         decided = state.setdefault("late", [])
-        decided.append({"t": t, "n": _labelled(mw, window), "before": before,
-                        "emitted": emitted})  # fmt: skip
+        decided.append({"t": verdict.window_start, "n": _labelled(mw, window),
+                        "fit": verdict.data_fit, "health": verdict.service_health,
+                        "before": before, "emitted": emitted})  # fmt: skip
         del decided[: max(0, len(decided) - self._late_bound(mw.consortium, mw.model))]
 
     def _redecide_late(
@@ -274,12 +279,13 @@ class Evaluator:
         if not starts:
             return [], []
         lookback = self.policy.lookback(c, m)
-        verdicts: dict[int, tuple[str, WindowVerdict]] = {}
+        decisions: dict[int, tuple[float | None, float | None, dict[str, Condition]]] = {}
         for i in range(min(starts.values()), len(decided)):
-            t = decided[i]["t"]
-            history = self._history(mw, by_ms, t, lookback)
-            version = max(mw.versions.get(by_ms.get(t, "")) or {""})
-            verdicts[i] = version, self.policy.evaluate(c, m, history, state["learned"], version)
+            e = decided[i]
+            history = self._history(mw, by_ms, e["t"], lookback)
+            version = max(mw.versions.get(by_ms.get(e["t"], "")) or {""})
+            decisions[i] = self.policy.outcomes(c, m, history, state["learned"], e["fit"],
+                                                e["health"], version)  # fmt: skip
         out: list[dict[str, Any]] = []
         at = {e["t"]: e for e in decided}
         for rule, first in sorted(starts.items()):
@@ -290,13 +296,40 @@ class Evaluator:
                 at[t]["emitted"].append(rule)
                 out.append(self._record(c, m, rs, rule, transition, episode, t, cond, []))
 
-            conds = [(decided[i]["t"], verdicts[i][1].conditions[rule]) for i in idx]
+            conds = [(decided[i]["t"], decisions[i][2][rule]) for i in idx]
             final, befores = replay(decided[first]["before"][rule], conds, r.for_windows,
                                     r.clear_windows, emit)  # fmt: skip
             for i, prior in zip(idx, befores, strict=True):
                 decided[i]["before"][rule] = prior
             state["rules"][rule] = final
-        return out, [(c, m, v, verdict) for v, verdict in verdicts.values()]
+        patch = {decided[i]["t"]: d for i, d in decisions.items()}
+        return out, self._patched_verdicts(c, m, patch)
+
+    def _patched_verdicts(
+        self,
+        consortium: str,
+        model: str,
+        patch: Mapping[int, tuple[float | None, float | None, dict[str, Condition]]],
+    ) -> list[tuple[str, str, str, WindowVerdict]]:
+        """The stored verdicts of re-decided windows with their new model quality, index
+        and late-rule conditions (stored again, they replace the old rows)."""
+        found = rows(self.backend.query(
+            "SELECT model_version, toUnixTimestamp(window_start) AS w, drift_share, data_fit,"
+            " service_health, features, conditions FROM verdicts FINAL"
+            " WHERE consortium = {c:String} AND model = {m:String}"
+            " AND has({ws:Array(Int64)}, toInt64(toUnixTimestamp(window_start)))",
+            {"c": consortium, "m": model, "ws": [t // 1000 for t in patch]},
+        ))  # fmt: skip
+        out = []
+        for r in found:
+            t = int(r["w"]) * 1000
+            quality, index, conds = patch[t]
+            conditions = {k: Condition(*v) for k, v in orjson.loads(r["conditions"]).items()}
+            features = [FeatureResult(**f) for f in orjson.loads(r["features"])]
+            verdict = WindowVerdict(t, features, r["drift_share"], r["data_fit"], quality,
+                                    r["service_health"], index, conditions | conds)  # fmt: skip
+            out.append((consortium, model, r["model_version"], verdict))
+        return out
 
     def _record(self, c, m, rs, rule, transition, episode, t, cond, evidence):
         version = episode.setdefault("model_version", rs.get("model_version", ""))
@@ -363,6 +396,20 @@ class Evaluator:
             "state": [orjson.dumps(changed[k]).decode() for k in keys],
             "updated_at": pa.array([now] * len(keys), _MS),
         })  # fmt: skip
+
+
+def closing_window(mw: ModelWindows, max_lag_ms: int) -> int:
+    """The newest window (epoch ms) every stream of the model has reached: the minimum of
+    the newest telemetry (drift), prediction (latency) and energy windows, leaving out a
+    stream more than ``max_lag_ms`` behind the newest (gone quiet: staleness and volume
+    tell). Outcomes never count (they are late by nature). Only other data (volume
+    counters alone): the newest window."""
+    drift = [w for per in mw.drift.values() for w in per]
+    ends = [max(parse_iso_ms(w) for w in ws) for ws in (drift, mw.latency, mw.energy) if ws]
+    if not ends:
+        return max(parse_iso_ms(w) for w in mw.windows())
+    top = max(ends)
+    return min(t for t in ends if t >= top - max_lag_ms)
 
 
 def _labelled(mw: ModelWindows, window: str | None) -> int:

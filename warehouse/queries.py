@@ -265,17 +265,26 @@ def drift(
     step: str | int | None = None,
     by: Sequence[str] = (),
     states: bool = False,
+    policy: Any = None,
     **filters: str | None,
 ) -> QueryResult:
     """Drift metrics per bucket, model, version and feature (``by`` adds member/site/hub).
 
-    ``states=True`` adds the merged histogram (``counts``, over the reference's bins)
-    to each row, for charts of the current distribution against the reference.
+    ``drift``: the policy's feature verdict (:func:`processors.policy.feature_results`,
+    ``policy`` a :class:`processors.policy.Policy`, default built-in) on each bucket's
+    merged histograms of one model version: Holm across its features, effect gates and
+    ``min_samples``; ``drift`` False below ``min_samples``. ``states=True`` adds the
+    merged histogram (``counts``, over the reference's bins) to each row, for charts of
+    the current distribution against the reference.
     """
+    from processors.policy import Policy, feature_results
+
+    policy = policy or Policy()
     q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by), "feature", "kind"]
     refs = load_references(backend, q.filters)
     rows = []
+    groups: dict[tuple, dict[str, Any]] = {}  # (bucket, keys but feature) -> feature -> engine
     for m in q.merged(backend, "drift_numeric", keys):
         ref = refs.get((m.keys["model"], m.keys["model_version"]))
         feat = ref.features.get(m.keys["feature"]) if ref else None
@@ -283,12 +292,24 @@ def drift(
         try:
             if feat is None:
                 raise LookupError("no reference profile stored for this model version")
-            metrics = drift_engine(m.state, feat).result()
+            eng = drift_engine(m.state, feat)
+            metrics = eng.result()
+            group = (m.bucket, *(m.keys[k] for k in keys if k not in ("feature", "kind")))
+            groups.setdefault(group, {})[m.keys["feature"]] = eng
         except (LookupError, ValueError) as exc:
             metrics = _counts_only(m) | {"error": str(exc)}
         if states:
             metrics["counts"] = list(m.state.get("counts") or [])
-        rows.append({"bucket": _iso(m.bucket), **m.keys, **metrics})
+        rows.append({"bucket": _iso(m.bucket), **m.keys, **metrics, "_bucket": m.bucket})
+    verdicts = {
+        (*g, f.feature): bool(f.drift)
+        for g, engines in groups.items()
+        for f in feature_results(engines, policy.rules(consortium, g[1], g[2]))
+    }
+    for r in rows:
+        group = (r.pop("_bucket"), *(r[k] for k in keys if k not in ("feature", "kind")))
+        if "error" not in r:
+            r["drift"] = verdicts[(*group, r["feature"])]
     return _finish(rows, ["bucket", *keys])
 
 
@@ -596,6 +617,19 @@ def known_consortia(backend: Backend) -> list[str]:
     return [r["consortium"] for r in table.to_pylist() if r["consortium"]]
 
 
+def known_models(backend: Backend, consortium: str) -> list[str]:
+    """Models of ``consortium`` with a stored reference profile or any stored volume."""
+    table = backend.query(
+        "SELECT DISTINCT model FROM ("
+        " SELECT consortium, model FROM references"
+        " UNION ALL SELECT consortium, model FROM scalars_day WHERE kind = 'volume'"
+        " UNION ALL SELECT consortium, model FROM volume_minute"
+        ") WHERE consortium = {c:String} ORDER BY model",
+        {"c": consortium},
+    )
+    return [r["model"] for r in table.to_pylist() if r["model"]]
+
+
 def volume(
     backend: Backend,
     consortium: str,
@@ -720,6 +754,7 @@ __all__ += [
     "dlq_counts",
     "hub_alternatives",
     "known_consortia",
+    "known_models",
     "late_volume",
     "month_range",
     "stored_alerts",

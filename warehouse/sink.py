@@ -17,8 +17,9 @@ stored, and inserts only ``new state − stored state`` when the version grows:
 Offsets are committed only after the batch is in ClickHouse; a failed commit seeks
 back to the committed offsets (the replay is idempotent). Every insert carries a
 deterministic ``insert_deduplication_token`` (:func:`dedup_token`), so a zombie
-flush landing after a new owner read ClickHouse, or a second sink, stores nothing
-twice. While ClickHouse
+flush that planned what the new owner planned, a retry or a second sink stores nothing
+twice (a zombie whose range differs from the owner's is not fenced: docs/warehouse.md,
+"Zombie sinks"). While ClickHouse
 fails, the sink keeps its offsets, pauses its partitions and retries with
 exponential backoff ("ClickHouse unavailable, retrying in Xs"); nothing is
 dropped. A record that cannot be parsed lands in the ``dlq`` table.

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from processors.drift import DEFAULT_THRESHOLDS, CategoricalDrift, DriftThresholds, NumericDrift
+from processors.drift import CategoricalDrift, NumericDrift
 from processors.labels import canonical_label
 from processors.reference import FeatureReference, NumericReference
 from warehouse.backend import Backend
@@ -164,15 +164,13 @@ def rebuild(cls: Any, state: Mapping[str, Any]) -> Any:
 
 
 def drift_engine(
-    state: Mapping[str, Any],
-    ref: FeatureReference,
-    thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
+    state: Mapping[str, Any], ref: FeatureReference
 ) -> NumericDrift | CategoricalDrift:
     """The drift engine of a summed drift state against the feature's reference (the
     reference decides numeric or categorical; categorical states have no sums)."""
     if isinstance(ref, NumericReference):
-        return NumericDrift.from_dict(dict(state), ref=ref, thresholds=thresholds)
-    return CategoricalDrift.from_dict({"counts": state["counts"]}, ref=ref, thresholds=thresholds)
+        return NumericDrift.from_dict(dict(state), ref=ref)
+    return CategoricalDrift.from_dict({"counts": state["counts"]}, ref=ref)
 
 
 def class_labels(

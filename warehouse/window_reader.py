@@ -23,7 +23,7 @@ from typing import Any
 
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 from processors.cbpe import CBPE
-from processors.drift import DEFAULT_THRESHOLDS, CategoricalDrift, DriftThresholds, NumericDrift
+from processors.drift import CategoricalDrift, NumericDrift
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
 from processors.reference import ReferenceProfile
@@ -130,15 +130,12 @@ class WarehouseReader:
         backend: Backend,
         references: ReferenceStore,
         since_s: int = 0,
-        thresholds: DriftThresholds = DEFAULT_THRESHOLDS,
     ) -> None:
         """``since_s``: epoch seconds; earlier windows (a previous run in the same data
-        directory) are left out, so the console and the summary describe this run.
-        ``thresholds``: the drift verdict's gates (the demo passes its monitoring ones)."""
+        directory) are left out, so the console and the summary describe this run."""
         self.backend = backend
         self.references = references
         self.since_s = since_s
-        self.thresholds = thresholds
 
     def read(self) -> dict[ModelKey, ModelWindows]:
         models: dict[ModelKey, ModelWindows] = {}
@@ -166,7 +163,7 @@ class WarehouseReader:
             if profile is None or row["feature"] not in profile.features:
                 continue
             ref = profile.features[row["feature"]]
-            engine = states.drift_engine(columns_to_state(spec, row), ref, self.thresholds)
+            engine = states.drift_engine(columns_to_state(spec, row), ref)
             _merge_into(entry(row).drift[row["feature"]], iso(row["window_start"]), engine)
 
     def _read_accuracy(self, entry) -> None:

@@ -27,30 +27,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("alerts", help="list, show, ack and silence alerts")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="alerts with their state, ack and silence")
-    ls.add_argument("--consortium", metavar="C")
-    ls.add_argument("--model", metavar="M")
-    ls.add_argument("--state", choices=("firing", "resolved", "all"), default="all")
+    ls.add_argument("--consortium", metavar="C", help="only this consortium")
+    ls.add_argument("--model", metavar="M", help="only this model")
+    ls.add_argument(
+        "--state",
+        choices=("firing", "resolved", "all"),
+        default="all",
+        help="current state of the alerts to list (default: all)",
+    )
     ls.add_argument("--since", metavar="T", help="ISO-8601, epoch, now-<N><s|m|h|d|w>")
-    ls.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    ls.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="output (default: table)",
+    )
     add_backend_args(ls)
     ls.set_defaults(func=_list)
     show = sub.add_parser("show", help="timeline and evidence of one alert")
-    show.add_argument("id")
+    show.add_argument("id", help="alert id (the first column of `alerts list`)")
     add_backend_args(show)
     show.set_defaults(func=_show)
     ack = sub.add_parser("ack", help="acknowledge an alert")
-    ack.add_argument("id")
-    ack.add_argument("--by", required=True, metavar="NAME")
-    ack.add_argument("--note", metavar="TEXT")
+    ack.add_argument("id", help="alert id to acknowledge")
+    ack.add_argument("--by", required=True, metavar="NAME", help="who acknowledges")
+    ack.add_argument("--note", metavar="TEXT", help="free text stored with the ack")
     _writer_args(ack)
     ack.set_defaults(func=_ack)
     sil = sub.add_parser("silence", help="silence a consortium, model or rule for a while")
-    sil.add_argument("--consortium", required=True, metavar="C")
-    sil.add_argument("--model", metavar="M")
-    sil.add_argument("--rule", metavar="R")
+    sil.add_argument("--consortium", required=True, metavar="C", help="consortium to silence")
+    sil.add_argument("--model", metavar="M", help="only this model (default: all)")
+    sil.add_argument("--rule", metavar="R", help="only this rule, e.g. feature_drift")
     sil.add_argument("--for", dest="duration", required=True, metavar="D", help="e.g. 4h, 30m")
-    sil.add_argument("--by", required=True, metavar="NAME")
-    sil.add_argument("--note", metavar="TEXT")
+    sil.add_argument("--by", required=True, metavar="NAME", help="who silences")
+    sil.add_argument("--note", metavar="TEXT", help="free text stored with it")
     _writer_args(sil)
     sil.set_defaults(func=_silence)
 

@@ -34,25 +34,52 @@ examples:
 def add_backend_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
-        "--data-dir", metavar="D", help="embedded chDB directory (default ./resonance-data)"
+        "--data-dir",
+        metavar="D",
+        help="embedded chDB directory (default ./resonance-data); must exist, except for "
+        "`db migrate` and `sink`, which create it",
     )
     group.add_argument(
         "--clickhouse-url", metavar="U", help="ClickHouse server, http(s)://[user:pass@]host:port"
     )
 
 
-def open_from_args(args: argparse.Namespace) -> Backend:
-    return open_backend(
-        WarehouseSettings(),
-        data_dir=getattr(args, "data_dir", None),
-        clickhouse_url=getattr(args, "clickhouse_url", None),
+def existing_data_dir(settings: WarehouseSettings, data_dir: str | None) -> None:
+    """A command that reads (or adds to) a warehouse needs one: a mistyped ``--data-dir``
+    must not silently create an empty warehouse (and then fail on a missing table).
+
+    >>> existing_data_dir(WarehouseSettings(), "/nonexistent/typo")
+    Traceback (most recent call last):
+    errors.UsageError: --data-dir /nonexistent/typo: no warehouse there (create one with `resonance db migrate --data-dir /nonexistent/typo`, or run `resonance demo`)
+    """  # noqa: E501
+    path = Path(data_dir) if data_dir else Path(settings.data_dir)
+    if (path / "clickhouse").is_dir():
+        return
+    where = f"--data-dir {data_dir}" if data_dir else f"data directory {path} (the default)"
+    raise UsageError(
+        f"{where}: no warehouse there (create one with `resonance db migrate --data-dir "
+        f"{path}`, or run `resonance demo`)"
     )
 
 
-def run_with_backend(args: argparse.Namespace, work: Callable[[Backend], int]) -> int:
-    """Open the backend, run ``work``, close; warehouse failures become one line, exit 1."""
+def open_from_args(args: argparse.Namespace, create: bool = False) -> Backend:
+    """The backend of ``--data-dir`` / ``--clickhouse-url``; an embedded warehouse is only
+    created by the commands that say so (``db migrate``, ``sink``)."""
+    settings = WarehouseSettings()
+    data_dir = getattr(args, "data_dir", None)
+    url = getattr(args, "clickhouse_url", None) or (None if data_dir else settings.clickhouse_url)
+    if not url and not create:
+        existing_data_dir(settings, data_dir)
+    return open_backend(settings, data_dir=data_dir, clickhouse_url=url)
+
+
+def run_with_backend(
+    args: argparse.Namespace, work: Callable[[Backend], int], *, create: bool = False
+) -> int:
+    """Open the backend, run ``work``, close; warehouse failures become one line, exit 1
+    (a missing ``--data-dir`` is bad input: exit 2)."""
     try:
-        backend = open_from_args(args)
+        backend = open_from_args(args, create)
     except WarehouseError as exc:
         print(f"resonance {args.command}: error: {exc}", file=sys.stderr)
         return 1
@@ -75,7 +102,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    mig = actions.add_parser("migrate", help="apply pending migrations (idempotent)")
+    mig = actions.add_parser(
+        "migrate",
+        help="apply pending migrations (idempotent; creates --data-dir if missing)",
+    )
     add_backend_args(mig)
     mig.add_argument(
         "--minute-ttl-days",
@@ -97,7 +127,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ref = actions.add_parser("reference", help="store one reference profile (JSON)")
     ref.add_argument("profile", metavar="FILE", help="profile written by `resonance reference`")
-    ref.add_argument("--consortium", required=True, metavar="C")
+    ref.add_argument("--consortium", required=True, metavar="C", help="consortium of the model")
     add_backend_args(ref)
     ref.set_defaults(func=_reference)
 
@@ -126,7 +156,7 @@ def _migrate(args: argparse.Namespace) -> int:
         print(f"warehouse {state} (minute TTL {minute or 'off'} d, DLQ TTL {dlq or 'off'} d)")
         return 0
 
-    return run_with_backend(args, work)
+    return run_with_backend(args, work, create=True)
 
 
 def _status(args: argparse.Namespace) -> int:

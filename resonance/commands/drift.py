@@ -20,8 +20,11 @@ from typing import Any
 import numpy as np
 
 from errors import UsageError
-from processors.drift import DEFAULT_THRESHOLDS, drift_engine, drift_share
+from processors.drift import drift_engine
+from processors.policy import feature_results, model_share
+from processors.policy_config import RuleSet
 from processors.reference import ReferenceProfile, fit_reference
+from resonance.commands.policy import add_policy_arg, load_policy
 from resonance.commands.reference import load_profile
 from resonance.io import (
     column_is_numeric,
@@ -35,8 +38,7 @@ from resonance.io import (
 
 FEATURE_KEYS = ("kind", "psi", "js", "ks", "wasserstein", "chi2_pvalue", "missing_rate", "drift")
 
-_T = DEFAULT_THRESHOLDS
-EPILOG = f"""\
+EPILOG = """\
 Every numeric column the two files share is compared, plus the columns named with
 --categorical (text columns not named are skipped, with a note on stderr). Bins come from
 the reference: quantile edges for numeric columns, top-K categories plus "other" (unseen
@@ -47,10 +49,14 @@ of fitting one from REF: the features compared are the profile's features that C
 n_reference is the number of rows the profile was fitted on, and --reference may then be
 omitted (if given, it is not read).
 
-verdict (defaults of processors.drift.DriftThresholds, defined in the README, "Metric definitions"):
-DRIFT when the effect is large (numeric: Wasserstein/std >= {_T.wasserstein} or PSI >= {_T.psi};
-categorical: JS >= {_T.js} or PSI >= {_T.psi}) AND significant (KS or chi-square p < {_T.alpha}),
-or when the missing rate rose by >= {_T.missing_increase} (binomial p < {_T.alpha}).
+verdict: the monitoring policy's feature verdict (processors.policy.feature_results, README
+"Policy"), the same rule the stream alerts on, as one look at CUR: a feature is tested only
+with >= min_samples values (missing-rate test: missing ones included), Holm's procedure at
+family-wise alpha across every (feature, test) pair, and each rejected test's effect gate
+(numeric W1/std, categorical JS, missing-rate increase). --policy FILE (or
+$RESONANCE_POLICY) changes the rules; --consortium/--model pick that model's overrides.
+A feature below min_samples shows "n<N" and "drift": false. drift_share: the policy's model
+verdict (importance-weighted when the policy gives importances) over the tested features.
 
 exit status: 0 compared (whether or not drift was found), 2 bad input (one line on stderr).
 
@@ -80,6 +86,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=("table", "json"), default="table", help="output (default: table)"
     )
+    add_policy_arg(parser)
+    parser.add_argument("--consortium", metavar="C", help="use this consortium's policy rules")
+    parser.add_argument("--model", metavar="M", help="use this model's policy rules")
     parser.set_defaults(func=run)
 
 
@@ -87,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     categorical = parse_name_list(args.categorical, "--categorical")
     if args.profile is None and args.reference is None:
         raise UsageError("give --reference REF (or --profile PROFILE)")
+    rules = load_policy(args.policy).rules(args.consortium, args.model)
     current = read_table(args.current)
     notes: list[str] = []
     if args.profile is not None:
@@ -99,11 +109,17 @@ def run(args: argparse.Namespace) -> int:
         profile, columns = _fit(
             reference, current, categorical, args.reference, args.current, notes
         )
-    report = compare(profile, columns, n_reference=n_reference, current_path=args.current)
+    report = compare(
+        profile, columns, n_reference=n_reference, current_path=args.current, rules=rules
+    )
     for note in notes:
         print(f"resonance drift: note: {note}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(report, allow_nan=False))
+        public = {k: v for k, v in report.items() if k != "min_samples"}
+        public["features"] = {
+            n: {k: f[k] for k in FEATURE_KEYS} for n, f in report["features"].items()
+        }
+        print(json.dumps(public, allow_nan=False))
     else:
         print(format_table(report))
     return 0
@@ -215,22 +231,31 @@ def compare(
     *,
     n_reference: int,
     current_path: str = "current",
+    rules: RuleSet | None = None,
 ) -> dict[str, Any]:
-    """The contract's JSON object for ``current`` against ``profile``."""
+    """The contract's JSON object for ``current`` against ``profile``; verdicts by the
+    policy's ``rules`` (the built-in defaults when None)."""
+    rules = rules or RuleSet()
+    engines: dict[str, Any] = {}
     features: dict[str, dict[str, Any]] = {}
     for name, values in current.items():
         _require_values(name, values, current_path)
         try:
-            result = drift_engine(profile.features[name]).update(values).result()
+            engines[name] = drift_engine(profile.features[name]).update(values)
         except ValueError as exc:
             raise UsageError(f"{current_path}: {exc}") from None
-        features[name] = _feature_entry(name, result)
-    verdicts = [f["drift"] for f in features.values()]
+        features[name] = _feature_entry(name, engines[name].result())
+    verdicts = {f.feature: f for f in feature_results(engines, rules)}
+    for name, entry in features.items():
+        entry["drift"] = bool(verdicts[name].drift)
+    tested = [f for f in verdicts.values() if f.drift is not None]
+    share = model_share(tested, rules.model_drift.importance)
     return {
         "features": features,
-        "drift_share": float(drift_share(verdicts)),
+        "drift_share": float(share or 0.0),
         "n_reference": int(n_reference),
         "n_current": _rows(current),
+        "min_samples": rules.feature_drift.min_samples,
     }
 
 
@@ -246,8 +271,14 @@ def _feature_entry(name: str, result: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("psi", "js", "missing_rate"):
         if entry[key] is None:  # pragma: no cover - guarded by _require_values
             raise UsageError(f"column {name!r}: {key} is undefined")
-    entry["drift"] = bool(result["drift"])
+    entry["n"] = int(result["n"]) + int(result["n_missing"])
     return entry
+
+
+def _verdict(f: Mapping[str, Any], min_samples: int) -> str:
+    if f["drift"]:
+        return "DRIFT"
+    return f"n<{min_samples}" if f["n"] < min_samples else "ok"
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
@@ -269,7 +300,7 @@ def format_table(report: Mapping[str, Any]) -> str:
                 _fmt(f["wasserstein"]),
                 _fmt(f["chi2_pvalue"]),
                 f"{100 * f['missing_rate']:.1f}%",
-                "DRIFT" if f["drift"] else "ok",
+                _verdict(f, report["min_samples"]),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

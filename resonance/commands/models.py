@@ -52,9 +52,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     reg = sub.add_parser("register", help="register (or update) one model version")
     _bootstrap_arg(reg)
-    reg.add_argument("--consortium", metavar="C", required=True)
-    reg.add_argument("--model", metavar="M", required=True)
-    reg.add_argument("--version", metavar="V", required=True)
+    reg.add_argument("--consortium", metavar="C", required=True, help="consortium")
+    reg.add_argument("--model", metavar="M", required=True, help="model name")
+    reg.add_argument("--version", metavar="V", required=True, help="model version")
     ref = reg.add_mutually_exclusive_group()
     ref.add_argument("--reference", metavar="ref.json", help="a profile from `reference build`")
     ref.add_argument("--data", metavar="FILE", help="training data (CSV/Parquet) to fit one from")
@@ -72,15 +72,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reg.add_argument("--replace-reference", action="store_true",
                      help="allow a new reference for a version that has one (its stored "
                      "windows were binned on the old one)")  # fmt: skip
-    reg.add_argument("--owner", metavar="NAME")
-    reg.add_argument("--contact", metavar="ADDR")
+    reg.add_argument("--owner", metavar="NAME", help="owner shown in reports")
+    reg.add_argument("--contact", metavar="ADDR", help="contact shown in reports")
     add_calibration_options(reg)
     reg.set_defaults(func=run_register)
 
     listing = sub.add_parser("list", help="every registered model version")
     _bootstrap_arg(listing)
-    listing.add_argument("--consortium", metavar="C")
-    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.add_argument("--consortium", metavar="C", help="only this consortium")
+    listing.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output (default: table)"
+    )
     listing.set_defaults(func=run_list)
 
     for name, helptext, func in (

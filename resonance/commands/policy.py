@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("policy", help="show the effective monitoring policy")
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("show", help="print the effective policy (JSON)")
-    show.add_argument("--consortium", metavar="C")
-    show.add_argument("--model", metavar="M")
+    show.add_argument("--consortium", metavar="C", help="show the rules in force for it")
+    show.add_argument("--model", metavar="M", help="... and this model")
     show.add_argument("--version", metavar="V", help="model version (default: the newest)")
     add_policy_arg(show)
     from resonance.commands.db import add_backend_args

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--consortium", required=True, metavar="C")
+    parser.add_argument("--consortium", required=True, metavar="C", help="consortium to report on")
     parser.add_argument("--month", required=True, metavar="YYYY-MM", help="UTC calendar month")
     parser.add_argument("--out", metavar="DIR", help="output directory (default report-C-MONTH)")
     parser.add_argument(

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from errors import UsageError
+from processors.alert_lifecycle import iso
 from resonance.io import parse_name_list
 from streams.simulator.catalogue import CONSORTIA, MODELS_BY_NAME
 from streams.simulator.durations import parse_duration
 from streams.simulator.references import DEFAULT_SAMPLES, write_references
-from streams.simulator.runner import Simulator, iso
+from streams.simulator.runner import Simulator
 from streams.simulator.scenario import load_scenario
 from streams.simulator.sinks import JsonlSink, KafkaSink, Sink
 

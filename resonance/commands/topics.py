@@ -14,6 +14,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument(
         "--partitions", type=int, help="partitions per topic (default: RESONANCE_PARTITIONS or 6)"
     )
+    create.add_argument(
+        "--consortium",
+        action="append",
+        default=[],
+        help="also create <consortium>.telemetry, .predictions, .outcomes, .energy (topic "
+        "prefix mode, docs/production.md); repeatable",
+    )
     create.set_defaults(func=run_create)
     listing = sub.add_parser("list", help="print topics and their partition counts")
     listing.add_argument("--bootstrap", help="host:port[,...] (default: RESONANCE_KAFKA_BOOTSTRAP)")
@@ -22,14 +29,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_create(args: argparse.Namespace) -> int:
     from errors import UsageError
+    from streams.events import TENANCY_PATTERN
     from streams.settings import load_settings
     from streams.topics import create_topics
 
     if args.partitions is not None and args.partitions < 1:
         raise UsageError("--partitions must be >= 1")
+    for c in args.consortium:
+        if not TENANCY_PATTERN.fullmatch(c):
+            raise UsageError(f"--consortium {c!r}: must match {TENANCY_PATTERN.pattern}")
     settings = load_settings(args.bootstrap)
     try:
-        status = create_topics(settings, args.partitions)
+        status = create_topics(settings, args.partitions, tuple(args.consortium))
     except Exception as exc:
         print(f"resonance topics: error: {settings.kafka_bootstrap}: {exc}", file=sys.stderr)
         return 1

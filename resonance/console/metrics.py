@@ -24,8 +24,8 @@ from collections.abc import Mapping, Sequence
 from functools import reduce
 from typing import Any
 
-from processors.accuracy import ClassificationAccuracy
 from processors.reference import NumericReference
+from processors.resonance_index import quality_of
 from warehouse.alert_queries import range_index
 from warehouse.window_reader import ModelWindows
 
@@ -50,13 +50,7 @@ def count_of(volume: Mapping[str, float], kind: str) -> int:
 
 def accuracy_of(engine: Any) -> float | None:
     """Higher-is-better quality in [0, 1] (see the module docstring)."""
-    if engine is None:
-        return None
-    result = engine.result()
-    if isinstance(engine, ClassificationAccuracy):
-        return result["accuracy"]
-    mape = result.get("mape")
-    return None if mape is None else max(0.0, 1.0 - min(1.0, mape))
+    return None if engine is None else quality_of(engine.result())
 
 
 def _merged(engines: Sequence[Any]) -> Any:

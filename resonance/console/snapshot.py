@@ -15,13 +15,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from resonance.console.metrics import ModelMetrics
 from resonance.console.provider import EVENT_KINDS, Payload
 from warehouse.alert_queries import drift_status, list_alerts, read_verdicts
 from warehouse.estimation_queries import estimated_series
+from warehouse.states import iso
 from warehouse.window_reader import WarehouseReader
 
 log = logging.getLogger(__name__)
@@ -64,16 +64,12 @@ class Snapshot:
         return any(row["samples"] for rows in self.consortia.values() for row in rows)
 
 
-def _wall_iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> Snapshot:
     """Read the warehouse once; the decisions (verdicts, alerts) are the stored ones."""
     data = reader.read()
     pue = reader.hub_pue()
     verdicts = read_verdicts(reader.backend, reader.since_s)
-    run_start = _wall_iso(reader.since_s)
+    run_start = iso(reader.since_s)
     alerts = [a for a in list_alerts(reader.backend) if a["started_at"] >= run_start]
     drifted = drift_status(alerts)
     consortia: dict[str, list[Payload]] = {}
@@ -108,7 +104,7 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
     totals = tuple(p for p in totals if p[0] >= now - RATE_WINDOW_S) or ((now, total),)
     span = now - totals[0][0]
     rate = max(0.0, (total - totals[0][1]) / span) if span > 0 else 0.0
-    points = (*previous.throughput, (_wall_iso(now), rate))[-THROUGHPUT_POINTS:]
+    points = (*previous.throughput, (iso(now), rate))[-THROUGHPUT_POINTS:]
     return Snapshot(
         now, consortia, features, events, dlq, windows_closed, rate, points, totals, tuple(alerts),
         read_estimation(reader.backend, sorted(consortia), reader.since_s, now),

@@ -20,6 +20,7 @@ from resonance.report import charts as charts_mod
 from resonance.report import render
 from resonance.report.data import MonthData, assemble
 from warehouse.backend import Backend
+from warehouse.states import iso
 
 #: assemble() steps + charts + one per format
 _DATA_STEPS = 9
@@ -88,14 +89,13 @@ def policy_version(versions: list[str]) -> str:
 
 
 def provenance(data: MonthData) -> dict[str, Any]:
-    iso = "%Y-%m-%dT%H:%M:%SZ"
     refs = data.tables["references"].rows
     return {
         "consortium": data.consortium,
         "month": data.month,
-        "range_start": datetime.fromtimestamp(data.lo, UTC).strftime(iso),
-        "range_end": datetime.fromtimestamp(data.hi, UTC).strftime(iso),
-        "generated_at": datetime.now(UTC).strftime(iso),
+        "range_start": iso(data.lo),
+        "range_end": iso(data.hi),
+        "generated_at": iso(datetime.now(UTC)),
         "software_version": f"resonance {software_version()}",
         "policy_version": policy_version(data.provenance.get("policy_versions") or []),
         "reference_profiles": "; ".join(

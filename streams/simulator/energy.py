@@ -4,7 +4,7 @@
 with lognormal noise of ``cv``; the reading's ``ts`` is the end of its interval.
 
 >>> from streams.simulator.catalogue import MODELS_BY_NAME
->>> m = EnergyMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
+>>> m = SimulatedMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
 >>> m.add(np.array([1.0, 2.0, 12.0])); m.n_intervals, m.counts.tolist()
 (3, [2, 1, 0])
 """
@@ -20,8 +20,9 @@ from streams.simulator.generator import rng_for
 from streams.simulator.specs import Energy, Model
 
 
-class EnergyMeter:
-    """Counts inferences per interval and turns completed intervals into readings."""
+class SimulatedMeter:
+    """A simulated power meter: counts inferences per interval and turns completed intervals
+    into readings (the engine that aggregates readings is processors.energy.EnergyMeter)."""
 
     def __init__(
         self,
@@ -59,6 +60,23 @@ class EnergyMeter:
         while done > 0 and self.end_ms(np.array(done - 1)) > frontier_ms:
             done -= 1
         return done
+
+    def partial(self, k: int, until_ms: int, inferences: int) -> dict[str, np.ndarray]:
+        """The reading of interval ``k`` cut short at ``until_ms`` (a run stopped early).
+
+        >>> from streams.simulator.catalogue import MODELS_BY_NAME
+        >>> m = EnergyMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
+        >>> r = m.partial(1, 15_000, 3); r["ts"].tolist(), r["duration_s"].tolist()
+        ([15000], [5.0])
+        """
+        seconds = max(0.0, (until_ms - self.start_ms) / 1000.0 - k * self.profile.interval_s)
+        joules = (inferences * self.jpi + self.profile.idle_watts * seconds) * self.noise[k]
+        return {
+            "ts": np.array([until_ms], dtype=np.int64),
+            "joules": np.round(np.array([joules]), 3),
+            "inferences": np.array([inferences], dtype=np.int64),
+            "duration_s": np.round(np.array([seconds]), 3),
+        }
 
     def readings(self, lo: int, hi: int) -> dict[str, np.ndarray]:
         """Readings of intervals ``lo .. hi-1``: ts (ms), joules, inferences, duration_s."""

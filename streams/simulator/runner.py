@@ -9,28 +9,24 @@ real time, and a run starting now is real time throughout.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
+import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TextIO
 
+from processors.alert_lifecycle import iso
 from streams.simulator.catalogue import select
 from streams.simulator.effects import window
-from streams.simulator.energy import EnergyMeter
+from streams.simulator.energy import SimulatedMeter
 from streams.simulator.generator import ModelGenerator
 from streams.simulator.scenario import EnergyOverride, LabelDelayOverride, Scenario
 from streams.simulator.sinks import Sink
 from streams.simulator.specs import Energy, LabelDelay, Model
 from streams.simulator.stream import ModelStream
 from streams.simulator.summary import Summary
-
-
-def iso(ms: int | float) -> str:
-    """``1764410400000 -> '2025-11-29T10:00:00Z'`` (UTC, seconds precision or ms when needed)."""
-    dt = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
-    text = dt.isoformat(timespec="milliseconds" if int(ms) % 1000 else "seconds")
-    return text.replace("+00:00", "Z")
 
 
 def now_ms() -> int:
@@ -136,31 +132,32 @@ class Simulator:
         pace: bool = True,
         flush_outcomes: bool = False,
         progress: TextIO | None = None,
+        stop: threading.Event | None = None,
     ) -> Summary:
         """Send ``duration`` s of event time from ``start`` (default: now) to ``sink``.
 
-        Ctrl-C stops the run early: the sink is flushed and the summary (with
+        Ctrl-C (or setting ``stop``, from another thread) stops the run early: each
+        model's energy reading in progress is cut short and sent (the energy of every
+        inference made so far is reported), the sink is flushed, and the summary (with
         ``run.interrupted`` true) counts exactly what was sent.
         """
         if start is not None and start.tzinfo is None:
             start = start.replace(tzinfo=UTC)  # naive times are UTC
         start_ms = now_ms() if start is None else int(start.timestamp() * 1000)
         end_ms = start_ms + round(duration * 1000)
-        streams = []
+        streams: list[ModelStream] = []
         for model in self.models:
             gen = self.generator(model, start_ms, duration)
-            meter = EnergyMeter(
+            meter = SimulatedMeter(
                 model, seed=self.seed, start_ms=start_ms, duration_s=duration, profile=gen.energy
             )
             streams.append(
-                iter(
-                    ModelStream(
-                        gen,
-                        meter,
-                        batch_size=self.batch_size,
-                        linger_s=self.linger_s,
-                        flush_outcomes=flush_outcomes,
-                    )
+                ModelStream(
+                    gen,
+                    meter,
+                    batch_size=self.batch_size,
+                    linger_s=self.linger_s,
+                    flush_outcomes=flush_outcomes,
                 )
             )
         summary = Summary(
@@ -179,15 +176,32 @@ class Simulator:
             self.ground_truth(start_ms, duration),
         )
         meter = Progress(progress, start_ms, end_ms)
+        stop = stop or threading.Event()
+        sent_ms = start_ms  # event time up to which everything was sent
+        energy_ms: dict[str, int] = {}  # per model, the newest energy reading sent
         try:
-            for msg in heapq.merge(*streams, key=lambda m: m.emit_ms):
-                if pace and msg.emit_ms <= end_ms:
-                    _wait_until(msg.emit_ms, meter, summary)
-                sink.send(msg.topic, msg.model.encode(), msg.value)
-                summary.record(msg)
-                meter.tick(msg.emit_ms, summary)
-        except KeyboardInterrupt:  # stop cleanly: what was sent is flushed and counted
-            summary.run["interrupted"] = True
+            try:
+                for msg in heapq.merge(*map(iter, streams), key=lambda m: m.emit_ms):
+                    if pace and msg.emit_ms <= end_ms:
+                        _wait_until(msg.emit_ms, meter, summary, stop)
+                    if stop.is_set():
+                        break
+                    sink.send(msg.topic, msg.model.encode(), msg.value)
+                    summary.record(msg)
+                    sent_ms = max(sent_ms, msg.emit_ms)
+                    if msg.topic == "energy":
+                        energy_ms[msg.model] = msg.emit_ms  # its newest reading's ts
+                    meter.tick(msg.emit_ms, summary)
+            except KeyboardInterrupt:
+                stop.set()
+            if stop.is_set():  # stop cleanly: energy up to now, then what was sent is flushed
+                summary.run["interrupted"] = True
+                frontier = min(max(sent_ms, now_ms()), end_ms) if pace else sent_ms
+                with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C skips it
+                    for stream in streams:
+                        for msg in stream.stopped_at(frontier, energy_ms.get(stream.model.name)):
+                            sink.send(msg.topic, msg.model.encode(), msg.value)
+                            summary.record(msg)
         finally:
             delivered, failed = sink.close()
             summary.delivery = {"delivered": delivered, "failed": failed}
@@ -195,9 +209,9 @@ class Simulator:
         return summary
 
 
-def _wait_until(emit_ms: int, meter: Progress, summary: Summary) -> None:
-    while (lag := emit_ms - now_ms()) > 0:
-        time.sleep(min(lag / 1000.0, 0.5))
+def _wait_until(emit_ms: int, meter: Progress, summary: Summary, stop: threading.Event) -> None:
+    while (lag := emit_ms - now_ms()) > 0 and not stop.is_set():
+        stop.wait(min(lag / 1000.0, 0.5))
         meter.tick(min(emit_ms, now_ms()), summary)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.simulator.energy import EnergyMeter
+from streams.simulator.energy import SimulatedMeter
 from streams.simulator.generator import Block, ModelGenerator
 from streams.simulator.summary import Message
 from streams.simulator.wire import TOPICS, encode, slices
@@ -48,15 +48,20 @@ class ReadyQueue:
         if not parts:
             return []
         rows = parts[0] if len(parts) == 1 else _cat(parts)
-        n = len(rows["ts"])
-        full = n - n % self.batch_size
-        out = [_take(rows, slice(i, i + self.batch_size)) for i in range(0, full, self.batch_size)]
-        if full < n:
-            rest = _take(rows, slice(full, n))
-            if final or rest["ts"][0] + self.linger_ms <= frontier_ms:
-                out.append(rest)
+        ts, n = rows["ts"], len(rows["ts"])
+        out, i = [], 0
+        while i < n:
+            # a batch closes at batch_size rows, or before the first row that comes
+            # linger_ms after its own first one: sparse rows (energy readings every 10 s)
+            # then go out one by one at their time instead of waiting for a full batch
+            j = min(i + self.batch_size, n)
+            j = i + max(1, int(np.searchsorted(ts[i:j], ts[i] + self.linger_ms, side="left")))
+            closed = j - i == self.batch_size or j < n
+            if closed or final or ts[i] + self.linger_ms <= frontier_ms:
+                out.append(_take(rows, slice(i, j)))
             else:
-                self.carry = rest
+                self.carry = _take(rows, slice(i, n))
+            i = j
         return out
 
 
@@ -101,7 +106,7 @@ class ModelStream:
     def __init__(
         self,
         gen: ModelGenerator,
-        meter: EnergyMeter,
+        meter: SimulatedMeter,
         *,
         batch_size: int,
         linger_s: float = 10.0,
@@ -117,6 +122,7 @@ class ModelStream:
         self.energy_queue = ReadyQueue(batch_size, linger_ms)
         self.book = OutcomeBook()
         self.energy_next = 0
+        self._recent_ts = self._last_ts = np.zeros(0, dtype=np.int64)
 
     def _msg(self, topic: str, value: bytes, rows: int, emit_ms: int, **stats: float) -> Message:
         return Message(emit_ms, topic, self.model.name, value, rows, stats)
@@ -177,15 +183,39 @@ class ModelStream:
         ready = self.meter.readings(self.energy_next, done) if done > self.energy_next else None
         self.energy_next = max(done, self.energy_next)
         for b in self.energy_queue.pop(ready, frontier_ms, final):
-            cols = {k: v.tolist() for k, v in b.items()}
-            yield self._msg(
-                "energy",
-                self._encode("energy", cols),
-                len(cols["ts"]),
-                cols["ts"][-1],
-                joules=sum(cols["joules"]),
-                inferences=sum(cols["inferences"]),
-            )
+            yield self._energy_message(b)
+
+    def stopped_at(self, frontier_ms: int, sent_ms: int | None) -> Iterator[Message]:
+        """The run stopped at ``frontier_ms``, energy sent up to the reading at ``sent_ms``:
+        the readings not sent yet, the interval in progress cut short at the stop, so the
+        energy of every inference made up to then is reported (readings are deterministic,
+        so those generated ahead but not sent are simply made again)."""
+        meter = self.meter
+        frontier_ms = min(frontier_ms, self.end_ms)
+        first = 0 if sent_ms is None else meter.completed(sent_ms)
+        done = max(meter.completed(frontier_ms), first)
+        parts = [meter.readings(first, done)] if done > first else []
+        width_ms = meter.profile.interval_s * 1000.0
+        if done < meter.n_intervals and frontier_ms > meter.start_ms + done * width_ms:
+            later = self._recent_ts[self._recent_ts > frontier_ms]  # not made yet
+            begun = int(meter.counts[done]) - int(np.sum(later < meter.end_ms(np.array(done))))
+            parts.append(meter.partial(done, frontier_ms, begun))
+        self.energy_queue.carry = None
+        self.energy_next = meter.n_intervals  # nothing more from this stream
+        ready = _cat(parts) if parts else None
+        for b in self.energy_queue.pop(ready, frontier_ms, final=True):
+            yield self._energy_message(b)
+
+    def _energy_message(self, b: Rows) -> Message:
+        cols = {k: v.tolist() for k, v in b.items()}
+        return self._msg(
+            "energy",
+            self._encode("energy", cols),
+            len(cols["ts"]),
+            cols["ts"][-1],
+            joules=sum(cols["joules"]),
+            inferences=sum(cols["inferences"]),
+        )
 
     def __iter__(self) -> Iterator[Message]:
         step = self.batch_size * max(1, STEP // self.batch_size)
@@ -193,6 +223,10 @@ class ModelStream:
         for lo in range(0, self.gen.n_samples, step):
             blk = self.gen.block(lo, lo + step)
             self.meter.add(blk.t)
+            # the two newest blocks hold every sample not sent yet (the merge reads one
+            # message ahead): what a stop mid-interval subtracts
+            self._recent_ts = np.concatenate([self._recent_ts[-len(self._last_ts) :], blk.ts_ms])
+            self._last_ts = blk.ts_ms
             lab = blk.labelled
             self.book.add(
                 {"ts": blk.outcome_ts_ms[lab], "seq": blk.seq[lab], "actual": blk.actual[lab]}

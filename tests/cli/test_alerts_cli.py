@@ -87,3 +87,28 @@ def test_policy_show_merges_overrides(tmp_path, capsys):
         "v2", 250.0, 3)  # fmt: skip
     assert main(["policy", "show", "--policy", str(f), "--consortium", "auto"]) == 0
     assert json.loads(capsys.readouterr().out)["latency_p95"]["slo_ms"] is None
+
+
+def test_every_alert_command_on_a_missing_or_empty_data_dir_and_every_bad_policy_file(
+    tmp_path, capsys
+):
+    (tmp_path / "empty").mkdir()
+    for d in ("missing", "empty"):
+        where = str(tmp_path / d)
+        for argv in (["show", "0123456789abcdef0123"], ["ack", "x", "--by", "ana"],
+                     ["silence", "--consortium", "steel", "--for", "4h", "--by", "ana"],
+                     ["list", "--format", "json"]):  # fmt: skip
+            fails(capsys, ["alerts", *argv, "--data-dir", where], f"--data-dir {where}")
+    missing = tmp_path / "nope.yaml"
+    fails(capsys, ["policy", "show", "--policy", str(missing)], f"policy file {missing}")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("defaults: [\n")
+    fails(capsys, ["policy", "show", "--policy", str(broken)], "not valid YAML", "line 2")
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n")
+    fails(capsys, ["policy", "show", "--policy", str(listed)], "expected a mapping")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("consortia:\n  steel:\n    models:\n      m: {accuracy_drop: {for: 0}}\n")
+    # the processes that evaluate refuse it before opening anything
+    for cmd in (["policy", "show"], ["sink", "--data-dir", str(tmp_path / "empty")]):
+        fails(capsys, [*cmd, "--policy", str(bad)], "consortia.steel.models.m.accuracy_drop.for")

@@ -229,10 +229,31 @@ def test_ks_and_wasserstein_match_scipy(accuracy_report, name):
 
 
 def test_verdicts_on_accuracy_data(accuracy_report):
+    """The policy's feature verdict: the bimodal shift (W1/std 0.16) is significant at
+    n = 100,000 but below the default effect gate 0.2; a policy file at 0.1 flags it."""
     verdicts = {n: f["drift"] for n, f in accuracy_report["features"].items()}
     assert verdicts["normal"] is False
-    for name in ("normal_scale", "shifted", "shifted_out_of_range", "bimodal", "discrete"):
+    for name in ("normal_scale", "shifted", "shifted_out_of_range", "discrete"):
         assert verdicts[name] is True, name
+    bimodal = accuracy_report["features"]["bimodal"]
+    assert 0.1 < bimodal["wasserstein"] < 0.2 and bimodal["drift"] is False
+
+
+def test_policy_file_changes_the_verdict(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    ref = write_csv(tmp_path / "ref.csv", {"x": list(rng.normal(0, 1, 4000))})
+    cur = write_csv(tmp_path / "cur.csv", {"x": list(rng.normal(0.15, 1, 4000))})
+    loose = tmp_path / "loose.yaml"
+    loose.write_text("consortia:\n  steel:\n    feature_drift: {wasserstein: 0.1}\n")
+    base = ["--reference", ref, "--current", cur]
+    w = drift_json(capsys, *base)["features"]["x"]
+    assert 0.1 < w["wasserstein"] < 0.2 and w["drift"] is False
+    got = drift_json(capsys, *base, "--policy", str(loose), "--consortium", "steel")
+    assert got["features"]["x"]["drift"] is True and got["drift_share"] == 1.0
+    assert drift_json(capsys, *base, "--policy", str(loose))["features"]["x"]["drift"] is False
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("defaults: {feature_drift: {alfa: 1}}\n")
+    fails(capsys, ["drift", *base, "--policy", str(bad)], "defaults.feature_drift.alfa")
 
 
 # --- edge cases ------------------------------------------------------------------------------
@@ -371,10 +392,15 @@ def test_constant_column_gives_a_defined_result(tmp_path, capsys):
         0.0,
         False,
     )
-    moved = write_csv(tmp_path / "cur.csv", {"c": [8.0] * 50})
+    moved = write_csv(tmp_path / "cur.csv", {"c": [9.0] * 50})
+    far = drift_json(capsys, "--reference", ref, "--current", moved)["features"]["c"]
+    # 50 rows: below the policy's min_samples (200), never tested, never flagged
+    assert far["ks"] == 1.0 and far["drift"] is False
+    assert far["wasserstein"] == pytest.approx(2 / 7)  # constant: W1 / |mean|
+    ref = write_csv(tmp_path / "ref250.csv", {"c": [7.0] * 250})
+    moved = write_csv(tmp_path / "cur250.csv", {"c": [9.0] * 250})
     far = drift_json(capsys, "--reference", ref, "--current", moved)["features"]["c"]
     assert far["ks"] == 1.0 and far["drift"] is True
-    assert far["wasserstein"] == pytest.approx(1 / 7)  # constant: W1 / |mean|
 
 
 def test_unseen_categories_go_to_other(files, capsys):

@@ -28,6 +28,21 @@ def test_non_positive_numbers_are_rejected(flag: list[str]) -> None:
     assert exc.value.code == 2
 
 
+def test_port_in_use_is_one_line_before_anything_starts(capsys, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        assert cli.main(["demo", "--no-browser", "--port", str(port), "--data-dir", str(data)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"resonance demo: error: --port {port}: "), err
+    assert "in use" in err[0]
+    assert not data.exists()  # nothing was started, nothing created
+
+
 @pytest.mark.integration
 def test_data_dir_in_use_fails_fast_and_cleans_up(tmp_path) -> None:
     from warehouse.backend import DirectoryLock

@@ -129,11 +129,12 @@ def test_demo_summary_catches_injected_drift_and_spares_controls(demo_run: DemoR
     assert [a for a in alerts if (a["consortium"], a["model"]) in ctl_keys] == []
 
 
-def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "kill"])
+def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path, signum: int) -> None:
     run = start_demo(tmp_path)  # no --duration: runs until interrupted
     try:
         run.wait_for_metrics()
-        run.process.send_signal(signal.SIGINT)
+        run.process.send_signal(signum)
         assert run.wait_exit(timeout=90) == 0, run.output()
     finally:
         run.stop()
@@ -145,6 +146,26 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_data(tmp_path) -> None:
     backend = ChdbBackend(run.data_dir)  # the lock was released: `resonance query` can open it
     try:
         stored = backend.query("SELECT count() AS n FROM drift_minute").to_pylist()[0]["n"]
+        energy = backend.query(
+            "SELECT model, count() AS rows, sum(sums['joules']) AS joules,"
+            " sum(sums['inferences']) AS inferences FROM energy_minute GROUP BY model"
+        ).to_pylist()
     finally:
         backend.close()
     assert stored > 0
+    worker_log = (run.data_dir / "logs" / "worker-0.log").read_text()
+    assert "resonance worker: assigned partitions" in worker_log
+    assert "\x1b" not in worker_log and "\b" not in worker_log  # no terminal codes in a file
+    # complete at exit: every joule the simulator sent (each model's reading in progress
+    # included, cut at the Ctrl-C) went through the workers into the warehouse
+    produced = json.loads((run.data_dir / "logs" / "simulator.json").read_text())
+    assert produced["run"]["interrupted"] is True
+    sent = {m: e for m, e in produced["models"].items() if e["energy"]}
+    got = {r["model"]: r for r in energy}
+    assert set(got) == set(sent) and len(sent) == 12
+    for model, entry in sent.items():
+        assert got[model]["inferences"] == entry["inferences"], model
+        assert got[model]["joules"] == pytest.approx(entry["joules"], abs=1e-3), model
+    assert json.loads(run.summary.read_text())["events"]["energy"] == sum(
+        e["energy"] for e in sent.values()
+    )

@@ -19,6 +19,7 @@ from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 from processors.drift import drift_engine
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
+from processors.policy import Policy, feature_results
 from resonance.errors import UsageError
 from resonance.report import build_report
 from streams.blocks import Volume
@@ -88,12 +89,17 @@ def test_drift_csv_equals_query_layer_and_engines(month, report):
         ref = refs[(p.model, p.model_version)].features[p.feature]
         return type(drift_engine(ref)).from_dict(p.state, ref=ref)
 
-    offline = {}
+    offline: dict = {}
+    found: dict = {}
     for kind in ("drift_numeric", "drift_categorical"):
         for (model, version, feature, _hub), e in engines(
             month.partials["steel"], kind, NOV, DEC, factory
         ).items():
             offline[(model, version, feature)] = e.result()
+            found.setdefault((model, version), {})[feature] = e
+    for (model, version), per in found.items():  # the policy's verdict on the month
+        for f in feature_results(per, Policy().rules("steel", model, version)):
+            offline[(model, version, f.feature)]["drift"] = bool(f.drift)
     assert (
         set(offline) == set(query) == {(r["model"], r["model_version"], r["feature"]) for r in rows}
     )

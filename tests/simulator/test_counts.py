@@ -128,13 +128,18 @@ def test_interrupted_run_counts_what_was_sent():
     from streams.simulator import ListSink, Simulator
 
     class StopAfter(ListSink):
+        interrupted = False
+
         def send(self, topic, key, value):
-            if len(self.records) == 25:
+            if len(self.records) == 25 and not self.interrupted:
+                self.interrupted = True
                 raise KeyboardInterrupt
             super().send(topic, key, value)
 
     sink = StopAfter()
     summary = Simulator(1, None, 2.0, 10).run(sink, START, 600, pace=False)
     assert summary.run["interrupted"] is True
-    assert summary.messages == len(sink.records) == 25
-    assert summary.delivery == {"delivered": 25, "failed": 0}
+    # after the Ctrl-C only each model's energy reading in progress goes out
+    assert {t for t, _, _ in sink.records[25:]} == {"energy"}
+    assert summary.messages == len(sink.records) == 25 + len(summary.models)
+    assert summary.delivery == {"delivered": len(sink.records), "failed": 0}

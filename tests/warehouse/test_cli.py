@@ -101,3 +101,74 @@ def test_unreachable_server_is_one_line(capsys):
     )
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "unavailable" in err
+
+
+READERS = [
+    ["query", "drift", "--consortium", "steel"],
+    ["query", "resonance", "--consortium", "steel"],
+    ["db", "status"],
+    ["db", "reference", "REF", "--consortium", "steel"],
+    ["db", "load-references", "DIR"],
+    ["alerts", "list"],
+    ["alerts", "show", "0123456789abcdef0123"],
+    ["alerts", "ack", "0123456789abcdef0123", "--by", "me"],
+    ["report", "--consortium", "steel", "--month", "2026-11"],
+]
+
+
+@pytest.mark.parametrize("argv", READERS, ids=[" ".join(a[:2]) for a in READERS])
+def test_a_mistyped_data_dir_is_one_line_and_creates_nothing(capsys, data_dir, tmp_path, argv):
+    typo = tmp_path / "resonanse-data"
+    (tmp_path / "references").mkdir()
+    real = {"REF": str(data_dir / "ref.json"), "DIR": str(tmp_path)}
+    code, _, err = run(capsys, *(real.get(a, a) for a in argv), "--data-dir", str(typo))
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and "DB::Exception" not in err
+    assert f"--data-dir {typo}: no warehouse there" in err
+    assert not typo.exists()
+
+
+def test_db_migrate_creates_the_data_dir(capsys, tmp_path):
+    new = tmp_path / "new-warehouse"
+    code, out, _ = run(capsys, "db", "migrate", "--data-dir", str(new))
+    assert code == 0 and "applied 0001" in out
+    assert (new / "clickhouse").is_dir()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--consortium", "stel"], "--consortium stel: unknown; known: steel"),
+        (["--consortium", "steel", "--model", "strip"], "--model strip: unknown in steel; known: "),
+    ],
+)
+def test_unknown_names_list_the_known_ones(capsys, data_dir, argv, message):
+    code, _, err = run(capsys, "query", "drift", *argv, "--data-dir", str(data_dir / "wh"))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and message in err
+
+
+def test_by_is_refused_on_query_resonance(capsys, data_dir):
+    code, _, err = run(capsys, "query", "resonance", "--consortium", "steel", "--by", "site",
+                       "--data-dir", str(data_dir / "wh"))  # fmt: skip
+    assert code == 2
+    assert err.strip() == (
+        "resonance query: error: --by: not for `query resonance` (the index is decided per model)"
+    )
+
+
+@pytest.mark.parametrize("metric", ["drift", "accuracy", "latency", "energy", "resonance"])
+def test_csv_columns_are_fixed_whatever_the_data(capsys, data_dir, helpers, metric):
+    """The header of a range with rows equals the header of a range without any."""
+    wh = ["--data-dir", str(data_dir / "wh"), "--format", "csv"]
+    full = ["--from", str(helpers.T0), "--to", str(helpers.T0 + 30 * helpers.DAY)]
+    empty = ["--from", str(helpers.T0 - 10 * helpers.DAY), "--to", str(helpers.T0 - helpers.DAY)]
+    headers, rows = [], {}
+    for span in (full, empty):
+        code, out, _ = run(capsys, "query", metric, "--consortium", "steel", *span, *wh)
+        assert code == 0
+        headers.append(out.splitlines()[0])
+        rows[span is full] = len(out.splitlines()) - 1
+    assert headers[0] == headers[1]
+    assert headers[0].startswith("bucket,model")
+    assert rows[False] == 0 and (rows[True] > 0 or metric not in ("drift", "accuracy"))

@@ -82,3 +82,44 @@ def test_a_later_version_still_adds_its_delta(backend, helpers):
     b.write([_partial(helpers, 3, v1, consortium="versions")])  # same delta: deduplicated
     b.write([_partial(helpers, 9, v2, consortium="versions")])
     assert _totals(backend, "versions") == (v2, 2, v2)
+
+
+def _race(backend, helpers, consortium, zombie_version, owner_versions):
+    """Zombie A plans its delta from what is stored (nothing yet) to ``zombie_version`` and
+    stalls; the owner B writes ``owner_versions`` one batch each; then A's insert lands.
+    Version v of the key carries v joules (cumulative). Returns the stored totals."""
+
+    def rec(v):
+        return _partial(helpers, v, {"joules": float(v), "inferences": v, "duration_s": 1.0,
+                                     "readings": v}, consortium=consortium)  # fmt: skip
+
+    gate = Gate(backend)
+    zombie = PartialWriter(gate)
+    done: list = []
+    thread = threading.Thread(target=lambda: done.append(zombie.write([rec(zombie_version)])))
+    thread.start()
+    assert gate.waiting.wait(300)
+    owner = PartialWriter(backend)
+    for v in owner_versions:
+        owner.write([rec(v)])
+    gate.open.set()
+    thread.join(300)
+    assert done
+    return _totals(backend, consortium)[0]["joules"]
+
+
+def test_a_zombie_whose_plan_the_owner_repeated_is_dropped_even_after_later_versions(
+    backend, helpers
+):
+    """The overlapping case that holds: the owner re-read the zombie's batch from the same
+    committed offset (same plan, nothing -> v9: same token) and went on to v14 before the
+    zombie's insert landed. ClickHouse drops the zombie's insert: 14 stored, not 23."""
+    assert _race(backend, helpers, "zombie-same-plan", 9, [9, 14]) == 14.0
+
+
+def test_a_zombie_range_that_differs_from_the_owners_is_counted_twice(backend, helpers):
+    """The documented limit (docs/warehouse.md, "Zombie sinks"): the zombie planned nothing
+    -> v9, the owner's first batch reached v14 directly (nothing -> v14, another token).
+    Both deltas land: 9 + 14 = 23 joules stored for 14 produced. The per-insert token
+    cannot fence this; the sink's plan depends on when it read ClickHouse."""
+    assert _race(backend, helpers, "zombie-other-range", 9, [14]) == 23.0

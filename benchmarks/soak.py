@@ -1,0 +1,221 @@
+"""Soak: the whole pipeline at twice the nominal rate for ``--minutes``, printing lag and
+RSS over time.
+
+Nominal rate = the demo's default load: the simulator's 12 models at 10 samples/s of
+event time per model, batches every 2 s (~500 events/s over the four input topics; see
+docs/streaming.md, "Soak"). The soak runs the same 12 models at 20 samples/s per model
+(batches of 40), paced in real time, event time = now, into a Tansu broker on a free port
+(six partitions), with one ``python -m streams.worker`` (production defaults, references
+imported from files) and one ``resonance sink`` writing an embedded chDB directory.
+
+Every ``--every`` seconds (default 10) one JSON line on stdout: ``t_s``; the worker's
+``read_lag`` (messages at the input topics' ends minus the messages the worker reported
+reading), ``commit_lag`` (ends minus the worker group's committed offsets: blocks commit
+when they finalise, so this saw-tooths up to one block age, 300 s by default), the
+sink's ``sink_lag`` on ``partials`` (ends minus committed); ``worker_rss_mb``,
+``sink_rss_mb``; and the load average. After the run, the producers stop and the soak
+waits (up to 10 minutes) for the worker's read lag to drain, then prints one summary
+object: max lags, RSS start/end/max and slope (MB per minute, least squares over the
+samples after the first fifth of the run) of both processes, the drain time, and the
+totals. ``--out FILE`` also writes the lines there.
+
+    python benchmarks/soak.py --minutes 30 > test-artifacts/soak-30.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.procstats import RssSampler, group_lag  # noqa: E402
+from streams.broker import EmbeddedBroker  # noqa: E402
+from streams.settings import StreamSettings  # noqa: E402
+from streams.simulator import KafkaSink, Simulator  # noqa: E402
+from streams.simulator.references import write_references  # noqa: E402
+from streams.topics import INPUT_TOPICS, create_topics  # noqa: E402
+
+NOMINAL_RATE = 10.0  # samples/s per model: resonance.demo.DEFAULT_RATE
+BATCH_INTERVAL_S = 2.0  # the demo's batch interval
+_MESSAGES = re.compile(r"resonance worker: messages ([\d,]+)")
+
+
+class Lines:
+    """Reads a process's stderr in a thread: the last worker message count, the tail."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.messages = 0
+        self.tail: list[str] = []
+        self._proc = proc
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self._proc.stderr is not None
+        for raw in self._proc.stderr:
+            line = raw.decode(errors="replace")
+            self.tail = [*self.tail[-30:], line]
+            m = _MESSAGES.search(line)
+            if m:
+                self.messages = int(m.group(1).replace(",", ""))
+
+
+def slope_mb_per_min(samples: list[tuple[float, float]], skip: float = 0.2) -> float:
+    """Least-squares slope of RSS over time (MB/min), after the first ``skip`` of the run."""
+    if len(samples) < 4:
+        return float("nan")
+    t0 = samples[0][0]
+    cut = t0 + (samples[-1][0] - t0) * skip
+    pts = [(t, r) for t, r in samples if t >= cut]
+    t = np.array([p[0] for p in pts]) / 60.0
+    r = np.array([p[1] for p in pts])
+    return round(float(np.polyfit(t, r, 1)[0]), 3)
+
+
+def rss_summary(s: RssSampler) -> dict[str, float]:
+    rss = [r for _, r in s.samples]
+    return {"start": round(rss[0], 1), "end": round(rss[-1], 1), "max": round(max(rss), 1),
+            "slope_mb_per_min": slope_mb_per_min(s.samples)}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=30.0, help="producing time (30)")
+    parser.add_argument("--factor", type=float, default=2.0, help="x nominal rate (2)")
+    parser.add_argument("--every", type=float, default=10.0, help="seconds between lines (10)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the JSON lines here")
+    args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.factor <= 0 or args.every <= 0:
+        parser.error("--minutes, --factor and --every must be > 0")
+    out = args.out.open("w") if args.out else None
+
+    def emit(obj: dict) -> None:
+        line = json.dumps(obj)
+        print(line, flush=True)
+        if out:
+            out.write(line + "\n")
+            out.flush()
+
+    rate = NOMINAL_RATE * args.factor
+    sim = Simulator(args.seed, rate=rate, batch_size=max(1, round(rate * BATCH_INTERVAL_S)))
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="resonance-soak-") as tmp, EmbeddedBroker() as broker:
+        root = Path(tmp)
+        write_references(list(sim.models), root / "references", args.seed, n=5_000)
+        settings = StreamSettings(kafka_bootstrap=broker.bootstrap)
+        create_topics(settings)
+        env = {**os.environ, "RESONANCE_KAFKA_BOOTSTRAP": broker.bootstrap,
+               "RESONANCE_REFERENCES_DIR": str(root), "RESONANCE_APP_ID": "soak-worker",
+               "RESONANCE_REPORT_INTERVAL_S": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        worker = subprocess.Popen([sys.executable, "-m", "streams.worker"], cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+        procs.append(worker)
+        warehouse = str(root / "warehouse")
+        subprocess.run([sys.executable, "-m", "resonance.cli", "db", "migrate", "--data-dir",
+                        warehouse], cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
+        sink_log = (root / "sink.log").open("wb")
+        sink = subprocess.Popen(
+            [sys.executable, "-m", "resonance.cli", "sink", "--bootstrap", broker.bootstrap,
+             "--group", "soak-sink", "--data-dir", warehouse],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink_log,
+        )  # fmt: skip
+        procs.append(sink)
+        lines = Lines(worker)
+        w_rss, s_rss = RssSampler(worker.pid, 1.0), RssSampler(sink.pid, 1.0)
+        result: dict = {}
+
+        def simulate() -> None:
+            kafka = KafkaSink(broker.bootstrap)
+            result["summary"] = sim.run(kafka, duration=args.minutes * 60, pace=True)
+
+        producer = threading.Thread(target=simulate, daemon=True)
+        t0 = time.monotonic()
+        producer.start()
+        rows: list[dict] = []
+        drained_at = None
+        try:
+            while True:
+                time.sleep(args.every)
+                for p in procs:
+                    if p.poll() is not None:
+                        sink_tail = (root / "sink.log").read_text(errors="replace")[-2000:]
+                        raise RuntimeError(f"{p.args} exited {p.returncode}:\n"
+                                           + "".join(lines.tail) + sink_tail)  # fmt: skip
+                ends, committed = asyncio.run(group_lag(broker.bootstrap, "soak-worker",
+                                                        INPUT_TOPICS))  # fmt: skip
+                p_ends, p_committed = asyncio.run(group_lag(broker.bootstrap, "soak-sink",
+                                                            ["partials"]))  # fmt: skip
+                row = {
+                    "t_s": round(time.monotonic() - t0, 1),
+                    "produced": ends,
+                    "read_lag": max(0, ends - lines.messages),
+                    "commit_lag": ends - committed,
+                    "sink_lag": p_ends - p_committed,
+                    "worker_rss_mb": w_rss.last(),
+                    "sink_rss_mb": s_rss.last(),
+                    "load_1m": round(os.getloadavg()[0], 2),
+                    "producing": producer.is_alive(),
+                }
+                rows.append(row)
+                emit(row)
+                if not producer.is_alive():
+                    if row["read_lag"] == 0 and drained_at is None:
+                        drained_at = time.monotonic()
+                        break
+                    if time.monotonic() - t0 > args.minutes * 60 + 600:
+                        break
+            stopped_producing = next((r["t_s"] for r in rows if not r["producing"]), None)
+        finally:
+            w_rss.stop()
+            s_rss.stop()
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(30)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+    during = [r for r in rows if r["producing"]] or rows
+    summary = result.get("summary")
+    emit({
+        "summary": True,
+        "minutes": args.minutes,
+        "rate_per_model": rate,
+        "nominal_rate_per_model": NOMINAL_RATE,
+        "factor": args.factor,
+        "models": len(sim.models),
+        "messages": rows[-1]["produced"] if rows else 0,
+        "samples_sent": int(sum(t["samples"] for t in summary.topics.values())) if summary
+        else None,
+        "max_read_lag": max(r["read_lag"] for r in during),
+        "max_commit_lag": max(r["commit_lag"] for r in during),
+        "max_sink_lag": max(r["sink_lag"] for r in during),
+        "final_read_lag": rows[-1]["read_lag"],
+        "drain_s": None if drained_at is None or stopped_producing is None
+        else round(drained_at - t0 - stopped_producing, 1),
+        "worker_rss_mb": rss_summary(w_rss),
+        "sink_rss_mb": rss_summary(s_rss),
+        "load_1m_mean": round(sum(r["load_1m"] for r in rows) / len(rows), 2),
+        "load_1m_max": max(r["load_1m"] for r in rows),
+    })  # fmt: skip
+    if out:
+        out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
