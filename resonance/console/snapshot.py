@@ -113,17 +113,20 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
 
 ESTIMATION_STEP_S = 60
 """Estimation buckets of the console: a minute (the warehouse's finest grain)."""
+ESTIMATION_SPAN_S = 3600
+"""The console shows the run's last hour of estimates, so a refresh's read stays bounded."""
 
 
 def read_estimation(
     backend: Any, consortia: list[str], since_s: int, now: float
 ) -> dict[tuple[str, str], list[Payload]]:
     """Per (consortium, model): estimated against realised accuracy, minute by minute since
-    ``since_s``. A failing read (say, a warehouse older than migration 0007) leaves the
-    section empty for this refresh instead of blanking the console."""
+    ``since_s`` (at most the last :data:`ESTIMATION_SPAN_S`). A failing read (say, a
+    warehouse older than migration 0007) leaves the section empty for this refresh
+    instead of blanking the console."""
     out: dict[tuple[str, str], list[Payload]] = {}
-    start = since_s // ESTIMATION_STEP_S * ESTIMATION_STEP_S
     end = (int(now) // ESTIMATION_STEP_S + 2) * ESTIMATION_STEP_S  # the open minute too
+    start = max(since_s // ESTIMATION_STEP_S * ESTIMATION_STEP_S, end - ESTIMATION_SPAN_S)
     for consortium in consortia:
         try:
             rows = estimated_series(backend, consortium, start=start, end=end,
