@@ -89,16 +89,14 @@ def expected(rows: list[Minute], cal: Calibration) -> list[dict]:
     return out
 
 
-def calibrate(registry, seed: int = 13) -> None:
-    """Give every classifier of ``registry`` a score calibration, as ``models register
-    --predictions`` stores one, so the worker emits estimation states for it (the
-    simulator sends ``score`` for binary models and ``scores`` for multiclass ones)."""
-    rng = np.random.default_rng(seed)
-    for entry in list(registry):
-        if entry.target is None or not entry.target.is_classifier:
-            continue
-        classes = entry.target.classes
-        p = rng.dirichlet(np.ones(len(classes)), 4000)
-        y = np.array([rng.choice(classes, p=row) for row in p])
-        cal = fit_calibration(p[:, 1] if len(classes) == 2 else p, y, classes)
-        registry.apply(entry.replace(calibration=cal.to_dict()))
+def calibrate(registry, models, seed: int) -> None:
+    """Give every simulated classifier of ``registry`` the calibration the demo registers
+    (``streams.simulator.references.calibration_of``: its scores on undrifted reference
+    rows against the truth), so the worker emits estimation states for it."""
+    from streams.simulator.references import calibration_of
+
+    for m in models:
+        entry = registry.get(m.consortium, m.name, m.version)
+        cal = calibration_of(m, seed)
+        if entry is not None and cal is not None:
+            registry.apply(entry.replace(calibration=cal))

@@ -29,6 +29,9 @@ examples:
   resonance models register --consortium steel --model strip-defect --version 3 \\
       --data train.parquet --categorical grade --target binary --classes ok,defect \\
       --baseline accuracy=0.93 --importance strip_temp_c=0.4,grade=0.2 --slo-p95-ms 50
+  resonance models register --consortium steel --model strip-defect --version 3 \\
+      --target binary --classes ok,defect --predictions ref_predictions.parquet \\
+      --score-column p_defect --label-column actual   # score calibration (estimation)
   resonance models register --consortium steel --model coil-temp --version 1 \\
       --target regressor --bootstrap-samples 5000      # reference from production
   resonance models list

@@ -48,6 +48,7 @@ class Snapshot:
     alerts: tuple[Payload, ...] = ()  # stored alerts of the run (list_alerts rows)
     estimation: Mapping[tuple[str, str], list[Payload]] = field(default_factory=dict)
     """(consortium, model) → estimated_series rows of the run, per minute (CBPE)."""
+    estimation_at: float = 0.0  # when ``estimation`` was read (it is read less often)
 
     def drifting(self) -> list[tuple[str, str, str | None]]:
         """(consortium, model, first_drift_at) of every flagged model, earliest first."""
@@ -105,25 +106,34 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
     span = now - totals[0][0]
     rate = max(0.0, (total - totals[0][1]) / span) if span > 0 else 0.0
     points = (*previous.throughput, (iso(now), rate))[-THROUGHPUT_POINTS:]
+    estimation, estimation_at = previous.estimation, previous.estimation_at
+    if now - estimation_at >= ESTIMATION_EVERY_S:  # minute buckets: no need to read them often
+        estimation = read_estimation(reader.backend, sorted(consortia), reader.since_s, now)
+        estimation_at = now
     return Snapshot(
         now, consortia, features, events, dlq, windows_closed, rate, points, totals, tuple(alerts),
-        read_estimation(reader.backend, sorted(consortia), reader.since_s, now),
+        estimation, estimation_at,
     )  # fmt: skip
 
 
 ESTIMATION_STEP_S = 60
 """Estimation buckets of the console: a minute (the warehouse's finest grain)."""
+ESTIMATION_EVERY_S = 10.0
+"""Seconds between two reads of the estimates (the other figures are read every refresh)."""
+ESTIMATION_SPAN_S = 3600
+"""The console shows the run's last hour of estimates, so a refresh's read stays bounded."""
 
 
 def read_estimation(
     backend: Any, consortia: list[str], since_s: int, now: float
 ) -> dict[tuple[str, str], list[Payload]]:
     """Per (consortium, model): estimated against realised accuracy, minute by minute since
-    ``since_s``. A failing read (say, a warehouse older than migration 0007) leaves the
-    section empty for this refresh instead of blanking the console."""
+    ``since_s`` (at most the last :data:`ESTIMATION_SPAN_S`). A failing read (say, a
+    warehouse older than migration 0007) leaves the section empty for this refresh
+    instead of blanking the console."""
     out: dict[tuple[str, str], list[Payload]] = {}
-    start = since_s // ESTIMATION_STEP_S * ESTIMATION_STEP_S
     end = (int(now) // ESTIMATION_STEP_S + 2) * ESTIMATION_STEP_S  # the open minute too
+    start = max(since_s // ESTIMATION_STEP_S * ESTIMATION_STEP_S, end - ESTIMATION_SPAN_S)
     for consortium in consortia:
         try:
             rows = estimated_series(backend, consortium, start=start, end=end,

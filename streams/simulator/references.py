@@ -2,9 +2,9 @@
 
 Files: ``<dir>/<consortium>/<model>-<version>.json`` (``ReferenceProfile.to_json()`` plus
 the model's ``"target"``), the local import path of streams.registry; :func:`entries` gives
-the same as registry entries, which the demo registers on the ``models`` topic; the
-classifiers' entries carry a calibration (:func:`calibration_of`), so the demo estimates
-their performance before labels (docs/estimation.md).
+the same as registry entries, which the demo registers on the ``models`` topic;
+classifiers' entries carry a calibration (:func:`calibration_of`), so the demo
+estimates their performance before labels (docs/estimation.md).
 """
 
 from __future__ import annotations
@@ -55,10 +55,10 @@ def target_of(model: Model) -> dict:
 
 def calibration_of(model: Model, seed: int, n: int = CALIBRATION_SAMPLES) -> dict | None:
     """A classifier's calibration (``Calibration.to_dict()``), fitted as a user does at
-    registration: the model's scores (binary: P(positive); multiclass: every class's) on
-    ``n`` undrifted reference rows against actuals drawn from the truth. None for
-    regressors."""
-    if model.target.kind not in ("binary", "multiclass"):
+    registration: the model's scores (binary: ``score``; multiclass: every class's, the
+    ``scores`` its predictions carry) on ``n`` undrifted reference rows against actuals
+    drawn from the truth. None for regressors."""
+    if model.target.kind == "regressor":
         return None
     gen = ModelGenerator(model, seed=seed, rate=1.0, start_ms=0, duration_s=0.0)
     cols = gen.reference_sample(n)

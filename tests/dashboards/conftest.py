@@ -77,7 +77,7 @@ def simulate(directory: Path, start: datetime) -> tuple[list[tuple[str, bytes]],
     write_references(sim.models, directory / "references", seed=11, n=2_000)
     summary.write(directory / "summary.json")
     registry = ModelRegistry.load(directory)
-    calibrate(registry)
+    calibrate(registry, sim.models, seed=11)
     return [(topic, value) for topic, _key, value in sink.records], registry
 
 

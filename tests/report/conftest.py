@@ -62,7 +62,7 @@ def simulate(directory: Path, seed: int) -> tuple[list[tuple[str, bytes]], Model
     sim.run(sink, start=START, duration=HOURS * 3600, pace=False, flush_outcomes=True)
     write_references(sim.models, directory / "references", seed=seed, n=2_000)
     registry = ModelRegistry.load(directory)
-    calibrate(registry, seed)  # classifiers estimated before labels (CBPE)
+    calibrate(registry, sim.models, seed)  # classifiers estimated before labels (CBPE)
     return [(t, v) for t, _k, v in sink.records], registry
 
 
