@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                 proc.wait()
 
     def crossing(n: int) -> float:  # time of the first progress line at or past n messages
-        return next(t for t, m, _ in progress.points if m >= n)
+        return next(t for t, m, *_ in progress.points if m >= n)
 
     rates = {label: round(progress.rate(lo, hi, 1)) for label, (lo, hi) in bounds.items()
              if label in ("one_site", "distinct_sites")}  # fmt: skip

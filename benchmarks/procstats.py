@@ -57,10 +57,10 @@ async def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> tuple[
                 await c._client.force_metadata_update()
                 parts = c.partitions_for_topic(topic) or set()
             tps += [TopicPartition(topic, p) for p in sorted(parts)]
-        ends = await c.end_offsets(tps) if tps else {}
         committed = 0
-        for tp in tps:
+        for tp in tps:  # committed first, then the ends: a lag is never negative
             committed += await c.committed(tp) or 0
+        ends = await c.end_offsets(tps) if tps else {}
         return sum(ends.values()), committed
     finally:
         await c.stop()

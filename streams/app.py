@@ -143,6 +143,7 @@ class StreamProcessor:
         self.pending: dict[int, list[Awaitable[Any]]] = {}  # unacked sends per partition
         self.last_emit: dict[int, float] = {}
         self.lock = asyncio.Lock()
+        self._send_lock = asyncio.Lock()
         self.generation = 0
         self._rebuild_consumer: Any = None
         self._faults: dict[str, int] = {}  # fault point -> times reached
@@ -531,11 +532,20 @@ class StreamProcessor:
         return self._send(PARTIALS_TOPIC, partial.key.encode(), partial.encode())
 
     def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
-        """Schedule a send; the returned future resolves when the broker acknowledged it."""
+        """Schedule a send; the returned future resolves when the broker acknowledged it.
+
+        Sends enter the producer one at a time (``_send_lock``, FIFO): aiokafka wakes every
+        send waiting for room in a full batch on each drain, so thousands of concurrent
+        sends (a final emission of 1,000 series, a DLQ flood) cost waiters x batches
+        wake-ups; behind the lock one waits, the others queue. Acks are still awaited
+        together.
+        """
         producer = self.app.producer
+        lock = self._send_lock
 
         async def go() -> Any:
-            fut = await producer.send(topic, key, value, None, None, None)
+            async with lock:
+                fut = await producer.send(topic, key, value, None, None, None)
             return await fut
 
         return asyncio.ensure_future(go())
