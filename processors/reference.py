@@ -118,7 +118,9 @@ def histogram_lut(
         return histogram(edges, x)
     x = np.asarray(x, dtype=np.float64)
     n_missing = 0
-    if not np.isfinite(x.sum()):  # one fast pass; NaN/inf (or an overflowing sum) below
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = x.sum()
+    if not np.isfinite(total):  # one fast pass; NaN/inf (or an overflowing sum) below
         finite = np.isfinite(x)
         n_missing = int(x.size - np.count_nonzero(finite))
         if n_missing:
@@ -517,7 +519,8 @@ class _OrderStats:
 
     @staticmethod
     def _cell_of(x: np.ndarray, lo: float, scale: float) -> np.ndarray:
-        c = (x - lo) * scale  # monotone in x: equal values share a cell, order is kept
+        with np.errstate(over="ignore", invalid="ignore"):
+            c = (x - lo) * scale  # monotone in x: equal values share a cell, order is kept
         np.clip(c, 0, _CELLS - 1, out=c)
         return c.astype(np.intp)
 
@@ -532,8 +535,7 @@ class _OrderStats:
                 scale = _CELLS / (hi - lo) if hi > lo else 0.0
             if not 0.0 < scale < np.inf:
                 scale = 0.0  # one cell (constant, or a range beyond a double)
-            with np.errstate(over="ignore", invalid="ignore"):
-                cell = self._cell_of(self.v, lo, scale)
+            cell = self._cell_of(self.v, lo, scale)
             cum = np.cumsum(np.bincount(cell, minlength=_CELLS))
             self._cells = (cell, cum, lo, scale)
         return self._cells
