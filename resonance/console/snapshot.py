@@ -137,6 +137,29 @@ def read_estimation(
     return out
 
 
+def busiest(consortia: Mapping[str, list[Payload]]) -> str | None:
+    """The consortium the console opens on: where something happens. Most firing alerts,
+    then most alerts, then most models flagged for drift, then most samples.
+
+    >>> rows = {"a": [{"alerts": [], "drift_detected": False, "samples": 9}],
+    ...         "b": [{"alerts": [{"state": "firing"}], "drift_detected": True, "samples": 1}]}
+    >>> busiest(rows), busiest({})
+    ('b', None)
+    """
+
+    def activity(name: str) -> tuple[int, int, int, int]:
+        rows = consortia[name]
+        alerts = [a for r in rows for a in r.get("alerts") or ()]
+        return (
+            sum(a.get("state") == "firing" for a in alerts),
+            len(alerts),
+            sum(bool(r.get("drift_detected")) for r in rows),
+            sum(int(r.get("samples") or 0) for r in rows),
+        )
+
+    return max(sorted(consortia), key=activity, default=None)
+
+
 class SnapshotProvider:
     """:class:`~resonance.console.provider.ConsoleProvider` over the latest snapshot."""
 
@@ -154,7 +177,8 @@ class SnapshotProvider:
             self._snapshot = snapshot
 
     def consortia(self) -> Payload:
-        return {"consortia": sorted(self.snapshot.consortia)}
+        consortia = self.snapshot.consortia
+        return {"consortia": sorted(consortia), "busiest": busiest(consortia)}
 
     def consortium(self, name: str) -> Payload:
         return {"consortium": name, "models": self.snapshot.consortia[name]}
