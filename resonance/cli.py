@@ -34,13 +34,15 @@ COMMANDS: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser, or with ``only`` (a command name) just that one: importing
+    all command modules costs a second of CPU, paid by every worker the demo starts."""
     parser = argparse.ArgumentParser(
         prog="resonance",
         description="Streaming monitor for industrial AI: drift, accuracy, energy, health.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in (only,) if only in COMMANDS else COMMANDS:
         importlib.import_module(f"resonance.commands.{name}").register(subparsers)
     from resonance.commands.examples import add_examples
 
@@ -49,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -48,6 +48,13 @@ def count_of(volume: Mapping[str, float], kind: str) -> int:
     return int(sum(volume.get(name, 0) for name in VOLUME_COUNTERS[kind]))
 
 
+def labelled(engine: Any) -> int:
+    """Labelled predictions an accuracy state holds (0 without one)."""
+    if engine is None:
+        return 0
+    return int(engine.result().get("n") or 0)
+
+
 def accuracy_of(engine: Any) -> float | None:
     """Higher-is-better quality in [0, 1] (see the module docstring)."""
     return None if engine is None else quality_of(engine.result())
@@ -93,6 +100,9 @@ class ModelMetrics:
         out: dict[str, list[Any]] = {"t": self.windows}
         out["drift_share"] = [share.get(w) for w in self.windows]
         out["accuracy"] = [_clean(accuracy_of(self.data.accuracy.get(w))) for w in self.windows]
+        # labelled predictions behind each window's accuracy: few (the newest windows,
+        # whose ground truth is still arriving) make the point provisional in the chart
+        out["accuracy_n"] = [labelled(self.data.accuracy.get(w)) for w in self.windows]
         out["energy_kwh"] = [
             self.data.energy[w].result(pue=self.pue)["kwh"] if w in self.data.energy else None
             for w in self.windows
@@ -128,7 +138,7 @@ class ModelMetrics:
             "resonance_index": range_index(self.verdicts),
             "drift_share": latest_share,
             "accuracy": _clean(accuracy),
-            "energy_kwh": energy.result(pue=self.pue)["kwh"] if energy else 0.0,
+            "energy_kwh": energy.result(pue=self.pue)["kwh"] if energy else None,
             "latency_p95_ms": latency.result()["p95"] if latency else None,
             "drift_detected": self.drift_alert[0],
             "first_drift_at": self.drift_alert[1],
@@ -164,7 +174,17 @@ class ModelMetrics:
 
 
 def _short(x: float) -> str:
-    return f"{x:.3g}"
+    """A bin edge, short and never in exponent form for plant-scale values.
+
+    >>> [_short(v) for v in (1280.4, 0.3691, 912.45, 0.0, 2.5e-5, -14.04)]
+    ['1280', '0.369', '912', '0', '2.5e-05', '-14']
+    """
+    a = abs(x)
+    if a >= 100:
+        return f"{x:.0f}"
+    if a >= 1e-3 or a == 0:
+        return f"{x:.3g}"
+    return f"{x:.2g}"
 
 
 MAX_DISPLAY_BINS = 12

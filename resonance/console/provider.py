@@ -6,7 +6,8 @@ payloads are plain JSON-able dicts whose keys are pinned here so that the browse
 
 Payloads (times are ISO-8601 UTC strings, the start of the event-time window):
 
-``consortia()`` -> ``{"consortia": [str, ...]}`` (sorted)
+``consortia()`` -> ``{"consortia": [str, ...], "busiest": str | None}`` (sorted; the one to
+open on: most firing alerts, see :func:`resonance.console.snapshot.busiest`)
 
 ``consortium(name)`` -> ::
 

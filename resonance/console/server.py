@@ -49,13 +49,15 @@ def _finite(value: Any) -> Any:
 
 
 def _static_file(name: str) -> tuple[bytes, str] | None:
-    """Read a packaged asset; only plain names of known types, so no path traversal."""
-    if "/" in name or "\\" in name or name.startswith("."):
+    """Read a packaged asset; plain names of known types (or ``vendor/<name>``, the
+    vendored charting library), so no path traversal."""
+    parts = name.split("/")
+    if parts[:-1] not in ([], ["vendor"]) or "\\" in name or parts[-1].startswith("."):
         return None
     suffix = name[name.rfind(".") :] if "." in name else ""
     if suffix not in STATIC_TYPES:
         return None
-    asset = resources.files("resonance.console").joinpath("static", name)
+    asset = resources.files("resonance.console").joinpath("static", *parts)
     if not asset.is_file():
         return None
     return asset.read_bytes(), STATIC_TYPES[suffix]

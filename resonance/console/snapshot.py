@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,6 +65,40 @@ class Snapshot:
         return any(row["samples"] for rows in self.consortia.values() for row in rows)
 
 
+class LazyFeatures(Mapping[tuple[str, str], list[Payload]]):
+    """Per-feature payloads, computed when first asked for (then kept with the snapshot).
+
+    The console shows the features of one model at a time, and computing them (drift
+    results with their p-values, for every model) is most of a refresh: on a loaded
+    machine the first metrics would wait seconds for panels nobody looks at yet.
+    """
+
+    def __init__(self) -> None:
+        self._metrics: dict[tuple[str, str], ModelMetrics] = {}
+        self._done: dict[tuple[str, str], list[Payload]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: tuple[str, str], metrics: ModelMetrics) -> None:
+        self._metrics[key] = metrics
+
+    def __getitem__(self, key: tuple[str, str]) -> list[Payload]:
+        with self._lock:
+            if key not in self._done:
+                metrics = self._metrics[key]  # KeyError: unknown model (the API's 404)
+                try:
+                    self._done[key] = metrics.features()
+                except (ValueError, KeyError, TypeError) as exc:
+                    log.warning("console: no features for %s/%s: %s", *key, exc)
+                    self._done[key] = []
+            return self._done[key]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._metrics)
+
+    def __len__(self) -> int:
+        return len(self._metrics)
+
+
 def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> Snapshot:
     """Read the warehouse once; the decisions (verdicts, alerts) are the stored ones."""
     data = reader.read()
@@ -74,7 +108,7 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
     alerts = [a for a in list_alerts(reader.backend) if a["started_at"] >= run_start]
     drifted = drift_status(alerts)
     consortia: dict[str, list[Payload]] = {}
-    features: dict[tuple[str, str], list[Payload]] = {}
+    features = LazyFeatures()
     events = dict.fromkeys(EVENT_KINDS, 0)
     windows_closed = 0
     for (consortium, model), windows in sorted(data.items()):
@@ -86,13 +120,13 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
                 verdicts.get(key, {}),
                 (key in drifted, drifted.get(key)),
             )
-            row, feats = metrics.row(), metrics.features()
+            row = metrics.row()
         except (ValueError, KeyError, TypeError) as exc:  # one odd model must not blank the rest
             log.warning("console: skipping %s/%s this refresh: %s", consortium, model, exc)
             continue
         row["alerts"] = [a for a in alerts if (a["consortium"], a["model"]) == key]
         consortia.setdefault(consortium, []).append(row)
-        features[(consortium, model)] = feats
+        features.add(key, metrics)
         windows_closed += max(0, len(metrics.windows) - 1)  # the newest window is still open
         for kind, n in metrics.events().items():
             events[kind] += n
@@ -147,6 +181,29 @@ def read_estimation(
     return out
 
 
+def busiest(consortia: Mapping[str, list[Payload]]) -> str | None:
+    """The consortium the console opens on: where something happens. Most firing alerts,
+    then most alerts, then most models flagged for drift, then most samples.
+
+    >>> rows = {"a": [{"alerts": [], "drift_detected": False, "samples": 9}],
+    ...         "b": [{"alerts": [{"state": "firing"}], "drift_detected": True, "samples": 1}]}
+    >>> busiest(rows), busiest({})
+    ('b', None)
+    """
+
+    def activity(name: str) -> tuple[int, int, int, int]:
+        rows = consortia[name]
+        alerts = [a for r in rows for a in r.get("alerts") or ()]
+        return (
+            sum(a.get("state") == "firing" for a in alerts),
+            len(alerts),
+            sum(bool(r.get("drift_detected")) for r in rows),
+            sum(int(r.get("samples") or 0) for r in rows),
+        )
+
+    return max(sorted(consortia), key=activity, default=None)
+
+
 class SnapshotProvider:
     """:class:`~resonance.console.provider.ConsoleProvider` over the latest snapshot."""
 
@@ -164,7 +221,8 @@ class SnapshotProvider:
             self._snapshot = snapshot
 
     def consortia(self) -> Payload:
-        return {"consortia": sorted(self.snapshot.consortia)}
+        consortia = self.snapshot.consortia
+        return {"consortia": sorted(consortia), "busiest": busiest(consortia)}
 
     def consortium(self, name: str) -> Payload:
         return {"consortium": name, "models": self.snapshot.consortia[name]}

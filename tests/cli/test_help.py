@@ -46,3 +46,17 @@ def test_every_command_has_an_example(name: str, parser: argparse.ArgumentParser
     assert name in epilog or (has_sub and "resonance" in epilog), (
         f"{name}: the examples do not show the command itself"
     )
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """``resonance worker`` (started once per demo worker) skips the other commands' imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from resonance.cli import build_parser; p = build_parser('worker'); "
+        "p.parse_args(['worker']); "
+        "print(sorted(m for m in sys.modules if m.startswith('resonance.commands.')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['resonance.commands.examples', 'resonance.commands.worker']"

@@ -51,18 +51,31 @@ def test_index_and_assets_are_served_from_the_package(console: str) -> None:
         ("app.js", "text/javascript"),
         ("charts.js", "text/javascript"),
         ("style.css", "text/css"),
+        ("vendor/uPlot.iife.min.js", "text/javascript"),
+        ("vendor/uPlot.min.css", "text/css"),
     ):
         status, ctype, body = get(f"{console}/static/{asset}")
         assert status == 200 and ctype.startswith(kind) and body
+    assert b"/static/vendor/uPlot.iife.min.js" in get(console + "/")[2]
+    assert b"uPlot (v1.6.32)" in get(f"{console}/static/vendor/uPlot.iife.min.js")[2][:80]
+    from importlib import resources
+
+    license_text = resources.files("resonance.console").joinpath("static/vendor/uPlot.LICENSE")
+    assert "The MIT License" in license_text.read_text()
 
 
 def test_page_references_no_external_url(console: str) -> None:
-    for path in ("/", "/static/app.js", "/static/charts.js", "/static/style.css"):
+    for path in ("/", "/static/app.js", "/static/charts.js", "/static/style.css",
+                 "/static/vendor/uPlot.min.css"):  # fmt: skip
         body = get(console + path)[2].decode()
         assert "https://" not in body and "http://cdn" not in body
 
 
-@pytest.mark.parametrize("path", ["/static/../server.py", "/static/provider.py", "/nope"])
+@pytest.mark.parametrize(
+    "path",
+    ["/static/../server.py", "/static/provider.py", "/nope", "/static/vendor/../app.js",
+     "/static/other/x.js", "/static/vendor/uPlot.LICENSE"],
+)  # fmt: skip
 def test_unknown_paths_are_404(console: str, path: str) -> None:
     assert get(console + path)[0] == 404
 

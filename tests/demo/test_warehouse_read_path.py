@@ -134,7 +134,7 @@ def test_health_counts_events_and_the_provider_serves_them(snapshot: Snapshot) -
     assert snapshot.windows_closed == 7
     provider = SnapshotProvider()
     provider.publish(snapshot)
-    assert provider.consortia() == {"consortia": ["steel"]}
+    assert provider.consortia() == {"consortia": ["steel"], "busiest": "steel"}
     assert provider.model("steel", "strip")["features"]
     with pytest.raises(KeyError):
         provider.consortium("textiles")

@@ -9,7 +9,12 @@
 const PALETTE = ["#2f7ed8", "#e4572e", "#29a35a", "#a05195", "#f2a541", "#17becf",
                  "#8c564b", "#d62728", "#7f7f7f", "#bcbd22", "#1f3b73", "#ff7f0e"];
 const METRICS = ["resonance_index", "drift_share", "accuracy", "energy_kwh", "latency_p95_ms"];
-const BOUNDS = {resonance_index: {min: 0, max: 100}, drift_share: {min: 0, max: 1}};
+const BOUNDS = {resonance_index: {min: 0, max: 100}, drift_share: {min: 0, max: 1},
+                accuracy: {min: 0, max: 1}, energy_kwh: {min: 0, energy: true},
+                latency_p95_ms: {min: 0}};
+/* A window's accuracy counts the labels that arrived so far: the newest window, or one
+ * with fewer labels than this, is drawn provisional (faint, dashed, n in the tooltip). */
+const SETTLED_LABELS = 30;
 const KINDS = ["telemetry", "predictions", "outcomes", "energy", "rejected", "unreferenced"];
 
 const state = {consortium: null, model: null, consortia: [], colors: {}};
@@ -31,7 +36,7 @@ function colorOf(model) {
   return state.colors[model];
 }
 
-function setConsortia(names) {
+function setConsortia(names, busiest) {
   const select = $("#consortium");
   if (names.join("\n") !== state.consortia.join("\n")) {
     state.consortia = names;
@@ -44,7 +49,9 @@ function setConsortia(names) {
   }
   const wanted = decodeURIComponent(location.hash.replace(/^#/, ""));
   if (!state.consortium || !names.includes(state.consortium)) {
-    state.consortium = names.includes(wanted) ? wanted : (names[0] || null);
+    // open where something happens (most firing alerts), unless the URL names one
+    state.consortium = names.includes(wanted) ? wanted
+      : (names.includes(busiest) ? busiest : (names[0] || null));
     state.model = null;
   }
   if (state.consortium) select.value = state.consortium;
@@ -120,7 +127,7 @@ function renderModels(data) {
     cell(row, Charts.fmt(m.resonance_index), "num");
     cell(row, Charts.fmt(m.drift_share), "num");
     cell(row, Charts.fmt(m.accuracy), "num");
-    cell(row, Charts.fmt(m.energy_kwh), "num");
+    cell(row, Charts.energy(m.energy_kwh), "num");
     cell(row, Charts.fmt(m.latency_p95_ms), "num");
     const flag = cell(row, m.drift_detected ? `drift since ${(m.first_drift_at || "").slice(11, 19)}` : "ok");
     flag.className = m.drift_detected ? "flag drift" : "flag ok";
@@ -140,12 +147,24 @@ function renderModels(data) {
   }
   for (const metric of METRICS) {
     const el = document.querySelector(`[data-chart="${metric}"]`);
-    const series = models.map((m) => ({
-      name: m.model, color: colorOf(m.model), t: m.series.t, y: m.series[metric],
-    }));
+    const series = models.map((m) => {
+      const s = {name: m.model, color: colorOf(m.model), t: m.series.t, y: m.series[metric]};
+      if (metric === "accuracy" && m.series.accuracy_n) {
+        const last = m.series.t.length - 1;
+        s.n = m.series.accuracy_n;
+        s.provisional = s.n.map((n, i) => i === last || n < SETTLED_LABELS);
+      }
+      return s;
+    });
     Charts.lineChart(el, series, BOUNDS[metric] || {});
   }
 }
+
+const PSI_NOTE = "drift or stable is the policy's verdict, not a PSI threshold: a significance "
+  + "test (KS for numeric, chi-squared for categorical features, Holm-corrected) on at least "
+  + "the policy's minimum number of values (`resonance policy show`). PSI over a few hundred "
+  + "values is noisy: with k reference bins its expected value without any drift is about "
+  + "(k - 1) / n, e.g. 0.2 for 50 bins at n = 250, so 0.3-0.5 can still be stable.";
 
 function renderFeatures(detail) {
   $("#feature-model").textContent = detail ? detail.model : "—";
@@ -163,6 +182,7 @@ function renderFeatures(detail) {
     title.querySelector(".badge").textContent = f.drift ? "drift" : "stable";
     title.querySelector(".stat").textContent =
       `PSI ${Charts.fmt(f.psi)} · JS ${Charts.fmt(f.js)} · n ${f.n.toLocaleString("en")}`;
+    title.querySelector(".stat").title = PSI_NOTE;
     card.appendChild(title);
     const hist = document.createElement("div");
     hist.className = "chart small";
@@ -216,7 +236,7 @@ async function refresh() {
   busy = true;
   try {
     const [list, health] = await Promise.all([getJSON("/api/consortia"), getJSON("/api/health")]);
-    setConsortia(list.consortia);
+    setConsortia(list.consortia, list.busiest);
     renderCounters(health);
     if (state.consortium) {
       const q = encodeURIComponent(state.consortium);
