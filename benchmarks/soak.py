@@ -42,10 +42,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.procstats import RssSampler, group_lag  # noqa: E402
+from simulator import KafkaSink, Simulator  # noqa: E402
+from simulator.references import write_references  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.settings import StreamSettings  # noqa: E402
-from streams.simulator import KafkaSink, Simulator  # noqa: E402
-from streams.simulator.references import write_references  # noqa: E402
 from streams.topics import INPUT_TOPICS, create_topics  # noqa: E402
 
 NOMINAL_RATE = 10.0  # samples/s per model: resonance.demo.DEFAULT_RATE

@@ -9,7 +9,7 @@ per standard deviation of the feature.
 
 from __future__ import annotations
 
-from streams.simulator.specs import (
+from simulator.specs import (
     Categorical,
     Consortium,
     Energy,
