@@ -6,9 +6,9 @@ data directory):
 - the demo process owns the warehouse. It opens chDB under ``<data-dir>``, applies the
   migrations, runs the sink (:func:`warehouse.sink.run_sink`) on a thread, and serves
   the console from a background snapshot read through the same session
-  (:class:`~resonance.console.shared_backend.SharedBackend` serialises the calls);
+  (:class:`~resonance.demo.shared_backend.SharedBackend` serialises the calls);
 - the broker (Tansu, in memory) and the Faust workers (``resonance worker``) are child
-  processes, supervised (:mod:`resonance.console.processes`);
+  processes, supervised (:mod:`resonance.demo.processes`);
 - the simulator runs on a thread (its exact summary and ground truth come back as
   objects).
 
@@ -40,13 +40,13 @@ from types import FrameType
 from typing import TextIO
 
 from errors import UsageError
-from resonance.console.embedded_sink import SinkThread
-from resonance.console.processes import Supervisor, resonance_argv, wait_until
 from resonance.console.server import ConsoleServer
-from resonance.console.shared_backend import SharedBackend
-from resonance.console.simulation import SimulationThread
 from resonance.console.snapshot import Refresher, Snapshot, SnapshotProvider, reader_builder
-from resonance.console.summary import Injected, Truth, summary_json, terminal_lines, write_summary
+from resonance.demo.embedded_sink import SinkThread
+from resonance.demo.processes import Supervisor, resonance_argv, wait_until
+from resonance.demo.shared_backend import SharedBackend
+from resonance.demo.simulation import SimulationThread
+from resonance.demo.summary import Injected, Truth, summary_json, terminal_lines, write_summary
 from warehouse.window_reader import ReferenceStore, WarehouseReader
 
 log = logging.getLogger(__name__)
