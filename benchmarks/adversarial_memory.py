@@ -25,12 +25,12 @@ from pathlib import Path
 
 import orjson
 
+from simulator import ListSink, Simulator
+from simulator.references import write_references
 from streams.decode import decode
 from streams.dlq import message_record
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
-from streams.simulator import ListSink, Simulator
-from streams.simulator.references import write_references
 
 
 def rss_mb() -> float:

@@ -42,10 +42,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.procstats import RssSampler  # noqa: E402
 from benchmarks.stream_throughput import WorkerProgress, log, produce  # noqa: E402
+from simulator import ListSink, Simulator  # noqa: E402
+from simulator.references import write_references  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.settings import StreamSettings  # noqa: E402
-from streams.simulator import ListSink, Simulator  # noqa: E402
-from streams.simulator.references import write_references  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
 
 MODEL = "strip-surface-defect"

@@ -3,7 +3,7 @@ and KSWIN on the same per-feature streams, in one run.
 
 Streams: models with two numeric features (normal, gamma) and one categorical one,
 ``--per-window`` samples a window. Every simulator scenario is applied to one feature at
-window ``--change`` with the simulator's effect definitions (streams/simulator/effects.py):
+window ``--change`` with the simulator's effect definitions (simulator/effects.py):
 sudden shift (+1 std), gradual drift (to +2 std over 20 windows), variance change (x2),
 new category (30 % of rows), stuck sensor (the last value repeated), missing values
 (50 %). Healthy controls total ``--controls`` model-windows.

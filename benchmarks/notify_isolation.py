@@ -33,10 +33,10 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from simulator import KafkaSink, Simulator  # noqa: E402
+from simulator.references import write_references  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.settings import load_settings  # noqa: E402
-from streams.simulator import KafkaSink, Simulator  # noqa: E402
-from streams.simulator.references import write_references  # noqa: E402
 from streams.topics import INPUT_TOPICS, create_topics  # noqa: E402
 
 MODELS = ("strip-surface-defect", "bof-endpoint-temp", "weld-defect", "cracker-cot")

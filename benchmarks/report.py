@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -171,15 +170,15 @@ def extras(backend, profs, lo: int) -> None:
     from warehouse.alert_store import store_transitions
     from warehouse.references import store_reference
     from warehouse.sink import dlq_rows
+    from warehouse.states import iso
 
     for i, p in enumerate(profs):
         baseline = {"accuracy": 0.9} if i % 2 == 0 else {"mae": 2.6}
         store_reference(backend, CONSORTIUM, p, baseline=baseline)
-    iso = "%Y-%m-%dT%H:%M:%SZ"
     alerts = []
     for i, p in enumerate(profs[::10]):
-        start = datetime.fromtimestamp(lo + (15 + i) * 86_400, UTC).strftime(iso)
-        end = datetime.fromtimestamp(lo + (15 + i) * 86_400 + 7200, UTC).strftime(iso)
+        start = iso(lo + (15 + i) * 86_400)
+        end = iso(lo + (15 + i) * 86_400 + 7200)
         resolved = i % 2 == 1
         alerts.append(
             {

@@ -42,13 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.procstats import RssSampler, group_lag  # noqa: E402
+from simulator import KafkaSink, Simulator  # noqa: E402
+from simulator.references import write_references  # noqa: E402
 from streams.broker import EmbeddedBroker  # noqa: E402
 from streams.settings import StreamSettings  # noqa: E402
-from streams.simulator import KafkaSink, Simulator  # noqa: E402
-from streams.simulator.references import write_references  # noqa: E402
 from streams.topics import INPUT_TOPICS, create_topics  # noqa: E402
 
-NOMINAL_RATE = 10.0  # samples/s per model: resonance.demo.DEFAULT_RATE
+NOMINAL_RATE = 10.0  # samples/s per model: resonance.demo.run.DEFAULT_RATE
 BATCH_INTERVAL_S = 2.0  # the demo's batch interval
 _MESSAGES = re.compile(r"resonance worker: messages ([\d,]+)")
 

@@ -426,7 +426,7 @@ def energy(
 
     Same definitions as processors.energy.EnergyMeter.result: facility kWh = IT
     kWh × the hub's PUE; gCO2e = facility kWh × the hub's grid intensity (table
-    ``hubs``, copied from resonance.carbon at migrate time). Summed per hub first,
+    ``hubs``, copied from warehouse.carbon at migrate time). Summed per hub first,
     since PUE and grid intensity are per hub.
     """
     inner_keys = with_keys(keys, "hub")

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from errors import UsageError
 from resonance.commands.db import add_backend_args, run_with_backend
-from resonance.errors import UsageError
 from warehouse.backend import Backend
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")

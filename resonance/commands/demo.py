@@ -1,6 +1,6 @@
 """``resonance demo``: the whole pipeline on one machine, with a live console.
 
-Argument parsing only; the orchestration lives in :mod:`resonance.demo`.
+Argument parsing only; the orchestration lives in :mod:`resonance.demo.run`.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from resonance.demo import DemoOptions, run_demo
+    from resonance.demo.run import DemoOptions, run_demo
 
     scenario = args.scenario
     if scenario is not None and scenario not in PACKAGED_SCENARIOS and not Path(scenario).is_file():

@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from errors import UsageError
 from resonance.commands.calibration import add_calibration_options, describe, fit_from_args
 from resonance.commands.reference import add_target_options, fit_data, load_profile, parse_target
-from resonance.errors import UsageError
 
 #: inline profiles up to this size; larger ones are stored as a pointer (reference_uri)
 INLINE_MAX_BYTES = 512 * 1024

@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from errors import UsageError
 from processors.policy import Policy
 from processors.policy_config import PolicyConfig, PolicyError
-from resonance.errors import UsageError
 
 POLICY_ENV = "RESONANCE_POLICY"
 

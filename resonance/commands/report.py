@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from errors import UsageError
 from resonance.commands.db import add_backend_args, run_with_backend
-from resonance.errors import UsageError
 from warehouse.backend import Backend
 
 EPILOG = """\

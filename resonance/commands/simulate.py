@@ -10,12 +10,12 @@ from pathlib import Path
 from errors import UsageError
 from processors.alert_lifecycle import iso
 from resonance.io import parse_name_list
-from streams.simulator.catalogue import CONSORTIA, MODELS_BY_NAME
-from streams.simulator.durations import parse_duration
-from streams.simulator.references import DEFAULT_SAMPLES, write_references
-from streams.simulator.runner import Simulator
-from streams.simulator.scenario import load_scenario
-from streams.simulator.sinks import JsonlSink, KafkaSink, Sink
+from simulator.catalogue import CONSORTIA, MODELS_BY_NAME
+from simulator.durations import parse_duration
+from simulator.references import DEFAULT_SAMPLES, write_references
+from simulator.runner import Simulator
+from simulator.scenario import load_scenario
+from simulator.sinks import JsonlSink, KafkaSink, Sink
 
 MAX_BATCH = 5000  # ~100 bytes per sample and topic: a batch stays well under 1 MiB
 

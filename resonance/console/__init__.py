@@ -1,4 +1,4 @@
-"""The demo's operator views: the live web console, the terminal summary and the summary JSON.
+"""The live web console of the demo (the runtime that feeds it is :mod:`resonance.demo`).
 
 The console is a small stdlib HTTP server (:mod:`resonance.console.server`) that serves
 static assets shipped in this package (no CDN: the demo machine may be offline) and a

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from resonance.errors import UsageError
+from errors import UsageError
 from resonance.report import charts as charts_mod
 from resonance.report import render
 from resonance.report.data import MonthData, assemble

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from resonance.errors import UsageError
+from errors import UsageError
 from resonance.report.estimation import estimation_tables
 from resonance.report.tables import CONTRACTS, Table
 from warehouse import queries as q

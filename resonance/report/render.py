@@ -26,7 +26,7 @@ def parse_formats(text: str) -> list[str]:
     >>> parse_formats("csv, html")
     ['csv', 'html']
     """
-    from resonance.errors import UsageError
+    from errors import UsageError
 
     out = [f.strip().lower() for f in text.split(",") if f.strip()]
     bad = [f for f in out if f not in FORMATS]

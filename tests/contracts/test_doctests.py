@@ -12,7 +12,7 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("errors", "processors", "streams", "warehouse", "dashboards", "resonance")
+PACKAGES = ("errors", "processors", "streams", "simulator", "warehouse", "dashboards", "resonance")
 FLAGS = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 
@@ -48,6 +48,6 @@ def test_discovery_sees_every_package() -> None:
     It also fails when a test package shadows one of ours (``tests/streams`` imported as
     ``streams``): then the walk sees the tests' modules instead of ``streams.join``.
     """
-    for name in ("processors.drift", "streams.join", "streams.simulator.truth", "warehouse.kinds"):
+    for name in ("processors.drift", "streams.join", "simulator.truth", "warehouse.kinds"):
         assert name in WITH_EXAMPLES
     assert {n.split(".")[0] for n in WITH_EXAMPLES} >= {"errors", "processors", "streams"}

@@ -1,6 +1,6 @@
 """A real embedded ClickHouse (chDB) filled by the simulator through the real pipeline code.
 
-Simulator (``streams.simulator``, Python API, unpaced) → raw Kafka message bytes →
+Simulator (``simulator``, Python API, unpaced) → raw Kafka message bytes →
 ``streams.decode`` → the worker's pure accumulation (``streams.partition.PartitionState``,
 the same engines and blocks the Faust agent drives) → partial records →
 ``warehouse.sink.PartialWriter`` (the sink's idempotent write path) → chDB migrated by
@@ -20,12 +20,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from simulator import ListSink, Simulator, load_scenario
+from simulator.references import write_references
 from streams.decode import decode
 from streams.dlq import message_record
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
-from streams.simulator import ListSink, Simulator, load_scenario
-from streams.simulator.references import write_references
 from tests.estimation_data import calibrate
 from warehouse.backend import ChdbBackend
 from warehouse.evaluator import Evaluator

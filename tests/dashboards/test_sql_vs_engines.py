@@ -260,7 +260,7 @@ def test_p_values_close_to_engines(pairs, warehouse) -> None:
     print(f"largest relative p-value difference near alpha: {worst}")
 
 
-#: streams/scenarios/default.yaml: models that never drift, and the sudden +3 std shift of
+#: simulator/scenarios/default.yaml: models that never drift, and the sudden +3 std shift of
 #: strip-surface-defect's strip temperature at 40% of the run.
 CONTROLS = ("bof-endpoint-temp", "weld-defect", "pcb-solder-defect")
 SHIFTED = ("strip-surface-defect", "strip_temp_c")

@@ -25,7 +25,7 @@ from tests.demo.conftest import (
 pytestmark = pytest.mark.integration
 
 CHARTS = ("resonance_index", "drift_share", "latency_p95_ms")
-WINDOW_S = 10  # the demo's event-time window (resonance.demo.DemoOptions.window_s)
+WINDOW_S = 10  # the demo's event-time window (resonance.demo.run.DemoOptions.window_s)
 
 
 def parse_utc(text: str) -> datetime:

@@ -10,7 +10,7 @@ import pytest
 from processors.drift import CategoricalDrift, NumericDrift
 from processors.reference import fit_categorical, fit_numeric
 from resonance.console.metrics import histograms
-from resonance.console.summary import Injected, Truth, summary_json, terminal_lines, write_summary
+from resonance.demo.summary import Injected, Truth, summary_json, terminal_lines, write_summary
 
 RNG = np.random.default_rng(42)
 REF = fit_numeric(RNG.normal(size=20_000), "x")

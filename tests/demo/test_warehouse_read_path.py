@@ -17,8 +17,8 @@ from processors.accuracy import ClassificationAccuracy
 from processors.drift import CategoricalDrift, NumericDrift
 from processors.latency import LatencyHistogram
 from processors.reference import fit_reference
-from resonance.console.shared_backend import SharedBackend
 from resonance.console.snapshot import Snapshot, SnapshotProvider, build_snapshot
+from resonance.demo.shared_backend import SharedBackend
 from streams.partials import Partial
 from warehouse.window_reader import ReferenceStore, WarehouseReader, iso
 

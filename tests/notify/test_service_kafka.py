@@ -12,7 +12,7 @@ import time
 import orjson
 import pytest
 
-from resonance.console.shared_backend import SharedBackend
+from resonance.demo.shared_backend import SharedBackend
 from resonance.notify.config import parse_config
 from resonance.notify.service import Notifier, NotifySettings
 from streams.broker import EmbeddedBroker

@@ -23,13 +23,13 @@ import pytest
 
 from processors.policy import Policy
 from processors.policy_config import PolicyConfig
+from simulator import ListSink, Simulator, load_scenario
+from simulator.references import write_references
 from streams.decode import decode
 from streams.dlq import dlq_record
 from streams.partials import Partial
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
-from streams.simulator import ListSink, Simulator, load_scenario
-from streams.simulator.references import write_references
 from tests.estimation_data import calibrate
 from warehouse.alert_store import store_transitions
 from warehouse.backend import ChdbBackend

@@ -15,12 +15,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from errors import UsageError
 from processors.accuracy import ClassificationAccuracy, RegressionAccuracy
 from processors.drift import drift_engine
 from processors.energy import EnergyMeter
 from processors.latency import LatencyHistogram
 from processors.policy import Policy, feature_results
-from resonance.errors import UsageError
 from resonance.report import build_report
 from streams.blocks import Volume
 from streams.partials import latest_per_key

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from streams.simulator import ListSink, Simulator, load_scenario
+from simulator import ListSink, Simulator, load_scenario
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

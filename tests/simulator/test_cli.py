@@ -123,7 +123,7 @@ def test_list_prints_the_catalogue(capsys):
 def test_docs_list_the_catalogue():
     from pathlib import Path
 
-    from streams.simulator.catalogue import HUBS, MODELS
+    from simulator.catalogue import HUBS, MODELS
 
     doc = (Path(__file__).parents[2] / "docs" / "simulator.md").read_text()
     for name in [m.name for m in MODELS] + list(HUBS):

@@ -7,7 +7,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from streams.simulator.catalogue import MODELS_BY_NAME
+from simulator.catalogue import MODELS_BY_NAME
 from tests.simulator.conftest import START, rows, run
 
 START_MS = int(START.timestamp() * 1000)
@@ -125,7 +125,7 @@ def test_messages_in_event_time_order(default_run):
 
 
 def test_interrupted_run_counts_what_was_sent():
-    from streams.simulator import ListSink, Simulator
+    from simulator import ListSink, Simulator
 
     class StopAfter(ListSink):
         interrupted = False

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streams.simulator import Simulator, load_scenario, parse_scenario
-from streams.simulator.catalogue import MODELS_BY_NAME
+from simulator import Simulator, load_scenario, parse_scenario
+from simulator.catalogue import MODELS_BY_NAME
 from tests.simulator.conftest import START, rows, run
 
 START_MS = int(START.timestamp() * 1000)

@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 import pytest
 
-from streams.simulator import ListSink, Simulator
+from simulator import ListSink, Simulator
 from tests.simulator.conftest import START, rows
 
 START_MS = int(START.timestamp() * 1000)

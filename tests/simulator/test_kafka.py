@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.simulator import KafkaSink, Simulator
+from simulator import KafkaSink, Simulator
 
 START = datetime(2026, 11, 1, tzinfo=UTC)
 

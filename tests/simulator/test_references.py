@@ -8,9 +8,9 @@ import pytest
 from processors import drift, reference
 from processors.policy import feature_results
 from processors.policy_config import RuleSet
-from streams.simulator import Simulator, load_scenario
-from streams.simulator.catalogue import MODELS, MODELS_BY_NAME
-from streams.simulator.references import reference_path, write_references
+from simulator import Simulator, load_scenario
+from simulator.catalogue import MODELS, MODELS_BY_NAME
+from simulator.references import reference_path, write_references
 from tests.simulator.conftest import START
 
 
@@ -71,9 +71,9 @@ def test_classifiers_are_registered_with_a_calibration_that_estimates_their_accu
     rows the CBPE estimate holds the realised accuracy within its band."""
     from processors.calibration import Calibration
     from processors.cbpe import CBPE
-    from streams.simulator import truth
-    from streams.simulator.generator import ModelGenerator, rng_for
-    from streams.simulator.references import entries
+    from simulator import truth
+    from simulator.generator import ModelGenerator, rng_for
+    from simulator.references import entries
 
     models = list(MODELS)
     found = {e.model: e.calibration for e in entries(models, seed=0, n=2000)}

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from errors import UsageError
-from streams.simulator import load_scenario
+from simulator import load_scenario
 
 GOOD = """\
 - model: weld-defect
@@ -33,7 +33,7 @@ def test_default_scenario_shape():
 
 
 def test_showcase_has_every_kind():
-    from streams.simulator.scenario import KINDS
+    from simulator.scenario import KINDS
 
     assert {i.kind for i in load_scenario("showcase").injections} == set(KINDS)
 

@@ -134,7 +134,7 @@ class Stack:
         return w
 
     def write_references(self, models: Iterable[Any], seed: int = 0) -> None:
-        from streams.simulator.references import write_references
+        from simulator.references import write_references
 
         write_references(list(models), self.refs / "references", seed, n=5_000)
 

@@ -9,15 +9,15 @@ import numpy as np
 import orjson
 import pytest
 
+from simulator import ListSink, Simulator
+from simulator.catalogue import MODELS_BY_NAME
+from simulator.references import write_references
 from streams.blocks import TopicBlock
 from streams.decode import DecodeResult, decode
 from streams.join import JoinState, Outcome, Prediction, join_scope
 from streams.partials import Partial, latest_per_key, sum_partials
 from streams.partition import BlockConfig, PartitionState
 from streams.registry import ModelRegistry
-from streams.simulator import ListSink, Simulator
-from streams.simulator.catalogue import MODELS_BY_NAME
-from streams.simulator.references import write_references
 
 from .counts import diff, expected_totals, totals
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.simulator import KafkaSink, Simulator
+from simulator import KafkaSink, Simulator
 
 from .conftest import past
 from .counts import diff, expected_totals, totals

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from streams.simulator.catalogue import MODELS_BY_NAME
+from simulator.catalogue import MODELS_BY_NAME
 
 from .conftest import past
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from simulator import KafkaSink, Simulator
 from streams.partials import Partial
-from streams.simulator import KafkaSink, Simulator
 from streams.topics import INPUT_TOPICS
 
 from .conftest import past

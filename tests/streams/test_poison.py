@@ -14,8 +14,8 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from simulator import ListSink, Simulator
 from streams.dlq import parse_dlq_record
-from streams.simulator import ListSink, Simulator
 
 from .conftest import past
 from .counts import totals

@@ -8,9 +8,9 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
+from simulator import ListSink, Simulator
 from streams.dlq import parse_dlq_record
 from streams.partials import Partial
-from streams.simulator import ListSink, Simulator
 from streams.topics import create_topics, topic_partitions
 
 from .conftest import past

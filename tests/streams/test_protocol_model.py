@@ -27,13 +27,13 @@ import numpy as np
 import orjson
 import pytest
 
+from simulator import ListSink, Simulator
+from simulator.catalogue import MODELS_BY_NAME
+from simulator.references import write_references
 from streams.decode import decode
 from streams.partials import Partial, keep_latest, sum_partials
 from streams.partition import REPLAYED_TOPICS, TOPIC_KINDS, BlockConfig, PartitionState
 from streams.registry import ModelRegistry
-from streams.simulator import ListSink, Simulator
-from streams.simulator.catalogue import MODELS_BY_NAME
-from streams.simulator.references import write_references
 
 from .counts import diff, expected_totals, totals
 

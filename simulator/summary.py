@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from streams.simulator.specs import Model
-from streams.simulator.wire import TOPICS
+from simulator.specs import Model
+from simulator.wire import TOPICS
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import numpy as np
 
 from processors.calibration import fit_calibration
 from processors.reference import fit_reference
-from streams.simulator import truth
-from streams.simulator.generator import ModelGenerator, rng_for
-from streams.simulator.specs import Model
+from simulator import truth
+from simulator.generator import ModelGenerator, rng_for
+from simulator.specs import Model
 
 DEFAULT_SAMPLES = 20_000
 CALIBRATION_SAMPLES = 5_000

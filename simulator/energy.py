@@ -3,7 +3,7 @@
 ``joules = (inferences * joules_per_inference * hub factor + idle_watts * seconds) * noise``,
 with lognormal noise of ``cv``; the reading's ``ts`` is the end of its interval.
 
->>> from streams.simulator.catalogue import MODELS_BY_NAME
+>>> from simulator.catalogue import MODELS_BY_NAME
 >>> m = SimulatedMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
 >>> m.add(np.array([1.0, 2.0, 12.0])); m.n_intervals, m.counts.tolist()
 (3, [2, 1, 0])
@@ -15,9 +15,9 @@ import math
 
 import numpy as np
 
-from streams.simulator.catalogue import HUBS
-from streams.simulator.generator import rng_for
-from streams.simulator.specs import Energy, Model
+from simulator.catalogue import HUBS
+from simulator.generator import rng_for
+from simulator.specs import Energy, Model
 
 
 class SimulatedMeter:
@@ -64,8 +64,8 @@ class SimulatedMeter:
     def partial(self, k: int, until_ms: int, inferences: int) -> dict[str, np.ndarray]:
         """The reading of interval ``k`` cut short at ``until_ms`` (a run stopped early).
 
-        >>> from streams.simulator.catalogue import MODELS_BY_NAME
-        >>> m = EnergyMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
+        >>> from simulator.catalogue import MODELS_BY_NAME
+        >>> m = SimulatedMeter(MODELS_BY_NAME["bolt-torque"], seed=0, start_ms=0, duration_s=25)
         >>> r = m.partial(1, 15_000, 3); r["ts"].tolist(), r["duration_s"].tolist()
         ([15000], [5.0])
         """

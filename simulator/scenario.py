@@ -28,9 +28,9 @@ from pydantic import (
 )
 
 from errors import UsageError
-from streams.simulator.catalogue import MODELS_BY_NAME
-from streams.simulator.durations import Offset
-from streams.simulator.specs import Categorical, Model, Numeric
+from simulator.catalogue import MODELS_BY_NAME
+from simulator.durations import Offset
+from simulator.specs import Categorical, Model, Numeric
 
 OffsetField = Annotated[
     Offset,
@@ -235,7 +235,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
         name = "default" if path is None else str(path)
         if name == "none":
             return Scenario(name="none")
-        text = resources.files("streams.scenarios").joinpath(f"{name}.yaml").read_text()
+        text = resources.files("simulator.scenarios").joinpath(f"{name}.yaml").read_text()
         return parse_scenario(yaml.safe_load(text), f"{name}.yaml")
     p = Path(path)
     try:

@@ -4,7 +4,7 @@ Process changes (shift, drift, variance, seasonal, new category) change what
 really happens, so the ground truth sees them; sensor faults (stuck, missing)
 only change what the model is served.
 
->>> from streams.simulator.scenario import SuddenShift
+>>> from simulator.scenario import SuddenShift
 >>> inj = SuddenShift(model="m", feature="x", kind="sudden_shift", start="+10s", magnitude=2)
 >>> progress(inj, np.array([0.0, 10.0, 20.0]), 60.0).tolist()
 [0.0, 1.0, 1.0]
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from streams.simulator.scenario import (
+from simulator.scenario import (
     GradualDrift,
     Injection,
     MissingSensor,
@@ -27,7 +27,7 @@ from streams.simulator.scenario import (
     SuddenShift,
     VarianceChange,
 )
-from streams.simulator.specs import Model, Numeric
+from simulator.specs import Model, Numeric
 
 Columns = dict[str, np.ndarray]
 

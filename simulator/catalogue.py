@@ -9,7 +9,7 @@ per standard deviation of the feature.
 
 from __future__ import annotations
 
-from streams.simulator.specs import (
+from simulator.specs import (
     Categorical,
     Consortium,
     Energy,
@@ -20,21 +20,25 @@ from streams.simulator.specs import (
     Numeric,
     Target,
 )
+from warehouse.carbon import HUBS as CARBON_HUBS
 
 H, D = 3600.0, 86400.0
 
+#: What the simulation adds to each national hub of warehouse.carbon.HUBS (the one hub
+#: table: slugs, names, provinces, PUE): accelerator, joules factor, network round trip (ms).
+HARDWARE: dict[str, tuple[str, float, float]] = {
+    "beijing-tianjin-hebei": ("NVIDIA A800", 1.00, 6.0),
+    "yangtze-river-delta": ("NVIDIA A800", 1.00, 4.0),
+    "guangdong-hk-macao": ("NVIDIA L20", 1.15, 4.0),
+    "chengdu-chongqing": ("Huawei Ascend 910B", 0.90, 8.0),
+    "inner-mongolia": ("Huawei Ascend 910B", 0.90, 25.0),
+    "guizhou": ("Huawei Ascend 310P", 1.30, 22.0),
+    "gansu": ("Hygon DCU Z100", 1.40, 30.0),
+    "ningxia": ("NVIDIA H20", 0.85, 28.0),
+}
+assert HARDWARE.keys() == CARBON_HUBS.keys(), "every carbon hub has simulated hardware"
 HUBS: dict[str, Hub] = {
-    h.slug: h
-    for h in (
-        Hub("beijing-tianjin-hebei", "Beijing-Tianjin-Hebei", "NVIDIA A800", 1.00, 6.0),
-        Hub("yangtze-river-delta", "Yangtze River Delta", "NVIDIA A800", 1.00, 4.0),
-        Hub("guangdong-hk-macao", "Guangdong-HK-Macao", "NVIDIA L20", 1.15, 4.0),
-        Hub("chengdu-chongqing", "Chengdu-Chongqing", "Huawei Ascend 910B", 0.90, 8.0),
-        Hub("inner-mongolia", "Inner Mongolia", "Huawei Ascend 910B", 0.90, 25.0),
-        Hub("guizhou", "Guizhou", "Huawei Ascend 310P", 1.30, 22.0),
-        Hub("gansu", "Gansu", "Hygon DCU Z100", 1.40, 30.0),
-        Hub("ningxia", "Ningxia", "NVIDIA H20", 0.85, 28.0),
-    )
+    slug: Hub(slug, CARBON_HUBS[slug][0], *HARDWARE[slug]) for slug in CARBON_HUBS
 }
 
 CONSORTIA: dict[str, Consortium] = {

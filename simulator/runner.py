@@ -18,15 +18,15 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from processors.alert_lifecycle import iso
-from streams.simulator.catalogue import select
-from streams.simulator.effects import window
-from streams.simulator.energy import SimulatedMeter
-from streams.simulator.generator import ModelGenerator
-from streams.simulator.scenario import EnergyOverride, LabelDelayOverride, Scenario
-from streams.simulator.sinks import Sink
-from streams.simulator.specs import Energy, LabelDelay, Model
-from streams.simulator.stream import ModelStream
-from streams.simulator.summary import Summary
+from simulator.catalogue import select
+from simulator.effects import window
+from simulator.energy import SimulatedMeter
+from simulator.generator import ModelGenerator
+from simulator.scenario import EnergyOverride, LabelDelayOverride, Scenario
+from simulator.sinks import Sink
+from simulator.specs import Energy, LabelDelay, Model
+from simulator.stream import ModelStream
+from simulator.summary import Summary
 
 
 def now_ms() -> int:
@@ -56,7 +56,7 @@ def _energy(base: Energy, o: EnergyOverride | None) -> Energy:
 class Simulator:
     """Deterministic streams for the selected models under a scenario.
 
-    >>> from streams.simulator.sinks import ListSink
+    >>> from simulator.sinks import ListSink
     >>> sim = Simulator(seed=7, rate=2.0, batch_size=10, models=("bolt-torque",))
     >>> s = sim.run(ListSink(), start=datetime(2026, 1, 1, tzinfo=UTC), duration=60)
     >>> s.topics["telemetry"], s.models["bolt-torque"]["energy"]

@@ -1,11 +1,11 @@
 """The deployed model and the ground truth it approximates.
 
 Both are linear in standardised features; the truth bends each term (see
-:class:`~streams.simulator.specs.Target`), sees the real process values rather
+:class:`~simulator.specs.Target`), sees the real process values rather
 than faulty sensor readings, and knows the effect of categories the model has
 never seen. So accuracy is good in the training range and degrades under drift.
 
->>> from streams.simulator.catalogue import MODELS_BY_NAME
+>>> from simulator.catalogue import MODELS_BY_NAME
 >>> m = MODELS_BY_NAME["bolt-torque"]
 >>> cols = {f.name: np.array([f.mean]) if hasattr(f, "mean") else np.array(["boltun"], object)
 ...         for f in m.features}
@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-from streams.simulator.specs import Model, Numeric
+from simulator.specs import Model, Numeric
 
 Columns = dict[str, np.ndarray]
 

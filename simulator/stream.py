@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from streams.simulator.energy import SimulatedMeter
-from streams.simulator.generator import Block, ModelGenerator
-from streams.simulator.summary import Message
-from streams.simulator.wire import TOPICS, encode, slices
+from simulator.energy import SimulatedMeter
+from simulator.generator import Block, ModelGenerator
+from simulator.summary import Message
+from simulator.wire import TOPICS, encode, slices
 
 STEP = 2048  # samples turned into Python lists at a time
 Rows = dict[str, np.ndarray]  # columns with a sorted "ts"

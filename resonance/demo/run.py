@@ -6,9 +6,9 @@ data directory):
 - the demo process owns the warehouse. It opens chDB under ``<data-dir>``, applies the
   migrations, runs the sink (:func:`warehouse.sink.run_sink`) on a thread, and serves
   the console from a background snapshot read through the same session
-  (:class:`~resonance.console.shared_backend.SharedBackend` serialises the calls);
+  (:class:`~resonance.demo.shared_backend.SharedBackend` serialises the calls);
 - the broker (Tansu, in memory) and the Faust workers (``resonance worker``) are child
-  processes, supervised (:mod:`resonance.console.processes`);
+  processes, supervised (:mod:`resonance.demo.processes`);
 - the simulator runs on a thread (its exact summary and ground truth come back as
   objects).
 
@@ -40,13 +40,13 @@ from types import FrameType
 from typing import TextIO
 
 from errors import UsageError
-from resonance.console.embedded_sink import SinkThread
-from resonance.console.processes import Supervisor, resonance_argv, wait_until
 from resonance.console.server import ConsoleServer
-from resonance.console.shared_backend import SharedBackend
-from resonance.console.simulation import SimulationThread
 from resonance.console.snapshot import Refresher, Snapshot, SnapshotProvider, reader_builder
-from resonance.console.summary import Injected, Truth, summary_json, terminal_lines, write_summary
+from resonance.demo.embedded_sink import SinkThread
+from resonance.demo.processes import Supervisor, resonance_argv, wait_until
+from resonance.demo.shared_backend import SharedBackend
+from resonance.demo.simulation import SimulationThread
+from resonance.demo.summary import Injected, Truth, summary_json, terminal_lines, write_summary
 from warehouse.window_reader import ReferenceStore, WarehouseReader
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,9 @@ def with_live_label_delays(scenario, median_s: float):
     The catalogue's label delays (minutes to days) are realistic, but nothing would
     arrive during the run. Models the scenario gives its own ``label_delays`` keep them.
     """
-    from streams.simulator.catalogue import MODELS
-    from streams.simulator.durations import Offset
-    from streams.simulator.scenario import LabelDelayOverride
+    from simulator.catalogue import MODELS
+    from simulator.durations import Offset
+    from simulator.scenario import LabelDelayOverride
 
     live = LabelDelayOverride(
         median=Offset(median_s), sigma=0.5, min=Offset(median_s / 3), max=Offset(median_s * 4)
@@ -239,7 +239,7 @@ class Demo:
         return broker.bootstrap
 
     def make_simulator(self):
-        from streams.simulator import Simulator, load_scenario
+        from simulator import Simulator, load_scenario
 
         scenario = load_scenario(self.options.scenario)
         scenario = with_live_label_delays(scenario, self.options.label_delay_s)
@@ -250,7 +250,7 @@ class Demo:
 
     def model_entries(self, simulator) -> list:
         """Registry entries (reference fitted on training data, target) of the simulated models."""
-        from streams.simulator.references import entries
+        from simulator.references import entries
 
         return entries(simulator.models, self.options.seed)
 
@@ -350,7 +350,7 @@ class Demo:
 
     def start_pipeline(self) -> Running:
         """Bring everything up, in the order that makes start-up fastest (see module doc)."""
-        from streams.simulator.sinks import KafkaSink
+        from simulator.sinks import KafkaSink
 
         opts = self.options
         self.say(f"resonance demo: data in {self.data_dir} (logs in {self.data_dir / 'logs'})")

@@ -7,7 +7,7 @@ samples, in time order. Samples are generated in fixed chunks of
 ``(seed, model, purpose, chunk)``: the values do not depend on the batch size,
 on pacing, or on which other models run.
 
->>> from streams.simulator.catalogue import MODELS_BY_NAME
+>>> from simulator.catalogue import MODELS_BY_NAME
 >>> g = ModelGenerator(MODELS_BY_NAME["weld-defect"], seed=1, rate=10.0, start_ms=0, duration_s=60)
 >>> g.n_samples, g.block(0, 3).ts_ms.tolist() == g.block(0, 3).ts_ms.tolist()
 (600, True)
@@ -22,11 +22,11 @@ from functools import lru_cache
 
 import numpy as np
 
-from streams.simulator import truth
-from streams.simulator.catalogue import HUBS
-from streams.simulator.effects import apply_process, apply_sensor, is_process, window
-from streams.simulator.scenario import Injection, StuckSensor
-from streams.simulator.specs import Energy, LabelDelay, Model, Numeric
+from simulator import truth
+from simulator.catalogue import HUBS
+from simulator.effects import apply_process, apply_sensor, is_process, window
+from simulator.scenario import Injection, StuckSensor
+from simulator.specs import Energy, LabelDelay, Model, Numeric
 
 CHUNK = 4096
 PURPOSES = {

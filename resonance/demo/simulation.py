@@ -1,6 +1,6 @@
 """The simulator on a thread of the demo process, stoppable, with its exact summary.
 
-Running :meth:`streams.simulator.Simulator.run` in-process (rather than as a
+Running :meth:`simulator.Simulator.run` in-process (rather than as a
 ``resonance simulate`` child) hands the demo the simulator's :class:`Summary` and
 ground truth as objects. Producing is cheap next to consuming (confluent-kafka
 releases the GIL), so it does not slow the sink or the console noticeably.
@@ -14,7 +14,7 @@ import logging
 import threading
 from datetime import datetime
 
-from streams.simulator import Simulator, Sink, Summary
+from simulator import Simulator, Sink, Summary
 
 log = logging.getLogger(__name__)
 
