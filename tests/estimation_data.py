@@ -91,9 +91,9 @@ def expected(rows: list[Minute], cal: Calibration) -> list[dict]:
 
 def calibrate(registry, models, seed: int) -> None:
     """Give every simulated classifier of ``registry`` the calibration the demo registers
-    (``streams.simulator.references.calibration_of``: its scores on undrifted reference
+    (``simulator.references.calibration_of``: its scores on undrifted reference
     rows against the truth), so the worker emits estimation states for it."""
-    from streams.simulator.references import calibration_of
+    from simulator.references import calibration_of
 
     for m in models:
         entry = registry.get(m.consortium, m.name, m.version)
