@@ -245,6 +245,3 @@ def sum_partials(
             acc["state"] = merge(acc["state"], p.state)
             acc["keys"] += 1
     return out
-
-
-_FIELD_NAMES = tuple(Partial.__dataclass_fields__)
