@@ -86,7 +86,7 @@ class DemoOptions:
     """Allowed lateness of the demo's workers; the policy decides a window this long after
     it ended (event time), so alerts show up while the demo runs."""
     policy: Path | None = None
-    drain_timeout_s: float = 60.0
+    drain_timeout_s: float = 120.0
     notify_url: str | None = None
     """Generic webhook for every alert transition (starts the notifier child)."""
     notify_config: Path | None = None
@@ -108,6 +108,9 @@ class Running:
 
 
 SIMULATOR_SUMMARY = "simulator.json"
+
+DRAINED_TOPICS = ("telemetry", "predictions", "energy")
+"""The topics whose every event the drain waits for (:meth:`Demo.stored_everything`)."""
 """Under ``<data-dir>/logs``: what the simulator sent, exactly (``resonance simulate
 --summary-json``'s shape), to compare with what the warehouse stored."""
 
@@ -398,7 +401,7 @@ class Demo:
         try:
             self.watch(running.simulation.done, sink, url)
             if self.failure is None:
-                self.drain(sink)
+                self.drain(running)
             if self.options.duration_s is None and self.failure is None:
                 self.say("resonance demo: simulation finished; console stays up (Ctrl-C to stop)")
                 self.watch(lambda: False, sink, url)
@@ -408,7 +411,7 @@ class Demo:
             # producer, the workers finalise their blocks, the sink stores them
             with suppress(KeyboardInterrupt):
                 running.simulation.stop()
-                self.drain(sink)
+                self.drain(running)
             return True
         return False
 
@@ -439,15 +442,17 @@ class Demo:
         )
 
     # ------------------------------------------------------------------- drain
-    def drain(self, sink: SinkThread) -> None:
+    def drain(self, running: Running) -> None:
         """Wait until the workers finalised their blocks and the sink stored them.
 
         After the last event, a worker closes a partition's block once it has been idle
         for ``block_idle_s`` and emits the final partials; the sink flushes every half
-        second. So: wait at least idle + emit interval + a margin, then until the sink
-        has inserted nothing for a few seconds (bounded by ``drain_timeout_s``).
+        second. So: wait at least idle + emit interval + a margin, until every event the
+        simulator sent is counted in the warehouse (:meth:`stored_everything`: a loaded
+        machine may be slower than any fixed margin), and until the sink has inserted
+        nothing for a few seconds; all bounded by ``drain_timeout_s``.
         """
-        opts = self.options
+        opts, sink = self.options, running.sink
         floor = time.monotonic() + opts.block_idle_s + opts.emit_interval_s + 2.0
         quiet = max(3.0, opts.emit_interval_s * 2)
         self.say("resonance demo: simulation stopped; draining the pipeline…")
@@ -455,11 +460,23 @@ class Demo:
         def settled() -> bool:
             self.check_health(sink)
             return self.failure is not None or (
-                time.monotonic() >= floor and sink.quiet_for() >= quiet
+                time.monotonic() >= floor
+                and sink.quiet_for() >= quiet
+                and self.stored_everything(running)
             )
 
         if not wait_until(settled, opts.drain_timeout_s, 0.25):
             self.say(f"resonance demo: still busy after {opts.drain_timeout_s:g} s; stopping")
+
+    def stored_everything(self, running: Running) -> bool:
+        """Every telemetry, prediction and energy event the simulator sent is counted in
+        the console's latest snapshot of the warehouse (outcomes are left out: a label can
+        wait for its prediction, or for a target, longer than a drain)."""
+        produced = running.simulation.summary
+        if produced is None:  # the simulation failed: nothing to compare with
+            return True
+        stored = self.provider.snapshot.events
+        return all(stored.get(k, 0) >= produced.topics[k]["samples"] for k in DRAINED_TOPICS)
 
     # --------------------------------------------------------------------- end
     def final_snapshot(self, refresher: Refresher, sink: SinkThread | None = None) -> Snapshot:

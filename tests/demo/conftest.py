@@ -123,6 +123,17 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
         run.stop()
 
 
+@pytest.fixture
+def live_demo(tmp_path: Path) -> Iterator[DemoRun]:
+    """A ``resonance demo`` with no ``--duration``: live until the test is done with it,
+    however slow the machine (a fixed-length run can end under a slow browser test)."""
+    run = start_demo(tmp_path)
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> Path:
     # `make test` installs it (scripts/system-deps.sh); a missing browser is a failure, not a skip.
