@@ -39,7 +39,8 @@ open on: most firing alerts, see :func:`resonance.console.snapshot.busiest`)
                "estimated_roc_auc": float | None, "realised_accuracy": float | None,
                "realised_roc_auc": float | None, "reliable": bool, "reasons": [str]}]}
 
-    Confidence-based estimates per minute of the run, oldest first
+    Confidence-based estimates per minute of the run's last hour, oldest first, read on
+    demand (at most every 15 s per model)
     (``warehouse.estimation_queries.estimated_series``); empty for a model registered
     without a calibration. A realised value is null until labels arrive.
 

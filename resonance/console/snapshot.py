@@ -10,6 +10,7 @@ numbers.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -47,8 +48,9 @@ class Snapshot:
     totals: tuple[tuple[float, int], ...] = ()  # (wall time, events so far), for the rate
     alerts: tuple[Payload, ...] = ()  # stored alerts of the run (list_alerts rows)
     estimation: Mapping[tuple[str, str], list[Payload]] = field(default_factory=dict)
-    """(consortium, model) → estimated_series rows of the run, per minute (CBPE)."""
-    estimation_at: float = 0.0  # when ``estimation`` was read (it is read less often)
+    """(consortium, model) → estimated_series rows, per minute (CBPE), as read so far."""
+    estimate: Callable[[str, str], list[Payload]] | None = field(default=None, compare=False)
+    """Reads one model's estimates (bound to the reader); None: only ``estimation``."""
 
     def drifting(self) -> list[tuple[str, str, str | None]]:
         """(consortium, model, first_drift_at) of every flagged model, earliest first."""
@@ -140,26 +142,29 @@ def build_snapshot(reader: WarehouseReader, previous: Snapshot, now: float) -> S
     span = now - totals[0][0]
     rate = max(0.0, (total - totals[0][1]) / span) if span > 0 else 0.0
     points = (*previous.throughput, (iso(now), rate))[-THROUGHPUT_POINTS:]
-    estimation, estimation_at = previous.estimation, previous.estimation_at
-    if now - estimation_at >= ESTIMATION_EVERY_S:  # minute buckets: no need to read them often
-        estimation = read_estimation(reader.backend, sorted(consortia), reader.since_s, now)
-        estimation_at = now
+
+    def estimate(consortium: str, model: str) -> list[Payload]:
+        rows = read_estimation(reader.backend, [consortium], reader.since_s, time.time(), model)
+        return rows.get((consortium, model), [])
+
     return Snapshot(
         now, consortia, features, events, dlq, windows_closed, rate, points, totals, tuple(alerts),
-        estimation, estimation_at,
+        previous.estimation, estimate,
     )  # fmt: skip
 
 
 ESTIMATION_STEP_S = 60
 """Estimation buckets of the console: a minute (the warehouse's finest grain)."""
-ESTIMATION_EVERY_S = 10.0
-"""Seconds between two reads of the estimates (the other figures are read every refresh)."""
+ESTIMATION_EVERY_S = 15.0
+"""Seconds a model's estimates are served from memory before they are read again. They are
+read on demand, for the model a page shows only (the read holds the shared warehouse
+session, which the demo's sink needs too), never more often, however many tabs ask."""
 ESTIMATION_SPAN_S = 3600
 """The console shows the run's last hour of estimates, so a refresh's read stays bounded."""
 
 
 def read_estimation(
-    backend: Any, consortia: list[str], since_s: int, now: float
+    backend: Any, consortia: list[str], since_s: int, now: float, model: str | None = None
 ) -> dict[tuple[str, str], list[Payload]]:
     """Per (consortium, model): estimated against realised accuracy, minute by minute since
     ``since_s`` (at most the last :data:`ESTIMATION_SPAN_S`). A failing read (say, a
@@ -170,7 +175,7 @@ def read_estimation(
     start = max(since_s // ESTIMATION_STEP_S * ESTIMATION_STEP_S, end - ESTIMATION_SPAN_S)
     for consortium in consortia:
         try:
-            rows = estimated_series(backend, consortium, start=start, end=end,
+            rows = estimated_series(backend, consortium, model, start=start, end=end,
                                     step=ESTIMATION_STEP_S)  # fmt: skip
         except Exception as exc:  # one bad read must not stop the refresher
             log.warning("console: estimation of %s unavailable: %s", consortium, exc)
@@ -210,6 +215,8 @@ class SnapshotProvider:
     def __init__(self) -> None:
         self._snapshot = Snapshot()
         self._lock = threading.Lock()
+        self._estimate_lock = threading.Lock()
+        self._estimates: dict[tuple[str, str], tuple[float, list[Payload]]] = {}
 
     @property
     def snapshot(self) -> Snapshot:
@@ -235,7 +242,15 @@ class SnapshotProvider:
         }
 
     def estimation(self, consortium: str, model: str) -> Payload:
-        rows = self.snapshot.estimation.get((consortium, model), [])
+        snap, key = self.snapshot, (consortium, model)
+        if snap.estimate is not None:
+            with self._estimate_lock:  # one read at a time, whatever the number of tabs
+                at, rows = self._estimates.get(key, (-math.inf, []))
+                if time.monotonic() - at >= ESTIMATION_EVERY_S:
+                    rows = snap.estimate(consortium, model)
+                    self._estimates[key] = (time.monotonic(), rows)
+        else:
+            rows = snap.estimation.get(key, [])
         return {"consortium": consortium, "model": model, "rows": rows}
 
     def health(self) -> Payload:

@@ -81,9 +81,10 @@ def test_snapshot_reads_the_stored_estimates(tmp_path) -> None:
         cal = data.calibration()
         want = data.expected(data.store(backend, t0, cal), cal)
         got = read_estimation(backend, ["steel", "automotive"], t0, t0 + data.MINUTES * 60)
+        one = read_estimation(backend, ["steel"], t0, t0 + data.MINUTES * 60, "strip")
     finally:
         backend.close()
-    assert list(got) == [("steel", "strip")]
+    assert list(got) == [("steel", "strip")] and one == got
     rows = got[("steel", "strip")]
     assert [r["n"] for r in rows] == [data.PER_MINUTE] * data.MINUTES
     for row, ref in zip(rows, want, strict=True):
@@ -98,3 +99,22 @@ def test_snapshot_reads_the_stored_estimates(tmp_path) -> None:
     provider.publish(Snapshot(estimation=got))
     assert provider.estimation("steel", "strip")["rows"] == rows
     assert provider.estimation("steel", "other")["rows"] == []
+
+
+def test_estimates_are_read_on_demand_once_per_model_and_interval() -> None:
+    from resonance.console.snapshot import Snapshot, SnapshotProvider
+
+    calls: list[tuple[str, str]] = []
+
+    def estimate(consortium: str, model: str) -> list[dict]:
+        calls.append((consortium, model))
+        return [{"bucket": "2026-12-02T10:00:00Z", "n": len(calls)}]
+
+    provider = SnapshotProvider()
+    provider.publish(Snapshot(estimate=estimate))
+    first = provider.estimation("steel", "strip")
+    assert provider.estimation("steel", "strip") == first  # served from memory
+    provider.estimation("steel", "other")
+    provider.publish(Snapshot(estimate=estimate))  # a refresh does not read them
+    assert provider.estimation("steel", "strip") == first
+    assert calls == [("steel", "strip"), ("steel", "other")]
