@@ -54,6 +54,20 @@ def _plt() -> Any:
     return plt
 
 
+def _small_multiples(count: int, row_in: float, pad_in: float) -> tuple[Any, list[Any]]:
+    """A figure of ``count`` panels sharing the time axis, three a row (fewer when there
+    are fewer), the spare cells hidden; ``row_in`` inches a row plus ``pad_in`` for the
+    title."""
+    cols = min(count, 3)
+    rows_n = -(-count // cols)
+    fig, axes = _plt().subplots(
+        rows_n, cols, figsize=(WIDTH_IN, row_in * rows_n + pad_in), squeeze=False, sharex=True
+    )
+    for ax in axes.flat[count:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:count])
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", metadata={"Software": None})
@@ -152,15 +166,8 @@ def accuracy_daily(
     panels = panels[:9]
     if not panels:
         return None
-    plt = _plt()
-    cols = 3 if len(panels) > 2 else len(panels)
-    rows_n = -(-len(panels) // cols)
-    fig, axes = plt.subplots(
-        rows_n, cols, figsize=(WIDTH_IN, 1.7 * rows_n + 0.3), squeeze=False, sharex=True
-    )
-    for ax in axes.flat[len(panels) :]:
-        ax.axis("off")
-    for ax, ((model, version), metric, items, m) in zip(axes.flat, panels, strict=False):
+    fig, axes = _small_multiples(len(panels), row_in=1.7, pad_in=0.3)
+    for ax, ((model, version), metric, items, m) in zip(axes, panels, strict=True):
         ax.plot(_days(items), [r[metric] for r in items], color=PALETTE[0], linewidth=1.2)
         ax.axhline(m[metric], color=PALETTE[2], linewidth=0.9, label="month")
         if m.get("baseline") is not None:
@@ -186,15 +193,8 @@ def estimation_daily(daily: Sequence[dict[str, Any]]) -> bytes | None:
     panels = sorted(per.items())[:9]
     if not panels:
         return None
-    plt = _plt()
-    cols = 3 if len(panels) > 2 else len(panels)
-    rows_n = -(-len(panels) // cols)
-    fig, axes = plt.subplots(
-        rows_n, cols, figsize=(WIDTH_IN, 1.8 * rows_n + 0.35), squeeze=False, sharex=True
-    )
-    for ax in axes.flat[len(panels) :]:
-        ax.axis("off")
-    for ax, ((model, version), items) in zip(axes.flat, panels, strict=False):
+    fig, axes = _small_multiples(len(panels), row_in=1.8, pad_in=0.35)
+    for ax, ((model, version), items) in zip(axes, panels, strict=True):
         days = _days(items)
         lo = [r["band_lo"] if r["band_lo"] is not None else r["estimated_accuracy"] for r in items]
         hi = [r["band_hi"] if r["band_hi"] is not None else r["estimated_accuracy"] for r in items]
