@@ -30,15 +30,15 @@ per module: :mod:`~warehouse.sink.partials` (records parsed), :mod:`~warehouse.s
 (stored versions, deltas, dedup tokens), :mod:`~warehouse.sink.arrow` and
 :mod:`~warehouse.sink.writer` (the kind tables), :mod:`~warehouse.sink.dlq`,
 :mod:`~warehouse.sink.batch` (collecting and routing messages), :mod:`~warehouse.sink.flush`
-(one batch into every table) and :mod:`~warehouse.sink.core` (the consumer loop).
+(one batch into every table) and :mod:`~warehouse.sink.loop` (the consumer loop).
 
 This package re-exports the names other modules and tests import from ``warehouse.sink``.
 """
 
 from warehouse.sink.batch import Batcher, SinkBatch, decode_message
-from warehouse.sink.core import SinkConfig, run_sink
 from warehouse.sink.dlq import dlq_rows
 from warehouse.sink.flush import flush, write_with_retry
+from warehouse.sink.loop import SinkConfig, run_sink
 from warehouse.sink.partials import parse_partial
 from warehouse.sink.writer import PartialWriter, WriteStats
 
