@@ -19,6 +19,7 @@ from processors.cbpe import DEFAULT_THRESHOLDS as ESTIMATION
 from processors.drift import PSI_FLOOR
 from processors.energy import JOULES_PER_KWH
 from processors.latency import DEFAULT_GAMMA, DEFAULT_HI_MS, DEFAULT_LO_MS, LatencyHistogram
+from processors.resonance_index import regressor_quality_sql
 from processors.volume import VOLUME_FIELDS
 from warehouse.kinds import KINDS
 from warehouse.states import DAY, MINUTE, summed_sql
@@ -364,7 +365,7 @@ def model_quality(
     grain: int, keys: Sequence[str], *, bucket: str | None = None, extra_where: str = ""
 ) -> str:
     """Subquery: one quality score in [0, 1] per ``keys``: accuracy for classifiers,
-    1 − MAPE clipped to [0, 1] for regressors (processors.resonance_index.quality_of),
+    1 − MAPE floored at 0 for regressors (processors.resonance_index.regressor_quality_sql),
     averaged weighted by labelled predictions when ``keys`` mix both."""
     cls = classification_accuracy(grain, keys, bucket=bucket, extra_where=extra_where)
     reg = regression_errors(grain, keys, bucket=bucket, extra_where=extra_where)
@@ -375,7 +376,7 @@ def model_quality(
         SELECT {cols}, accuracy AS q, labelled AS w FROM ({cls}
         )
         UNION ALL
-        SELECT {cols}, greatest(0, 1 - mape) AS q, labelled AS w FROM ({reg}
+        SELECT {cols}, {regressor_quality_sql("mape")} AS q, labelled AS w FROM ({reg}
         ) WHERE mape IS NOT NULL
     )
     GROUP BY {cols}"""
@@ -517,7 +518,7 @@ def dlq_rate(*, per_model: bool) -> str:
 
 # ------------------------------------------------------------------------ volumes, health
 
-#: Volume counters (streams.blocks.VOLUME_FIELDS) that count records received; errors
+#: Volume counters (processors.volume.VOLUME_FIELDS) that count records received; errors
 #: and rejections are counted separately.
 RECORD_FIELDS = (
     "telemetry_samples",

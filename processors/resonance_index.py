@@ -90,7 +90,28 @@ def quality_of(result: Mapping[str, Any]) -> float | None:
         accuracy = result["accuracy"]
         return None if accuracy is None else float(accuracy)
     mape = result.get("mape")
-    return None if mape is None else max(0.0, 1.0 - min(1.0, float(mape)))
+    return None if mape is None else regressor_quality(float(mape))
+
+
+def regressor_quality(mape: float) -> float:
+    """A regressor's quality: 1 − MAPE, floored at 0 (MAPE ≥ 0, so it lies in [0, 1]).
+
+    :func:`regressor_quality_sql` is the same rule in ClickHouse SQL; a test runs both.
+
+    >>> regressor_quality(0.25), regressor_quality(1.0), regressor_quality(3.0)
+    (0.75, 0.0, 0.0)
+    """
+    return max(0.0, 1.0 - mape)
+
+
+def regressor_quality_sql(mape: str) -> str:
+    """:func:`regressor_quality` as a ClickHouse expression of the SQL expression ``mape``
+    (the Grafana panels' quality, dashboards.sql.model_quality).
+
+    >>> regressor_quality_sql("mape")
+    'greatest(0, 1 - mape)'
+    """
+    return f"greatest(0, 1 - {mape})"
 
 
 def model_quality(

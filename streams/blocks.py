@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from processors.volume import VOLUME_FIELDS as VOLUME_FIELDS  # re-export: dashboards/sql.py
 from processors.volume import Volume, volume_codes
 from streams.partials import Partial
 

@@ -641,8 +641,8 @@ def volume(
     by: Sequence[str] = (),
     **filters: str | None,
 ) -> QueryResult:
-    """Volume counters (streams.blocks.VOLUME_FIELDS) per bucket, model and version."""
-    from streams.blocks import VOLUME_FIELDS
+    """Volume counters (processors.volume.VOLUME_FIELDS) per bucket, model and version."""
+    from processors.volume import VOLUME_FIELDS
 
     q = _Query.of(consortium, model, filters, start, end, step)
     keys = ["model", "model_version", *_extra_by(by)]
@@ -658,7 +658,7 @@ def late_volume(backend: Backend, consortium: str, lo: int, hi: int) -> QueryRes
 
     Read from the minute table: the rollups sum late and on-time rows together.
     """
-    from streams.blocks import VOLUME_FIELDS
+    from processors.volume import VOLUME_FIELDS
 
     where, params = Filters(consortium).where()
     span = [

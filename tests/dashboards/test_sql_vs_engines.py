@@ -18,6 +18,7 @@ from scipy import stats
 from dashboards import sql
 from dashboards.macros import TimeRange, expand
 from processors.drift import chi2_pvalue
+from processors.resonance_index import quality_of, regressor_quality, regressor_quality_sql
 from warehouse import queries
 
 pytestmark = pytest.mark.integration
@@ -334,3 +335,10 @@ def test_chi2_pvalue_sql_near_alpha_is_within_the_stated_tolerance(warehouse) ->
             worst = max(worst, abs(got - p) / p)
     print(f"largest relative chi-square p-value difference near alpha: {worst:.3f}")
     assert worst <= CHI2_REL_TOL
+
+
+def test_regressor_quality_sql_is_the_python_rule(warehouse) -> None:
+    """The Grafana quality's SQL fragment and processors.resonance_index agree, run in chDB."""
+    for mape in (0.0, 1e-9, 0.25, 0.5, 0.999, 1.0, 1.001, 3.0, 1e6):
+        got = scalar(warehouse, regressor_quality_sql(f"toFloat64({mape!r})"))
+        assert got == regressor_quality(mape) == quality_of({"mape": mape}), mape

@@ -17,7 +17,7 @@ SETUP = """
 import sys
 import numpy as np
 from processors.reference import fit_reference
-from streams.blocks import VOLUME_FIELDS, Volume
+from processors.volume import VOLUME_FIELDS, Volume
 from streams.partials import Partial
 from warehouse.backend import ChdbBackend
 from warehouse.migrate import migrate
