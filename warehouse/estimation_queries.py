@@ -19,7 +19,8 @@ from typing import Any
 from processors.cbpe import CBPE, DEFAULT_THRESHOLDS, EstimationThresholds
 from warehouse.backend import Backend
 from warehouse.kinds import KINDS
-from warehouse.queries import Filters, _iso, _range, accuracy, merged_states
+from warehouse.queries import Filters, accuracy, merged_states
+from warehouse.queries.metrics import _iso, _range
 
 COLUMNS = (
     "bucket",
