@@ -20,7 +20,8 @@ from processors.cbpe import CBPE, DEFAULT_THRESHOLDS, EstimationThresholds
 from warehouse.backend import Backend
 from warehouse.kinds import KINDS
 from warehouse.queries import Filters, accuracy, merged_states
-from warehouse.queries.metrics import _iso, _range
+from warehouse.queries.times import _range
+from warehouse.states import iso as _iso
 
 COLUMNS = (
     "bucket",
