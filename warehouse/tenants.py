@@ -215,6 +215,7 @@ _ADD_COLUMN = re.compile(
     r"ALTER\s+TABLE\s+`?(\w+)`?\s+ADD\s+COLUMN\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?",
     re.IGNORECASE,
 )
+_DROP = re.compile(r"DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?`?(\w+)`?", re.IGNORECASE)
 _CREATE = re.compile(
     r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`?(\w+)`?\s*(?:\((.*?)\)\s*ENGINE|AS\s+`?(\w+)`?)",
     re.IGNORECASE | re.DOTALL,
@@ -223,7 +224,7 @@ _CREATE = re.compile(
 
 def migration_tables(migrations: Path = MIGRATIONS) -> dict[str, set[str]]:
     """Table → column names, parsed from the migrations (``CREATE TABLE t AS u`` copies u,
-    ``ALTER TABLE t ADD COLUMN c`` adds c)."""
+    ``ALTER TABLE t ADD COLUMN c`` adds c, ``DROP TABLE t`` removes t)."""
     tables: dict[str, set[str]] = {}
     for path in sorted(migrations.glob("*.sql")):
         text = path.read_text()
@@ -237,6 +238,8 @@ def migration_tables(migrations: Path = MIGRATIONS) -> dict[str, set[str]]:
             }
         for name, column in _ADD_COLUMN.findall(text):
             tables.setdefault(name, set()).add(column)
+        for name in _DROP.findall(text):
+            tables.pop(name, None)
     return tables
 
 
