@@ -105,11 +105,16 @@ class DirectoryLock:
 
 
 class ChdbBackend:
-    """Embedded ClickHouse (chDB) persisted in ``data_dir``; owns the directory while open."""
+    """Embedded ClickHouse (chDB) persisted in ``data_dir``; owns the directory while open.
+
+    One chDB connection runs one statement at a time (a query during a streaming insert
+    fails), so every call holds ``_serial``: callers on other threads wait their turn.
+    """
 
     def __init__(self, data_dir: str | Path, database: str = DEFAULT_DATABASE) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.database = database
+        self._serial = threading.Lock()
         self._lock = DirectoryLock(self.data_dir)
         self._lock.acquire()
         try:
@@ -125,13 +130,15 @@ class ChdbBackend:
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pa.Table:
         try:
-            return self._session.query(sql, "ArrowTable", params=format_params(params))
+            with self._serial:
+                return self._session.query(sql, "ArrowTable", params=format_params(params))
         except Exception as exc:
             raise WarehouseError(_first_line(exc)) from exc
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         try:
-            self._session.query(sql, "CSV", params=format_params(params))
+            with self._serial:
+                self._session.query(sql, "CSV", params=format_params(params))
         except Exception as exc:
             raise WarehouseError(_first_line(exc)) from exc
 
@@ -143,19 +150,23 @@ class ChdbBackend:
             writer.write_table(data)
         columns = ", ".join(_ident(c) for c in data.column_names)
         try:
-            with self._session._conn.send_insert(
-                f"INSERT INTO {_ident(table)} ({columns}){_dedup_settings(dedup_token)}",
-                "ArrowStream",
-            ) as ins:
+            with (
+                self._serial,
+                self._session._conn.send_insert(
+                    f"INSERT INTO {_ident(table)} ({columns}){_dedup_settings(dedup_token)}",
+                    "ArrowStream",
+                ) as ins,
+            ):
                 ins.append(buf.getvalue())
                 return int(ins.finish().rows_written)
         except Exception as exc:
             raise WarehouseUnavailable(_first_line(exc)) from exc
 
     def close(self) -> None:
-        session, self._session = getattr(self, "_session", None), None
-        if session is not None:
-            session.close()
+        with self._serial:
+            session, self._session = getattr(self, "_session", None), None
+            if session is not None:
+                session.close()
         self._lock.release()
 
 
