@@ -273,7 +273,8 @@ class Evaluator:
         for e, n in zip(decided, now, strict=True):
             e["n"] = n
         c, m = mw.consortium, mw.model
-        rules = self.policy.rules(c, m)
+        newest = by_ms.get(decided[-1]["t"], "")
+        rules = self.policy.rules(c, m, max(mw.versions.get(newest) or {""}))
         starts = {r: rewind_point(decided, r, changed[0]) for r in LATE_RULES}
         starts = {r: i for r, i in starts.items() if i is not None}
         if not starts:
@@ -349,7 +350,7 @@ class Evaluator:
         rs["model_version"] = max(mw.versions.get(max(mw.windows())) or {""})
         c, m = mw.consortium, mw.model
         cond = self.policy.staleness(c, m, newest + self.window_ms, watermark + self.window_ms)
-        r = self.policy.rules(c, m).staleness
+        r = self.policy.rules(c, m, rs["model_version"]).staleness
         step = advance(rs, cond, watermark, r.for_windows, r.clear_windows)
         if step is None:
             return []
