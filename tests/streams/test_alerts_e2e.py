@@ -158,6 +158,14 @@ def wait_sink_caught_up(stack, group: str, timeout: float = DEADLINE) -> None:
         time.sleep(1.0)
 
 
+def drain_and_stop(stack, world, sink: Sink, group: str) -> None:
+    """Wait until the worker committed every input and the sink caught up, then stop
+    the sink cleanly (exit 0)."""
+    stack.wait_committed(sum(len(v) for v in world["topics"].values()), DEADLINE)
+    wait_sink_caught_up(stack, group)
+    assert sink.stop() == 0, sink.output()[-3000:]
+
+
 async def _committed(bootstrap: str, group: str) -> int:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -222,10 +230,7 @@ def test_sudden_drift_fires_once_resolves_and_spares_the_controls(stack, world):
         produce(stack.bootstrap, world["topics"], lambda _ts: True)
         values = stack.read("alerts", lambda vs: count(vs, "resolved") >= 1, DEADLINE,
                             "the drifted model's alert resolved")  # fmt: skip
-        n_inputs = sum(len(v) for v in world["topics"].values())
-        stack.wait_committed(n_inputs, DEADLINE)
-        wait_sink_caught_up(stack, "sink-a")
-        assert sink.stop() == 0, sink.output()[-3000:]
+        drain_and_stop(stack, world, sink, "sink-a")
     finally:
         sink.kill()
         worker.stop()
@@ -264,10 +269,7 @@ def test_crash_while_firing_keeps_one_alert_and_its_resolution(stack, world):
         sink = Sink(stack, data, "sink-b")
         produce(stack.bootstrap, world["topics"], lambda ts: ts >= split)  # drift removed
         stack.read("alerts", lambda vs: count(vs, "resolved") >= 1, DEADLINE, "the resolution")
-        n_inputs = sum(len(v) for v in world["topics"].values())
-        stack.wait_committed(n_inputs, DEADLINE)
-        wait_sink_caught_up(stack, "sink-b")
-        assert sink.stop() == 0, sink.output()[-3000:]
+        drain_and_stop(stack, world, sink, "sink-b")
     finally:
         sink.kill()
         worker.stop()
