@@ -43,13 +43,13 @@ class Failing:
     def command(self, sql, params=None):
         return self.inner.command(sql, params)
 
-    def insert_arrow(self, table, data, dedup_token=None):
+    def insert_arrow(self, table, data, dedup_token=None, **guard):
         if self.down is None or self.down > 0:
             self.failures += 1
             if self.down:
                 self.down -= 1
             raise WarehouseUnavailable("connection refused")
-        return self.inner.insert_arrow(table, data, dedup_token)
+        return self.inner.insert_arrow(table, data, dedup_token, **guard)
 
     def close(self):
         pass

@@ -84,7 +84,7 @@ def decode_message(topic: str, partition: int, offset: int, value: bytes, batch:
         elif topic == "deliveries":
             batch.deliveries.append(parse_delivery(record))
         else:
-            batch.partials.append(parse_partial(record))
+            batch.partials.append(parse_partial(record, topic, partition))
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         reason = f"sink: {exc}"[:500]
         batch.dlq.append((sink_reject(value, reason, topic, partition, offset), value))

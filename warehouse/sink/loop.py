@@ -1,7 +1,10 @@
 """The sink's consumer loop: Kafka in, one flush per batch, offsets committed after it.
 
 At-least-once from Kafka plus idempotent writes (:mod:`warehouse.sink.writer`) store each
-delta once; a failed commit seeks back, a failing ClickHouse pauses the partitions.
+delta once; a failed commit seeks back, a failing ClickHouse pauses the partitions. After
+every assignment the sink claims its ``partials`` partitions in ``sink_fence`` before its
+next flush reads ClickHouse (:mod:`warehouse.sink.fence`); a fenced flush is dropped,
+re-read from the committed offsets and re-planned after a new claim.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from errors import SinkFenced
 from warehouse.backend import WarehouseError
 from warehouse.sink.batch import Batcher, SinkBatch, decode_message
+from warehouse.sink.fence import claim
 from warehouse.sink.flush import flush
 from warehouse.sink.writer import PartialWriter, WriteStats
 
@@ -56,6 +61,7 @@ async def run_sink(
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
     stop = stop or asyncio.Event()
+    reclaim = [True]  # claim the assignment in sink_fence before the next flush
 
     class _Forget(ConsumerRebalanceListener):
         """Another sink may have written our keys meanwhile: trust ClickHouse, not the cache."""
@@ -65,6 +71,7 @@ async def run_sink(
 
         async def on_partitions_assigned(self, assigned):
             writer.ledger.forget()
+            reclaim[0] = True
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=config.bootstrap,
@@ -91,7 +98,18 @@ async def run_sink(
             if batcher.due():
                 _, offsets = batcher.take()
                 batch, pending = pending, SinkBatch()
-                stats = await _flush_until_written(consumer, writer, batch, config, stop)
+                if reclaim[0]:
+                    if not await _claim_until_done(consumer, writer, config, stop):
+                        return
+                    reclaim[0] = False
+                try:
+                    stats = await _flush_until_written(consumer, writer, batch, config, stop)
+                except SinkFenced as exc:  # a newer claim: nothing of this insert landed
+                    log.warning("sink fenced, re-reading from the committed offsets (%s)", exc)
+                    writer.ledger.forget()
+                    await _seek_to_committed(consumer, offsets)
+                    reclaim[0] = True
+                    continue
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
                 attempts += 1
@@ -132,16 +150,43 @@ async def _commit_or_seek_back(
     except Exception as exc:  # CommitFailedError after a rebalance, a broker error, ...
         log.warning("commit failed, re-reading from the committed offsets (%s)", exc)
         writer.ledger.forget()
-        for tp in [tp for tp in offsets if tp in consumer.assignment()]:
-            try:  # aiokafka's seek_to_committed skips a TP without a commit: seek it here
-                committed = await consumer.committed(tp)
-                if committed is None:  # nothing committed yet: auto_offset_reset=earliest
-                    await consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, committed)
-            except Exception as seek_exc:  # the next rebalance seeks for us
-                log.warning("seek to the committed offsets failed (%s)", seek_exc)
+        await _seek_to_committed(consumer, offsets)
         return False
+
+
+async def _seek_to_committed(consumer: Any, offsets: dict) -> None:
+    """Seek the batch's partitions (those still assigned) back to their committed offsets."""
+    for tp in [tp for tp in offsets if tp in consumer.assignment()]:
+        try:  # aiokafka's seek_to_committed skips a TP without a commit: seek it here
+            committed = await consumer.committed(tp)
+            if committed is None:  # nothing committed yet: auto_offset_reset=earliest
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        except Exception as seek_exc:  # the next rebalance seeks for us
+            log.warning("seek to the committed offsets failed (%s)", seek_exc)
+
+
+async def _claim_until_done(consumer, writer, config, stop) -> bool:
+    """Claim the assigned ``partials`` partitions (sink_fence), retried while ClickHouse
+    fails; False if stopped meanwhile. The ledger is forgotten: plans read after the claim."""
+    delay = config.retry_initial_s
+    while True:
+        parts = [(tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic == "partials"]
+        try:
+            writer.fence = await asyncio.to_thread(claim, writer.backend, config.group_id, parts)
+            writer.ledger.forget()
+            return True
+        except WarehouseError as exc:
+            log.warning("ClickHouse unavailable for the sink fence, retrying in %.1fs (%s)",
+                        delay, exc)  # fmt: skip
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+                return False
+            except TimeoutError:
+                pass
+            await consumer.getmany(timeout_ms=0)  # keep the group membership alive
+            delay = min(delay * 2, config.retry_max_s)
 
 
 async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteStats | None:
@@ -152,6 +197,8 @@ async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteSt
         while True:
             try:
                 return await asyncio.to_thread(flush, writer, batch)
+            except SinkFenced:
+                raise  # final: retrying the same plan cannot pass the fence
             except WarehouseError as exc:
                 log.warning("ClickHouse unavailable, retrying in %.1fs (%s)", delay, exc)
                 if not paused:
