@@ -223,6 +223,19 @@ def test_claims_are_per_group_and_their_epochs_grow(backend):
     assert [(r["partition"], r["epoch"]) for r in rows] == [(0, 1), (1, 1), (1, 2)]
 
 
+def test_a_tie_between_two_claims_goes_to_the_higher_claim_id(backend, helpers):
+    """Two sinks that read the same highest epoch claim the same epoch: the higher claim
+    id wins, the other is fenced (and, in run_sink, claims again)."""
+    c = "fence-tie"
+    loser = _writer(backend, "g9")
+    tie = {"consumer_group": ["g9"], "topic": [P0[0]], "partition": pa.array([0], pa.int32()),
+           "epoch": pa.array([loser.fence.epoch], pa.uint64()), "claim": ["f" * 32]}  # fmt: skip
+    backend.insert_arrow("sink_fence", pa.table(tie))
+    with pytest.raises(SinkFenced):
+        loser.write([_rec(helpers, c, 9)])
+    assert _totals(backend, c)[1] == 0
+
+
 def test_a_claim_waits_out_the_fenced_inserts_already_running():
     """The server-side race: an insert whose guard was evaluated before the claim may still
     be writing. The claim waits until every fenced insert listed at its first look has

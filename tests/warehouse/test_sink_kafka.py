@@ -162,6 +162,11 @@ def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
     what = f"all {total} records flushed"
     assert asyncio.run(sink_until(flaky, broker.bootstrap, "g1", everything, what)) == total
     assert asyncio.run(committed(broker.bootstrap, "g1")) == len(records)
+    claimed = backend.query(  # the sink claimed its partitions before writing (sink_fence)
+        "SELECT DISTINCT topic, partition FROM sink_fence WHERE consumer_group = 'g1' "
+        "ORDER BY partition"
+    ).to_pylist()
+    assert claimed == [{"topic": "partials", "partition": p} for p in range(3)]
 
     # a second consumer group replays the whole topic: nothing is counted twice
     assert asyncio.run(sink_until(backend, broker.bootstrap, "g2", everything, what)) == total

@@ -60,9 +60,6 @@ class Fence:
     claim: str
     partitions: tuple[Partition, ...]
 
-    def covers(self, topic: str, partition: int) -> bool:
-        return (topic, partition) in self.partitions
-
     def guard(self) -> InsertGuard:
         """The condition an insert of deltas must hold: no newer claim on these partitions."""
         return InsertGuard(

@@ -17,7 +17,7 @@ from typing import Any
 
 from errors import SinkFenced
 from warehouse.backend import WarehouseError
-from warehouse.sink.batch import Batcher, SinkBatch, decode_message
+from warehouse.sink.batch import Batcher, SinkBatch, carries_partials, decode_message
 from warehouse.sink.fence import claim
 from warehouse.sink.flush import flush
 from warehouse.sink.writer import PartialWriter, WriteStats
@@ -98,18 +98,20 @@ async def run_sink(
             if batcher.due():
                 _, offsets = batcher.take()
                 batch, pending = pending, SinkBatch()
-                if reclaim[0]:
-                    if not await _claim_until_done(consumer, writer, config, stop):
-                        return
-                    reclaim[0] = False
                 try:
-                    stats = await _flush_until_written(consumer, writer, batch, config, stop)
+                    stats = await _flush_until_written(
+                        consumer, writer, batch, config, stop, reclaim
+                    )
                 except SinkFenced as exc:  # a newer claim: nothing of this insert landed
                     log.warning("sink fenced, re-reading from the committed offsets (%s)", exc)
                     writer.ledger.forget()
                     await _seek_to_committed(consumer, offsets)
-                    reclaim[0] = True
-                    continue
+                    reclaim[0] = True  # a tie lost, or a zombie: both re-read after a claim
+                    try:  # a zombie and its owner would take turns: not at full speed
+                        await asyncio.wait_for(stop.wait(), timeout=config.retry_initial_s)
+                        return
+                    except TimeoutError:
+                        continue
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
                 attempts += 1
@@ -167,36 +169,36 @@ async def _seek_to_committed(consumer: Any, offsets: dict) -> None:
             log.warning("seek to the committed offsets failed (%s)", seek_exc)
 
 
-async def _claim_until_done(consumer, writer, config, stop) -> bool:
-    """Claim the assigned ``partials`` partitions (sink_fence), retried while ClickHouse
-    fails; False if stopped meanwhile. The ledger is forgotten: plans read after the claim."""
-    delay = config.retry_initial_s
-    while True:
-        parts = [(tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic == "partials"]
-        try:
-            writer.fence = await asyncio.to_thread(claim, writer.backend, config.group_id, parts)
-            writer.ledger.forget()
-            return True
-        except WarehouseError as exc:
-            log.warning("ClickHouse unavailable for the sink fence, retrying in %.1fs (%s)",
-                        delay, exc)  # fmt: skip
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-                return False
-            except TimeoutError:
-                pass
-            await consumer.getmany(timeout_ms=0)  # keep the group membership alive
-            delay = min(delay * 2, config.retry_max_s)
+def _claim_and_flush(
+    writer: PartialWriter, batch: SinkBatch, group: str, claim_parts: list | None, reclaim: list
+) -> WriteStats:
+    """Claim the partitions first if asked (the ledger forgotten: plans read after the
+    claim), then flush; a failed flush after a successful claim does not claim again."""
+    if claim_parts is not None:
+        writer.fence = claim(writer.backend, group, claim_parts)
+        writer.ledger.forget()
+        reclaim[0] = False
+    return flush(writer, batch)
 
 
-async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteStats | None:
-    """Retry the flush with backoff, partitions paused (heartbeats go on meanwhile)."""
+async def _flush_until_written(consumer, writer, batch, config, stop, reclaim) -> WriteStats | None:
+    """Retry the flush (after the claim ``reclaim[0]`` asks for: the assigned partials
+    partitions) with backoff, partitions paused (heartbeats go on meanwhile)."""
     delay = config.retry_initial_s
     paused = False
     try:
         while True:
             try:
-                return await asyncio.to_thread(flush, writer, batch)
+                parts = None
+                if reclaim[0]:
+                    parts = [
+                        (tp.topic, tp.partition)
+                        for tp in consumer.assignment()
+                        if carries_partials(tp.topic)
+                    ]
+                return await asyncio.to_thread(
+                    _claim_and_flush, writer, batch, config.group_id, parts, reclaim
+                )
             except SinkFenced:
                 raise  # final: retrying the same plan cannot pass the fence
             except WarehouseError as exc:
