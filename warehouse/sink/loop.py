@@ -173,11 +173,14 @@ def _claim_and_flush(
     writer: PartialWriter, batch: SinkBatch, group: str, claim_parts: list | None, reclaim: list
 ) -> WriteStats:
     """Claim the partitions first if asked (the ledger forgotten: plans read after the
-    claim), then flush; a failed flush after a successful claim does not claim again."""
+    claim), then flush; a failed claim is asked for again, a failed flush is not."""
     if claim_parts is not None:
-        writer.fence = claim(writer.backend, group, claim_parts)
+        try:
+            writer.fence = claim(writer.backend, group, claim_parts)
+        except BaseException:
+            reclaim[0] = True
+            raise
         writer.ledger.forget()
-        reclaim[0] = False
     return flush(writer, batch)
 
 
@@ -190,7 +193,8 @@ async def _flush_until_written(consumer, writer, batch, config, stop, reclaim) -
         while True:
             try:
                 parts = None
-                if reclaim[0]:
+                if reclaim[0]:  # cleared first: an assignment meanwhile asks again
+                    reclaim[0] = False
                     parts = [
                         (tp.topic, tp.partition)
                         for tp in consumer.assignment()
