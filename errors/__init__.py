@@ -16,6 +16,7 @@ __all__ = [
     "BrokerError",
     "ResonanceError",
     "SimulatorError",
+    "SinkFenced",
     "StreamsError",
     "UsageError",
     "WarehouseError",
@@ -49,3 +50,11 @@ class WarehouseError(ResonanceError):
 
 class WarehouseUnavailable(WarehouseError):
     """ClickHouse cannot be reached or refused a write; the caller may retry."""
+
+
+class SinkFenced(WarehouseError):
+    """A newer sink claimed this sink's partitions (``sink_fence``): the insert stored
+    nothing; the batch is dropped and re-read after a new claim (docs/warehouse.md)."""
+
+    #: the message the fenced INSERT's ``throwIf`` raises inside ClickHouse.
+    MARK = "resonance: sink fenced"

@@ -18,16 +18,27 @@ import os
 import re
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
-from errors import UsageError, WarehouseError, WarehouseUnavailable
+from errors import SinkFenced, UsageError, WarehouseError, WarehouseUnavailable
 from warehouse.settings import DEFAULT_DATABASE, WarehouseSettings
 
 LOCK_NAME = ".resonance.lock"
+
+
+@dataclass(frozen=True)
+class InsertGuard:
+    """A condition ClickHouse checks inside the INSERT itself (``INSERT ... SELECT ... WHERE
+    condition``), evaluated once when the statement starts: the sink fence
+    (:mod:`warehouse.sink.fence`) makes a zombie's insert fail instead of landing."""
+
+    condition: str  # a SQL boolean expression with {name:Type} parameters
+    params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -42,11 +53,19 @@ class Backend(Protocol):
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run a statement without a result (DDL, INSERT ... SELECT)."""
 
-    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        dedup_token: str | None = None,
+        guard: InsertGuard | None = None,
+    ) -> int:
         """Insert an Arrow table (columns by name) into ``table``; returns rows written.
 
         ``dedup_token`` (hex): the insert's ``insert_deduplication_token``; a second
-        insert with the same token into a table with a deduplication window is dropped."""
+        insert with the same token into a table with a deduplication window is dropped.
+        ``guard``: the insert runs as ``INSERT ... SELECT ... WHERE guard`` (raises
+        :class:`~errors.SinkFenced` when the sink fence's ``throwIf`` fires)."""
 
     def close(self) -> None:
         """Release the engine (and, for chDB, the directory lock)."""
@@ -142,9 +161,17 @@ class ChdbBackend:
         except Exception as exc:
             raise WarehouseError(_first_line(exc)) from exc
 
-    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        dedup_token: str | None = None,
+        guard: InsertGuard | None = None,
+    ) -> int:
         if data.num_rows == 0:
             return 0
+        if guard is not None:
+            return self._guarded_insert(table, data, dedup_token, guard)
         buf = io.BytesIO()
         with pa.ipc.new_stream(buf, data.schema) as writer:
             writer.write_table(data)
@@ -161,6 +188,24 @@ class ChdbBackend:
                 return int(ins.finish().rows_written)
         except Exception as exc:
             raise WarehouseUnavailable(_first_line(exc)) from exc
+
+    def _guarded_insert(
+        self, table: str, data: pa.Table, dedup_token: str | None, guard: InsertGuard
+    ) -> int:
+        """``INSERT ... SELECT ... FROM Python(rows) WHERE guard``: chDB's ``send_insert``
+        refuses INSERT ... SELECT, its Python() table function reads the local Arrow table."""
+        rows = data  # noqa: F841 -- read by name by chDB's Python() table function
+        columns = ", ".join(_ident(c) for c in data.column_names)
+        sql = (
+            f"INSERT INTO {_ident(table)} ({columns}) SELECT {columns} FROM Python(rows) "
+            f"WHERE {guard.condition}{_dedup_settings(dedup_token)}"
+        )
+        try:
+            with self._serial:
+                self._session.query(sql, "CSV", params=format_params(guard.params))
+        except Exception as exc:
+            raise _insert_error(exc) from exc
+        return data.num_rows
 
     def close(self) -> None:
         with self._serial:
@@ -232,16 +277,62 @@ class ServerBackend:
         except Exception as exc:
             raise _server_error(exc) from exc
 
-    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        dedup_token: str | None = None,
+        guard: InsertGuard | None = None,
+    ) -> int:
         if data.num_rows == 0:
             return 0
         settings = None if dedup_token is None else {"insert_deduplication_token": dedup_token}
         try:
-            with self._lock:
-                self._client.insert_arrow(table, data, settings=settings)
+            if guard is not None:
+                structure = self._structure(table, data.column_names)
+                self._guarded_insert(table, data, structure, guard, settings)
+            else:
+                with self._lock:
+                    self._client.insert_arrow(table, data, settings=settings)
         except Exception as exc:
-            raise WarehouseUnavailable(_first_line(exc)) from exc
+            raise _insert_error(exc) from exc
         return data.num_rows
+
+    def _structure(self, table: str, columns: list[str]) -> str:
+        """``name Type, ...`` of these columns of ``table`` (input()'s structure argument)."""
+        types = {
+            r["name"]: r["type"]
+            for r in self.query(
+                "SELECT name, type FROM system.columns "
+                "WHERE database = currentDatabase() AND table = {table:String}",
+                {"table": table},
+            ).to_pylist()
+        }
+        return ", ".join(f"{_ident(c)} {types[c]}" for c in columns)
+
+    def _guarded_insert(
+        self,
+        table: str,
+        data: pa.Table,
+        structure: str,
+        guard: InsertGuard,
+        settings: dict[str, Any] | None,
+    ) -> None:
+        """``INSERT ... SELECT ... FROM input(structure) WHERE guard FORMAT Arrow``, the
+        Arrow data in the request body."""
+        buf = io.BytesIO()
+        with pa.ipc.new_file(buf, data.schema) as writer:
+            writer.write_table(data)
+        columns = ", ".join(_ident(c) for c in data.column_names)
+        literal = structure.replace("\\", "\\\\").replace("'", "\\'")
+        sql = (
+            f"INSERT INTO {_ident(table)} ({columns}) SELECT {columns} "
+            f"FROM input('{literal}') WHERE {guard.condition} FORMAT Arrow"
+        )
+        with self._lock:
+            self._client.command(
+                sql, parameters=dict(guard.params), data=buf.getvalue(), settings=settings
+            )
 
     def close(self) -> None:
         with self._lock:
@@ -294,6 +385,13 @@ def _redact(url: str) -> str:
     if parts.password:
         return url.replace(f":{parts.password}@", ":***@")
     return url
+
+
+def _insert_error(exc: Exception) -> WarehouseError:
+    """A fenced insert (the guard's throwIf fired) is final; any other failure is retryable."""
+    if SinkFenced.MARK in str(exc):
+        return SinkFenced(_first_line(exc))
+    return WarehouseUnavailable(_first_line(exc))
 
 
 def _server_error(exc: Exception) -> WarehouseError:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from warehouse.backend import Backend
+from warehouse.backend import Backend, InsertGuard
 
 
 class SharedBackend:
@@ -35,9 +35,15 @@ class SharedBackend:
         with self._lock:
             self.inner.command(sql, params)
 
-    def insert_arrow(self, table: str, data: pa.Table, dedup_token: str | None = None) -> int:
+    def insert_arrow(
+        self,
+        table: str,
+        data: pa.Table,
+        dedup_token: str | None = None,
+        guard: InsertGuard | None = None,
+    ) -> int:
         with self._lock:
-            return self.inner.insert_arrow(table, data, dedup_token)
+            return self.inner.insert_arrow(table, data, dedup_token, guard=guard)
 
     def close(self) -> None:
         with self._lock:

@@ -5,7 +5,9 @@ This process speaks enough of the HTTP interface for clickhouse-connect: the sta
 the ``query`` parameter (plus the body, as ClickHouse appends it) or a multipart form,
 ``database``,
 ``default_format``, ``param_<name>`` bound values, ``INSERT ... FORMAT <fmt>`` with the
-data in the body, and errors as HTTP 500 with ``X-ClickHouse-Exception-Code``. Other
+data in the body, ``INSERT ... SELECT ... FROM input('structure') ... FORMAT Arrow`` (the
+guarded insert of the sink fence: chDB reads the body through its Python() table
+function, bound values included), and errors as HTTP 500 with ``X-ClickHouse-Exception-Code``. Other
 settings (session_id, query_id, progress headers) are accepted and ignored.
 
 It runs as its own process (``python clickhouse_http.py DATA_DIR``) because chDB allows one
@@ -15,6 +17,7 @@ data directory per process, and prints ``port N`` once it listens.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from email.parser import BytesParser
@@ -50,7 +53,10 @@ class ClickHouseHandler(BaseHTTPRequestHandler):
         try:
             with self.lock:
                 self.session.query(f"USE `{params.get('database') or 'default'}`")
-                if sql.lstrip().upper().startswith("INSERT") and " FORMAT " in sql and body:
+                if _INPUT.search(sql) and body:
+                    written = _insert_select(self.session, sql, body, bound)
+                    out = b""
+                elif sql.lstrip().upper().startswith("INSERT") and " FORMAT " in sql and body:
                     head, _, data_format = sql.rpartition(" FORMAT ")
                     with self.session._conn.send_insert(head, data_format.strip()) as ins:
                         ins.append(body)
@@ -77,6 +83,19 @@ class ClickHouseHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+_INPUT = re.compile(r"\binput\('(?:[^'\\]|\\.)*'\)")
+
+
+def _insert_select(session, sql: str, body: bytes, bound: dict[str, str]) -> int:
+    """``INSERT ... SELECT ... FROM input('...') WHERE ... FORMAT Arrow`` + an Arrow body."""
+    import pyarrow as pa
+
+    rows = pa.ipc.open_file(pa.BufferReader(body)).read_all()  # read by name: Python(rows)
+    head, _, _fmt = sql.rpartition(" FORMAT ")
+    session.query(_INPUT.sub("Python(rows)", head), "CSV", params=bound)
+    return rows.num_rows
 
 
 def _form_fields(content_type: str, body: bytes) -> dict[str, str]:

@@ -18,6 +18,7 @@ from warehouse import queries
 from warehouse.backend import WarehouseUnavailable
 from warehouse.references import store_reference
 from warehouse.sink import PartialWriter, SinkConfig, run_sink
+from warehouse.sink.fence import claim
 
 pytestmark = pytest.mark.integration
 
@@ -43,13 +44,13 @@ class Failing:
     def command(self, sql, params=None):
         return self.inner.command(sql, params)
 
-    def insert_arrow(self, table, data, dedup_token=None):
+    def insert_arrow(self, table, data, dedup_token=None, **guard):
         if self.down is None or self.down > 0:
             self.failures += 1
             if self.down:
                 self.down -= 1
             raise WarehouseUnavailable("connection refused")
-        return self.inner.insert_arrow(table, data, dedup_token)
+        return self.inner.insert_arrow(table, data, dedup_token, **guard)
 
     def close(self):
         pass
@@ -162,6 +163,11 @@ def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
     what = f"all {total} records flushed"
     assert asyncio.run(sink_until(flaky, broker.bootstrap, "g1", everything, what)) == total
     assert asyncio.run(committed(broker.bootstrap, "g1")) == len(records)
+    claimed = backend.query(  # the sink claimed its partitions before writing (sink_fence)
+        "SELECT DISTINCT topic, partition FROM sink_fence WHERE consumer_group = 'g1' "
+        "ORDER BY partition"
+    ).to_pylist()
+    assert claimed == [{"topic": "partials", "partition": p} for p in range(3)]
 
     # a second consumer group replays the whole topic: nothing is counted twice
     assert asyncio.run(sink_until(backend, broker.bootstrap, "g2", everything, what)) == total
@@ -209,3 +215,58 @@ def test_a_failed_commit_rereads_from_the_committed_offsets(backend, broker, hel
     (energy,) = queries.energy(backend, consortium, start=lo, end=hi).rows
     (raw,) = world.find("energy", "", consortium=consortium)
     assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]
+
+
+class Usurped:
+    """Backend wrapper: just before the sink's first insert of deltas, another sink claims
+    every ``partials`` partition of the group (a newer epoch in sink_fence)."""
+
+    def __init__(self, inner, group):
+        self.inner, self.group, self.database = inner, group, inner.database
+        self.usurped = False
+
+    def query(self, sql, params=None):
+        return self.inner.query(sql, params)
+
+    def command(self, sql, params=None):
+        return self.inner.command(sql, params)
+
+    def insert_arrow(self, table, data, dedup_token=None, **guard):
+        if guard and not self.usurped:
+            self.usurped = True
+            claim(self.inner, self.group, [("partials", p) for p in range(3)])
+        return self.inner.insert_arrow(table, data, dedup_token, **guard)
+
+    def close(self):
+        pass
+
+
+def test_a_fenced_flush_is_dropped_reread_and_written_after_a_new_claim(
+    backend, broker, helpers, caplog
+):
+    """The sink's first flush meets a newer claim: it stores nothing of it, seeks back,
+    claims again and flushes every record once more. Every offset is committed and the
+    stored totals equal the engines' (nothing lost, nothing doubled)."""
+    consortium = "fenced"
+    world = helpers.build_world(seed=7, per_window=3, consortia=(consortium,), members=("a",))
+    store_reference(backend, consortium, world.profile)
+    records = world.partials()
+    asyncio.run(produce(broker.bootstrap, records))
+    total = len(records) + 1
+    caplog.set_level(logging.WARNING, logger="resonance.sink")
+    usurped = Usurped(backend, "gf")
+    what = f"all {total} records flushed after the fence"
+    flushed = asyncio.run(sink_until(usurped, broker.bootstrap, "gf", lambda n: n >= total, what))
+    assert usurped.usurped and "sink fenced, re-reading from the committed offsets" in caplog.text
+    assert flushed == total
+    assert asyncio.run(committed(broker.bootstrap, "gf")) == len(records)
+    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
+    (energy,) = queries.energy(backend, consortium, start=lo, end=hi).rows
+    (raw,) = world.find("energy", "", consortium=consortium)
+    assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]
+    rows = queries.drift(backend, consortium, start=lo, end=hi).rows
+    assert rows
+    for row in rows:
+        kind = "drift_numeric" if row["kind"] == "numeric" else "drift_categorical"
+        (raw,) = world.find(kind, row["feature"], consortium=consortium)
+        assert row["n"] == raw.engine(lo, hi).result()["n"]

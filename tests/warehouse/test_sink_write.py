@@ -120,12 +120,12 @@ class Flaky:
     def command(self, sql, params=None):
         return self.inner.command(sql, params)
 
-    def insert_arrow(self, table, data, dedup_token=None):
+    def insert_arrow(self, table, data, dedup_token=None, **guard):
         self.calls += 1
         if self.fail:
             self.fail -= 1
             raise WarehouseUnavailable("connection refused")
-        n = self.inner.insert_arrow(table, data, dedup_token)
+        n = self.inner.insert_arrow(table, data, dedup_token, **guard)
         if self.apply_then_fail:
             self.apply_then_fail -= 1
             raise WarehouseUnavailable("read timeout")

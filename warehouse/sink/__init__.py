@@ -16,10 +16,10 @@ stored, and inserts only ``new state − stored state`` when the version grows:
 
 Offsets are committed only after the batch is in ClickHouse; a failed commit seeks
 back to the committed offsets (the replay is idempotent). Every insert carries a
-deterministic ``insert_deduplication_token`` (:func:`dedup_token`), so a zombie
-flush that planned what the new owner planned, a retry or a second sink stores nothing
-twice (a zombie whose range differs from the owner's is not fenced: docs/warehouse.md,
-"Zombie sinks"). While ClickHouse
+deterministic ``insert_deduplication_token`` (:func:`dedup_token`), so a retry or a
+second sink stores nothing twice; and every insert of deltas is guarded by the sink fence
+(:mod:`~warehouse.sink.fence`): a zombie flush, whatever it planned, stores nothing once
+the new owner claimed its partitions (docs/warehouse.md, "Zombie sinks"). While ClickHouse
 fails, the sink keeps its offsets, pauses its partitions and retries with
 exponential backoff ("ClickHouse unavailable, retrying in Xs"); nothing is
 dropped. A record that cannot be parsed lands in the ``dlq`` table.
@@ -28,7 +28,8 @@ dropped. A record that cannot be parsed lands in the ``dlq`` table.
 to test without Kafka; :func:`run_sink` is the thin loop around them. One concept
 per module: :mod:`~warehouse.sink.partials` (records parsed), :mod:`~warehouse.sink.ledger`
 (stored versions, deltas, dedup tokens), :mod:`~warehouse.sink.arrow` and
-:mod:`~warehouse.sink.writer` (the kind tables), :mod:`~warehouse.sink.dlq`,
+:mod:`~warehouse.sink.writer` (the kind tables), :mod:`~warehouse.sink.fence` (claims and
+the insert guard), :mod:`~warehouse.sink.dlq`,
 :mod:`~warehouse.sink.batch` (collecting and routing messages), :mod:`~warehouse.sink.flush`
 (one batch into every table) and :mod:`~warehouse.sink.loop` (the consumer loop).
 

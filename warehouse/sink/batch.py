@@ -63,6 +63,15 @@ class SinkBatch:
         return sum(len(part) for part in parts)
 
 
+#: topics decode_message routes elsewhere; every other topic carries partial records.
+OTHER_TOPICS = frozenset({"models", "dlq", "alerts", "alert-actions", "deliveries"})
+
+
+def carries_partials(topic: str) -> bool:
+    """Whether decode_message reads this topic's records as partials (the fenced ones)."""
+    return topic not in OTHER_TOPICS
+
+
 def decode_message(topic: str, partition: int, offset: int, value: bytes, batch: SinkBatch) -> None:
     """Route one Kafka message into the batch; undecodable ones become DLQ rows."""
     try:
@@ -84,7 +93,7 @@ def decode_message(topic: str, partition: int, offset: int, value: bytes, batch:
         elif topic == "deliveries":
             batch.deliveries.append(parse_delivery(record))
         else:
-            batch.partials.append(parse_partial(record))
+            batch.partials.append(parse_partial(record, topic, partition))
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         reason = f"sink: {exc}"[:500]
         batch.dlq.append((sink_reject(value, reason, topic, partition, offset), value))

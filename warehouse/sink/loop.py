@@ -1,7 +1,10 @@
 """The sink's consumer loop: Kafka in, one flush per batch, offsets committed after it.
 
 At-least-once from Kafka plus idempotent writes (:mod:`warehouse.sink.writer`) store each
-delta once; a failed commit seeks back, a failing ClickHouse pauses the partitions.
+delta once; a failed commit seeks back, a failing ClickHouse pauses the partitions. After
+every assignment the sink claims its ``partials`` partitions in ``sink_fence`` before its
+next flush reads ClickHouse (:mod:`warehouse.sink.fence`); a fenced flush is dropped,
+re-read from the committed offsets and re-planned after a new claim.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from errors import SinkFenced
 from warehouse.backend import WarehouseError
-from warehouse.sink.batch import Batcher, SinkBatch, decode_message
+from warehouse.sink.batch import Batcher, SinkBatch, carries_partials, decode_message
+from warehouse.sink.fence import claim
 from warehouse.sink.flush import flush
 from warehouse.sink.writer import PartialWriter, WriteStats
 
@@ -56,6 +61,7 @@ async def run_sink(
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
     stop = stop or asyncio.Event()
+    reclaim = [True]  # claim the assignment in sink_fence before the next flush
 
     class _Forget(ConsumerRebalanceListener):
         """Another sink may have written our keys meanwhile: trust ClickHouse, not the cache."""
@@ -65,6 +71,7 @@ async def run_sink(
 
         async def on_partitions_assigned(self, assigned):
             writer.ledger.forget()
+            reclaim[0] = True
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=config.bootstrap,
@@ -91,7 +98,20 @@ async def run_sink(
             if batcher.due():
                 _, offsets = batcher.take()
                 batch, pending = pending, SinkBatch()
-                stats = await _flush_until_written(consumer, writer, batch, config, stop)
+                try:
+                    stats = await _flush_until_written(
+                        consumer, writer, batch, config, stop, reclaim
+                    )
+                except SinkFenced as exc:  # a newer claim: nothing of this insert landed
+                    log.warning("sink fenced, re-reading from the committed offsets (%s)", exc)
+                    writer.ledger.forget()
+                    await _seek_to_committed(consumer, offsets)
+                    reclaim[0] = True  # a tie lost, or a zombie: both re-read after a claim
+                    try:  # a zombie and its owner would take turns: not at full speed
+                        await asyncio.wait_for(stop.wait(), timeout=config.retry_initial_s)
+                        return
+                    except TimeoutError:
+                        continue
                 if stats is None:  # stopped while ClickHouse was down: commit nothing
                     return
                 attempts += 1
@@ -132,26 +152,59 @@ async def _commit_or_seek_back(
     except Exception as exc:  # CommitFailedError after a rebalance, a broker error, ...
         log.warning("commit failed, re-reading from the committed offsets (%s)", exc)
         writer.ledger.forget()
-        for tp in [tp for tp in offsets if tp in consumer.assignment()]:
-            try:  # aiokafka's seek_to_committed skips a TP without a commit: seek it here
-                committed = await consumer.committed(tp)
-                if committed is None:  # nothing committed yet: auto_offset_reset=earliest
-                    await consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, committed)
-            except Exception as seek_exc:  # the next rebalance seeks for us
-                log.warning("seek to the committed offsets failed (%s)", seek_exc)
+        await _seek_to_committed(consumer, offsets)
         return False
 
 
-async def _flush_until_written(consumer, writer, batch, config, stop) -> WriteStats | None:
-    """Retry the flush with backoff, partitions paused (heartbeats go on meanwhile)."""
+async def _seek_to_committed(consumer: Any, offsets: dict) -> None:
+    """Seek the batch's partitions (those still assigned) back to their committed offsets."""
+    for tp in [tp for tp in offsets if tp in consumer.assignment()]:
+        try:  # aiokafka's seek_to_committed skips a TP without a commit: seek it here
+            committed = await consumer.committed(tp)
+            if committed is None:  # nothing committed yet: auto_offset_reset=earliest
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        except Exception as seek_exc:  # the next rebalance seeks for us
+            log.warning("seek to the committed offsets failed (%s)", seek_exc)
+
+
+def _claim_and_flush(
+    writer: PartialWriter, batch: SinkBatch, group: str, claim_parts: list | None, reclaim: list
+) -> WriteStats:
+    """Claim the partitions first if asked (the ledger forgotten: plans read after the
+    claim), then flush; a failed claim is asked for again, a failed flush is not."""
+    if claim_parts is not None:
+        try:
+            writer.fence = claim(writer.backend, group, claim_parts)
+        except BaseException:
+            reclaim[0] = True
+            raise
+        writer.ledger.forget()
+    return flush(writer, batch)
+
+
+async def _flush_until_written(consumer, writer, batch, config, stop, reclaim) -> WriteStats | None:
+    """Retry the flush (after the claim ``reclaim[0]`` asks for: the assigned partials
+    partitions) with backoff, partitions paused (heartbeats go on meanwhile)."""
     delay = config.retry_initial_s
     paused = False
     try:
         while True:
             try:
-                return await asyncio.to_thread(flush, writer, batch)
+                parts = None
+                if reclaim[0]:  # cleared first: an assignment meanwhile asks again
+                    reclaim[0] = False
+                    parts = [
+                        (tp.topic, tp.partition)
+                        for tp in consumer.assignment()
+                        if carries_partials(tp.topic)
+                    ]
+                return await asyncio.to_thread(
+                    _claim_and_flush, writer, batch, config.group_id, parts, reclaim
+                )
+            except SinkFenced:
+                raise  # final: retrying the same plan cannot pass the fence
             except WarehouseError as exc:
                 log.warning("ClickHouse unavailable, retrying in %.1fs (%s)", delay, exc)
                 if not paused:

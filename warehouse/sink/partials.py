@@ -34,15 +34,21 @@ class SinkPartial:
     source_topic: str = ""
     source_partition: int = 0
     emitted_at: int = 0
+    #: the ``partials`` topic partition the record was read from (the sink fence's unit);
+    #: ("", -1) when it did not come from Kafka (:class:`PartialWriter` used directly).
+    topic: str = ""
+    partition: int = -1
 
     @property
     def spec(self) -> KindSpec:
         return spec_for(self.kind)
 
 
-def parse_partial(record: Mapping[str, Any] | Any) -> SinkPartial:
+def parse_partial(
+    record: Mapping[str, Any] | Any, topic: str = "", partition: int = -1
+) -> SinkPartial:
     """Validate a decoded partial record (or a streams.partials.Partial); raises
-    ValueError naming the bad field."""
+    ValueError naming the bad field. ``topic`` / ``partition``: where Kafka had it."""
     if not isinstance(record, Mapping) and hasattr(record, "to_dict"):
         record = record.to_dict()
     kind = _field(record, "kind", str)
@@ -75,6 +81,8 @@ def parse_partial(record: Mapping[str, Any] | Any) -> SinkPartial:
         source_topic=str(record.get("source_topic") or ""),
         source_partition=int(record.get("source_partition") or 0),
         emitted_at=int(record.get("emitted_at") or 0),
+        topic=topic,
+        partition=partition,
     )
 
 

@@ -2,7 +2,8 @@
 
 :class:`PartialWriter` plans each key's delta against what ClickHouse holds
 (:mod:`warehouse.sink.ledger`), inserts one table at a time with a deduplication
-token, and learns the new versions only after the insert succeeded.
+token (and, with a :class:`~warehouse.sink.fence.Fence`, guarded by the sink fence), and
+learns the new versions only after the insert succeeded.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from errors import SinkFenced
 from warehouse.backend import Backend, WarehouseError
 from warehouse.kinds import columns_to_state, spec_for
 from warehouse.sink.arrow import rows_to_arrow
+from warehouse.sink.fence import Fence
 from warehouse.sink.ledger import Ledger, Stored, dedup_token, plan_deltas
 from warehouse.sink.partials import SinkPartial, parse_partial
 from warehouse.states import summed_sql
@@ -40,6 +43,9 @@ class PartialWriter:
         self.ledger = Ledger(self._load, max_keys)
         self.retention_days = retention_days
         self.clock = clock
+        #: the sink's claim (:func:`warehouse.sink.fence.claim`); None = unfenced inserts
+        #: (the Python API without Kafka). run_sink claims at every assignment.
+        self.fence: Fence | None = None
 
     def too_old(self, p: SinkPartial) -> bool:
         """Windows past the minute TTL: their rows would expire at once, so the ledger
@@ -57,6 +63,12 @@ class PartialWriter:
         fails (the server may have applied it), so a retry re-reads ClickHouse.
         """
         partials = [r if isinstance(r, SinkPartial) else parse_partial(r) for r in records]
+        fence = self.fence
+        if fence is not None:
+            foreign = sorted({(p.topic, p.partition) for p in partials} - set(fence.partitions))
+            if foreign:
+                raise SinkFenced(f"{SinkFenced.MARK}: records of unclaimed partitions {foreign}")
+        guard = None if fence is None else fence.guard()
         stats = WriteStats()
         stats.too_old = [p for p in partials if self.too_old(p)]
         if stats.too_old:
@@ -73,7 +85,11 @@ class PartialWriter:
                         spec.table + "/" + spec.kind,
                         ((p.key, previous[p.key], p.version) for p, _ in group),
                     )
-                    self.backend.insert_arrow(table, rows_to_arrow(spec, group), token)
+                    data = rows_to_arrow(spec, group)
+                    if guard is None:
+                        self.backend.insert_arrow(table, data, token)
+                    else:
+                        self.backend.insert_arrow(table, data, token, guard=guard)
             except WarehouseError:
                 self.ledger.forget(p.key for p, _ in rows)
                 raise
