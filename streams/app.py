@@ -25,6 +25,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from streams.consumer import BatchConsumer
 from streams.decode import DecodeResult, Rejection, decode
 from streams.dlq import DlqLimits, message_record
 from streams.partials import Partial
@@ -188,14 +189,21 @@ class StreamProcessor:
     # --- Faust hooks -----------------------------------------------------------------------
 
     async def agent(self, stream: faust.Stream) -> None:
+        """Faust's per-message path (``RESONANCE_BATCH_CONSUMER=false``); with the batch
+        consumer nothing reaches this stream (it only subscribes the input topics)."""
+        async for events in stream.take_events(
+            self.settings.take_max, within=self.settings.take_within_s
+        ):
+            await self.on_batch([(ev.message.tp, ev.message) for ev in events])
+
+    async def on_batch(self, records: list[tuple[TP, Any]]) -> None:
+        """One batch of ``(tp, record)``: from :class:`streams.consumer.BatchConsumer` (a
+        fetch) or from the agent (a ``take_events`` batch)."""
         try:
-            async for events in stream.take_events(
-                self.settings.take_max, within=self.settings.take_within_s
-            ):
-                async with self.lock:
-                    await self.handle(events)
-                    await self.maybe_emit()
-                self._report(self.settings.report_interval_s)
+            async with self.lock:
+                await self.handle(records)
+                await self.maybe_emit()
+            self._report(self.settings.report_interval_s)
         except Exception as exc:
             # stop the whole worker rather than leave a live process that consumes nothing:
             # nothing uncommitted is lost, the restart replays from the committed offsets
@@ -232,19 +240,18 @@ class StreamProcessor:
 
     # --- batches ---------------------------------------------------------------------------
 
-    async def handle(self, events: list[Any]) -> None:
-        """Process one take() batch, partition group by partition group.
+    async def handle(self, records: list[tuple[TP, Any]]) -> None:
+        """Process one batch of ``(tp, record)``, partition group by partition group.
 
         A rebalance during the batch (seen as a new ``generation``) abandons the rest: Faust
         seeks every assigned partition back to its committed offset and re-delivers.
         """
         generation = self.generation
         assigned = self._assigned()
-        by_partition: dict[int, list[Any]] = {}
-        for ev in events:
-            msg = ev.message
-            if msg.tp in assigned:
-                by_partition.setdefault(msg.partition, []).append(msg)
+        by_partition: dict[int, list[tuple[TP, Any]]] = {}
+        for tp, msg in records:
+            if tp in assigned:
+                by_partition.setdefault(tp.partition, []).append((tp, msg))
         for p, messages in by_partition.items():
             state = await self.state_for(p)
             if generation != self.generation:
@@ -252,16 +259,16 @@ class StreamProcessor:
             if state is None:
                 continue
             self._rejected = {}
-            for msg in messages:
-                self._process(state, msg)
+            for tp, msg in messages:
+                self._process(state, tp, msg)
             try:
                 failed = state.flush()
             except Exception as exc:  # not one message's fault: stop, replay from the commit
                 raise RuntimeError(f"flushing partition {p} failed") from exc
             for (name, offset), reason in failed:
                 topic = self.topics[name]
-                raw = next((m.value or b"" for m in messages if m.offset == offset
-                            and m.topic == topic), b"")  # fmt: skip
+                raw = next((m.value or b"" for t, m in messages if m.offset == offset
+                            and t.topic == topic), b"")  # fmt: skip
                 self._reject(state.partition, topic, offset, raw, None, [], error=reason)
             self._dead_letter(state.partition)
             self._publish(state)
@@ -278,9 +285,8 @@ class StreamProcessor:
             sends.append(self._send(MODELS_TOPIC, entry.key.encode(), entry.to_json().encode()))
         state.outbox.clear()
 
-    def _process(self, state: PartitionState, msg: Any) -> None:
+    def _process(self, state: PartitionState, tp: TP, msg: Any) -> None:
         """Decode and account one message; anything that fails for it dead-letters it."""
-        tp = msg.tp
         topic = self.logical[tp.topic]
         offset = msg.offset
         expected = self.expected.get(tp)
@@ -600,11 +606,35 @@ async def _read_ranges(consumer: Any, ranges: dict[Any, tuple[int, int]]) -> Any
             raise RuntimeError(f"rebuild: no fetch response for {names} within 60 s")
 
 
+class WorkerApp(faust.App):
+    """A Faust app whose consumer is :class:`streams.consumer.BatchConsumer`."""
+
+    #: the consumer's ``batch_handler`` (the consumer is created when the worker starts)
+    batch_handler: Any = None
+
+    def _new_consumer(self) -> Any:
+        transport = self.transport
+        consumer = BatchConsumer(
+            transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=transport.loop,
+        )
+        consumer.batch_handler = self.batch_handler
+        return consumer
+
+
 def create_app(
     settings: StreamSettings, registry: ModelRegistry
 ) -> tuple[faust.App, StreamProcessor]:
-    """The Faust app with its agent, timer and rebalance hooks."""
-    app = faust.App(
+    """The Faust app with its agent, timer and rebalance hooks.
+
+    With ``batch_consumer`` (the default) fetched records go from the consumer to
+    :meth:`StreamProcessor.on_batch` directly; the agent only subscribes the topics.
+    """
+    app = (WorkerApp if settings.batch_consumer else faust.App)(
         settings.app_id,
         broker=settings.faust_broker_url(),
         broker_credentials=settings.faust_credentials(),
@@ -637,6 +667,8 @@ def create_app(
         acks=False,
     )
     app.agent(inputs, name="resonance-partials", concurrency=1)(processor.agent)
+    if isinstance(app, WorkerApp):
+        app.batch_handler = processor.on_batch
     app.timer(0.5, name="resonance-tick")(processor.tick)
     app.on_partitions_revoked.connect(processor.on_revoked)
     app.on_partitions_assigned.connect(processor.on_assigned)
