@@ -40,6 +40,14 @@ PARTIALS_TOPIC = "partials"
 DLQ_TOPIC = "dlq"
 
 
+def _run_key(tp: TP, r: DecodeResult) -> tuple[Any, ...] | None:
+    """What consecutive single events must share to be accounted as one run (None: the
+    message is not one): topic-partition, tenancy and feature names in order."""
+    if r.kind != "telemetry" or r.n_input != 1 or r.rejections or r.ts_ms.shape[0] != 1:
+        return None
+    return (tp, r.tenancy, tuple(r.features))
+
+
 def block_config(settings: StreamSettings) -> BlockConfig:
     bootstrap = None
     if settings.bootstrap_samples or settings.bootstrap_hours:
@@ -259,8 +267,7 @@ class StreamProcessor:
             if state is None:
                 continue
             self._rejected = {}
-            for tp, msg in messages:
-                self._process(state, tp, msg)
+            self._process_all(state, messages)
             try:
                 failed = state.flush()
             except Exception as exc:  # not one message's fault: stop, replay from the commit
@@ -285,32 +292,98 @@ class StreamProcessor:
             sends.append(self._send(MODELS_TOPIC, entry.key.encode(), entry.to_json().encode()))
         state.outbox.clear()
 
-    def _process(self, state: PartitionState, tp: TP, msg: Any) -> None:
-        """Decode and account one message; anything that fails for it dead-letters it."""
-        topic = self.logical[tp.topic]
+    def _process_all(self, state: PartitionState, messages: list[tuple[TP, Any]]) -> None:
+        """Decode and account the partition's messages in order.
+
+        Consecutive single telemetry events of one topic-partition, tenancy and feature
+        list (a run) are accounted together (:meth:`PartitionState.process_singles`);
+        every message keeps its own offset, counters, rejections and DLQ record.
+        """
+        run: list[tuple[TP, int, bytes, DecodeResult]] = []
+        run_key: tuple[Any, ...] | None = None
+        for tp, msg in messages:
+            item = self._decode(tp, msg)
+            if item is None:
+                continue
+            offset, raw, result, error = item
+            key = None if error is not None else _run_key(tp, result)
+            if key is not None and key == run_key:
+                run.append((tp, offset, raw, result))  # type: ignore[arg-type]
+                continue
+            if run:
+                self._account_run(state, run)
+                run = []
+            run_key = key
+            if key is not None:
+                run.append((tp, offset, raw, result))  # type: ignore[arg-type]
+            else:
+                self._account(state, tp, offset, raw, result, error)
+        if run:
+            self._account_run(state, run)
+
+    def _decode(
+        self, tp: TP, msg: Any
+    ) -> tuple[int, bytes, DecodeResult | None, str | None] | None:
+        """(offset, raw, result, error) of a message to account; None for one that is not
+        ours to read (replayed, or stale: buffered before a rebalance; Faust re-delivers)."""
         offset = msg.offset
         expected = self.expected.get(tp)
         if expected is not None and (
             offset < expected or (offset > expected and tp in self.strict)
         ):
-            return  # replayed, or stale (buffered before a rebalance): Faust re-delivers it
+            return None
         self.strict.discard(tp)
         self.expected[tp] = offset + 1
         raw = msg.value if msg.value is not None else b""
-        result = None
-        rejects: list[Rejection] = []
-        error = None
         try:
             result = decode(raw, max_bytes=self.settings.max_message_bytes)
             if self.consortium and result.tenancy and result.tenancy.consortium != self.consortium:
                 result = foreign_consortium(result, self.consortium)
-            rejects += result.rejections
-            rejects += state.process(topic, offset, result)
         except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
-            error = f"{type(exc).__name__}: {exc}"
-            if state.next_offset.get(topic) != offset + 1:  # failed before it was read
-                state.block(topic).seen(offset)
-                state.next_offset[topic] = offset + 1
+            return offset, raw, None, f"{type(exc).__name__}: {exc}"
+        return offset, raw, result, None
+
+    def _account_run(self, state: PartitionState, run: list[tuple[TP, int, bytes, DecodeResult]]):
+        """A run of single events (see :meth:`_process_all`): one table, per-message books."""
+        found = None
+        if len(run) > 1:
+            topic = self.logical[run[0][0].topic]
+            try:
+                found = state.process_singles(topic, [o for _, o, _, _ in run],
+                                              [r for _, _, _, r in run])  # fmt: skip
+            except Exception as exc:  # half-applied: not one message's fault; replay
+                raise RuntimeError(f"partition {state.partition}: a run failed") from exc
+        if found is None:  # not the common case: message by message
+            for tp, offset, raw, result in run:
+                self._account(state, tp, offset, raw, result, None)
+            return
+        self.counters["messages"] += len(run)
+        self.counters["samples"] += len(run)  # one row each
+        for (tp, offset, raw, result), rejects in zip(run, found, strict=True):
+            if rejects:
+                self._reject(state.partition, tp.topic, offset, raw, result.tenancy, rejects)
+
+    def _account(
+        self,
+        state: PartitionState,
+        tp: TP,
+        offset: int,
+        raw: bytes,
+        result: DecodeResult | None,
+        error: str | None,
+    ) -> None:
+        """Account one decoded message; anything that fails for it dead-letters it."""
+        topic = self.logical[tp.topic]
+        rejects: list[Rejection] = []
+        if result is not None and error is None:
+            try:
+                rejects += result.rejections
+                rejects += state.process(topic, offset, result)
+            except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None and state.next_offset.get(topic) != offset + 1:
+            state.block(topic).seen(offset)  # failed before it was read
+            state.next_offset[topic] = offset + 1
         self.counters["messages"] += 1
         self.counters["samples"] += 0 if result is None or error else result.n
         if rejects or error:
