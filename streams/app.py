@@ -359,9 +359,9 @@ class StreamProcessor:
             return
         self.counters["messages"] += len(run)
         self.counters["samples"] += len(run)  # one row each
-        for (tp, offset, raw, result), rejects in zip(run, found, strict=True):
-            if rejects:
-                self._reject(state.partition, tp.topic, offset, raw, result.tenancy, rejects)
+        for i, rejects in found.items():
+            tp, offset, raw, result = run[i]
+            self._reject(state.partition, tp.topic, offset, raw, result.tenancy, rejects)
 
     def _account(
         self,

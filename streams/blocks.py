@@ -71,12 +71,14 @@ TableSpec = tuple[str, str, Callable[[], Any]]  # kind, feature, engine factory
 
 
 class RunSources:
-    """The source of a chunk holding a run of one-row messages: one source per row."""
+    """The source of a chunk holding a run of one-row messages of ``topic``: row i comes
+    from the message at ``offsets[i]`` (its source is ``(topic, offsets[i])``)."""
 
-    __slots__ = ("sources",)
+    __slots__ = ("offsets", "topic")
 
-    def __init__(self, sources: list[Any]) -> None:
-        self.sources = sources
+    def __init__(self, topic: str, offsets: list[int]) -> None:
+        self.topic = topic
+        self.offsets = offsets
 
 
 @dataclass(slots=True)
@@ -376,7 +378,7 @@ def _update_by_source(
     lengths: list[int] = []
     for part, source in zip(rows.windows, rows.sources, strict=True):
         if isinstance(source, RunSources):
-            owners += source.sources
+            owners += [(source.topic, o) for o in source.offsets]
             lengths += [1] * part.size
         else:
             owners.append(source)

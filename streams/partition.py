@@ -268,13 +268,14 @@ class PartitionState:
 
     def process_singles(
         self, topic: str, offsets: list[int], results: list[DecodeResult]
-    ) -> list[list[Rejection]] | None:
+    ) -> dict[int, list[Rejection]] | None:
         """Account a run of single telemetry events as one table: what :meth:`process`
         would do for each, in order, with a handful of numpy calls for the whole run.
 
         The caller's run: consecutive messages of ``topic`` in offset order, each one
         accepted row (``n == 1``) without rejections, of one tenancy and the same feature
-        names in the same order. Returns the rejections of each message, or None (nothing
+        names in the same order. Returns the rejections by index in the run (messages without
+        any left out), or None (nothing
         changed: process them one by one) unless it is the common case: a referenced
         model whose features are exactly the reference's, all numeric, and the series
         admitted. Nothing is changed before the run is known to go through, so a failure
@@ -299,19 +300,19 @@ class PartitionState:
         top_ts = int(top[-1])
         blk.max_ts = top_ts if blk.max_ts is None else max(blk.max_ts, top_ts)
         matrix = values.reshape(n, len(names))
-        rejects: list[list[Rejection]] = [[] for _ in range(n)]
-        sources: list[Any] = [(topic, o) for o in offsets]
+        rejects: dict[int, list[Rejection]] = {}
+        kept = offsets
         if keep is not None:
             self._count("windows", n - int(keep.sum()))
             for i in np.flatnonzero(~keep).tolist():
                 rows = tuple(int(j) for j in results[i].rows)
                 rejects[i] = [Rejection(reason, "ts", rows)]
             matrix, starts, late = matrix[keep], starts[keep], late[keep]
-            sources = [s for s, k in zip(sources, keep.tolist(), strict=True) if k]
-        if sources:
+            kept = [o for o, k in zip(offsets, keep.tolist(), strict=True) if k]
+        if kept:
             columns = dict(zip(names, np.ascontiguousarray(matrix.T), strict=True))
             blk.add_table(_tenancy(first), self._specs(info), starts, late, columns,
-                          source=RunSources(sources))  # fmt: skip
+                          source=RunSources(topic, kept))  # fmt: skip
         evicted = self.join.stats.predictions_evicted
         for outcome in self.join.expire():
             self._unmatched(outcome)

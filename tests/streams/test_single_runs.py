@@ -150,7 +150,7 @@ def test_a_refused_row_of_a_run_names_only_its_own_message():
     t = ("c", "m", "x", "1", "s", "h")
     specs = (("drift_numeric", "f", Picky),)
     values = np.array([1.0, 13.0, 2.0, 13.0, 3.0])
-    sources = RunSources([("telemetry", o) for o in range(5)])
+    sources = RunSources("telemetry", list(range(5)))
     blk.add_table(t, specs, np.zeros(5, np.int64), np.zeros(5, bool), {"f": values}, sources)
     blk.cursor[0] = ("telemetry", 5)
     blk.add_table(t, specs, np.zeros(1, np.int64), np.zeros(1, bool), {"f": np.array([4.0])})
