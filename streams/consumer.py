@@ -77,7 +77,9 @@ class BatchConsumer(AIOKafkaConsumer):
             raise
         finally:
             diag.unset_flag(CONSUMER_FETCHING)
-            if handling is not None and not handling.done():
+            # a loop restarted by Faust (its fetcher after a rebalance) leaves the batch in
+            # hand to finish: it holds the worker's lock, so batches stay in order
+            if handling is not None and not handling.done() and self.transport.app.should_stop:
                 handling.cancel()
 
     async def _next_batch(self, read_offset: Any) -> list[tuple[TP, Any]]:
