@@ -1,12 +1,14 @@
 """Faust glue: one agent over the four input topics, the block/commit protocol, the DLQ.
 
-Faust delivers raw bytes in ``take_events`` batches; everything else happens in
-:class:`streams.partition.PartitionState` (pure). Faust's own offset tracking is switched
-off for the input topics (``acks=False``): offsets are committed here, explicitly, only
-after the broker acknowledged the block's final partials and DLQ records
-(docs/streaming.md, "Blocks and commits"). Faust seeks every assigned partition back to
-its committed offset on each rebalance, so a partition's in-memory state is dropped on
-revocation and rebuilt (join state from the log) when its first message comes back.
+Faust's consumer delivers raw bytes a fetch at a time (:mod:`streams.consumer`; or in
+``take_events`` batches through the agent with ``RESONANCE_BATCH_CONSUMER=false``);
+everything else happens in :class:`streams.partition.PartitionState` (pure). Faust's
+own offset tracking is switched off for the input topics (``acks=False``): offsets are
+committed here, explicitly, only after the broker acknowledged the block's final
+partials and DLQ records (docs/streaming.md, "Blocks and commits"). Faust seeks every
+assigned partition back to its committed offset on each rebalance, so a partition's
+in-memory state is dropped on revocation and rebuilt (join state from the log) when its
+first message comes back.
 
 ``RESONANCE_FAULT_POINT`` (tests only) stops the process at a chosen point of the
 protocol, the way a crash would (docs/streaming.md, "Fault injection").

@@ -3,7 +3,7 @@
 A block holds every statistic a worker built from one source topic-partition since its
 ``block_start`` (the committed offset); the four blocks of one partition number form a
 group, named by all four start offsets (``group_start``). Rows are first buffered per
-series (kind, tenancy, feature) and applied to the engines once per batch, so a take() of
+series (kind, tenancy, feature) and applied to the engines once per batch, so a batch of
 10,000 single events costs a handful of numpy calls per series rather than one per event
 (docs/streaming.md, "Worker"). Statistics are keyed (kind, tenancy, feature,
 window_start, late) and emitted as cumulative :class:`streams.partials.Partial` records.
