@@ -14,6 +14,10 @@ the checks of Faust's ``getmany``: nothing is delivered while the flow is stoppe
 seeks back to the committed offsets instead), records of partitions no longer active and
 records below the read offset (fetched before a seek) are dropped. The worker commits
 its offsets itself (``acks=False``): Faust never tracks or acks these records.
+
+Written against faust-streaming 0.15.3 (pinned in pyproject.toml): the loop uses the
+consumer's private ``_wait_next_records``, ``_read_offset``, ``_buffered_partitions`` and
+``perform_seek``, as Faust's own ``getmany`` does; check them on an upgrade.
 """
 
 from __future__ import annotations
