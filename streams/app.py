@@ -1,12 +1,14 @@
 """Faust glue: one agent over the four input topics, the block/commit protocol, the DLQ.
 
-Faust delivers raw bytes in ``take_events`` batches; everything else happens in
-:class:`streams.partition.PartitionState` (pure). Faust's own offset tracking is switched
-off for the input topics (``acks=False``): offsets are committed here, explicitly, only
-after the broker acknowledged the block's final partials and DLQ records
-(docs/streaming.md, "Blocks and commits"). Faust seeks every assigned partition back to
-its committed offset on each rebalance, so a partition's in-memory state is dropped on
-revocation and rebuilt (join state from the log) when its first message comes back.
+Faust's consumer delivers raw bytes a fetch at a time (:mod:`streams.consumer`; or in
+``take_events`` batches through the agent with ``RESONANCE_BATCH_CONSUMER=false``);
+everything else happens in :class:`streams.partition.PartitionState` (pure). Faust's
+own offset tracking is switched off for the input topics (``acks=False``): offsets are
+committed here, explicitly, only after the broker acknowledged the block's final
+partials and DLQ records (docs/streaming.md, "Blocks and commits"). Faust seeks every
+assigned partition back to its committed offset on each rebalance, so a partition's
+in-memory state is dropped on revocation and rebuilt (join state from the log) when its
+first message comes back.
 
 ``RESONANCE_FAULT_POINT`` (tests only) stops the process at a chosen point of the
 protocol, the way a crash would (docs/streaming.md, "Fault injection").
@@ -25,6 +27,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
+from streams.consumer import BatchConsumer
 from streams.decode import DecodeResult, Rejection, decode
 from streams.dlq import DlqLimits, message_record
 from streams.partials import Partial
@@ -37,6 +40,14 @@ log = logging.getLogger("resonance.worker")
 
 PARTIALS_TOPIC = "partials"
 DLQ_TOPIC = "dlq"
+
+
+def _run_key(tp: TP, r: DecodeResult) -> tuple[Any, ...] | None:
+    """What consecutive single events must share to be accounted as one run (None: the
+    message is not one): topic-partition, tenancy and feature names in order."""
+    if r.kind != "telemetry" or r.n_input != 1 or r.rejections or r.ts_ms.shape[0] != 1:
+        return None
+    return (tp, r.tenancy, tuple(r.features))
 
 
 def block_config(settings: StreamSettings) -> BlockConfig:
@@ -188,14 +199,21 @@ class StreamProcessor:
     # --- Faust hooks -----------------------------------------------------------------------
 
     async def agent(self, stream: faust.Stream) -> None:
+        """Faust's per-message path (``RESONANCE_BATCH_CONSUMER=false``); with the batch
+        consumer nothing reaches this stream (it only subscribes the input topics)."""
+        async for events in stream.take_events(
+            self.settings.take_max, within=self.settings.take_within_s
+        ):
+            await self.on_batch([(ev.message.tp, ev.message) for ev in events])
+
+    async def on_batch(self, records: list[tuple[TP, Any]]) -> None:
+        """One batch of ``(tp, record)``: from :class:`streams.consumer.BatchConsumer` (a
+        fetch) or from the agent (a ``take_events`` batch)."""
         try:
-            async for events in stream.take_events(
-                self.settings.take_max, within=self.settings.take_within_s
-            ):
-                async with self.lock:
-                    await self.handle(events)
-                    await self.maybe_emit()
-                self._report(self.settings.report_interval_s)
+            async with self.lock:
+                await self.handle(records)
+                await self.maybe_emit()
+            self._report(self.settings.report_interval_s)
         except Exception as exc:
             # stop the whole worker rather than leave a live process that consumes nothing:
             # nothing uncommitted is lost, the restart replays from the committed offsets
@@ -232,19 +250,18 @@ class StreamProcessor:
 
     # --- batches ---------------------------------------------------------------------------
 
-    async def handle(self, events: list[Any]) -> None:
-        """Process one take() batch, partition group by partition group.
+    async def handle(self, records: list[tuple[TP, Any]]) -> None:
+        """Process one batch of ``(tp, record)``, partition group by partition group.
 
         A rebalance during the batch (seen as a new ``generation``) abandons the rest: Faust
         seeks every assigned partition back to its committed offset and re-delivers.
         """
         generation = self.generation
         assigned = self._assigned()
-        by_partition: dict[int, list[Any]] = {}
-        for ev in events:
-            msg = ev.message
-            if msg.tp in assigned:
-                by_partition.setdefault(msg.partition, []).append(msg)
+        by_partition: dict[int, list[tuple[TP, Any]]] = {}
+        for tp, msg in records:
+            if tp in assigned:
+                by_partition.setdefault(tp.partition, []).append((tp, msg))
         for p, messages in by_partition.items():
             state = await self.state_for(p)
             if generation != self.generation:
@@ -252,16 +269,15 @@ class StreamProcessor:
             if state is None:
                 continue
             self._rejected = {}
-            for msg in messages:
-                self._process(state, msg)
+            self._process_all(state, messages)
             try:
                 failed = state.flush()
             except Exception as exc:  # not one message's fault: stop, replay from the commit
                 raise RuntimeError(f"flushing partition {p} failed") from exc
             for (name, offset), reason in failed:
                 topic = self.topics[name]
-                raw = next((m.value or b"" for m in messages if m.offset == offset
-                            and m.topic == topic), b"")  # fmt: skip
+                raw = next((m.value or b"" for t, m in messages if m.offset == offset
+                            and t.topic == topic), b"")  # fmt: skip
                 self._reject(state.partition, topic, offset, raw, None, [], error=reason)
             self._dead_letter(state.partition)
             self._publish(state)
@@ -278,33 +294,98 @@ class StreamProcessor:
             sends.append(self._send(MODELS_TOPIC, entry.key.encode(), entry.to_json().encode()))
         state.outbox.clear()
 
-    def _process(self, state: PartitionState, msg: Any) -> None:
-        """Decode and account one message; anything that fails for it dead-letters it."""
-        tp = msg.tp
-        topic = self.logical[tp.topic]
+    def _process_all(self, state: PartitionState, messages: list[tuple[TP, Any]]) -> None:
+        """Decode and account the partition's messages in order.
+
+        Consecutive single telemetry events of one topic-partition, tenancy and feature
+        list (a run) are accounted together (:meth:`PartitionState.process_singles`);
+        every message keeps its own offset, counters, rejections and DLQ record.
+        """
+        run: list[tuple[TP, int, bytes, DecodeResult]] = []
+        run_key: tuple[Any, ...] | None = None
+        for tp, msg in messages:
+            item = self._decode(tp, msg)
+            if item is None:
+                continue
+            offset, raw, result, error = item
+            key = None if error is not None else _run_key(tp, result)
+            if key is not None and key == run_key:
+                run.append((tp, offset, raw, result))  # type: ignore[arg-type]
+                continue
+            if run:
+                self._account_run(state, run)
+                run = []
+            run_key = key
+            if key is not None:
+                run.append((tp, offset, raw, result))  # type: ignore[arg-type]
+            else:
+                self._account(state, tp, offset, raw, result, error)
+        if run:
+            self._account_run(state, run)
+
+    def _decode(
+        self, tp: TP, msg: Any
+    ) -> tuple[int, bytes, DecodeResult | None, str | None] | None:
+        """(offset, raw, result, error) of a message to account; None for one that is not
+        ours to read (replayed, or stale: buffered before a rebalance; Faust re-delivers)."""
         offset = msg.offset
         expected = self.expected.get(tp)
         if expected is not None and (
             offset < expected or (offset > expected and tp in self.strict)
         ):
-            return  # replayed, or stale (buffered before a rebalance): Faust re-delivers it
+            return None
         self.strict.discard(tp)
         self.expected[tp] = offset + 1
         raw = msg.value if msg.value is not None else b""
-        result = None
-        rejects: list[Rejection] = []
-        error = None
         try:
             result = decode(raw, max_bytes=self.settings.max_message_bytes)
             if self.consortium and result.tenancy and result.tenancy.consortium != self.consortium:
                 result = foreign_consortium(result, self.consortium)
-            rejects += result.rejections
-            rejects += state.process(topic, offset, result)
         except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
-            error = f"{type(exc).__name__}: {exc}"
-            if state.next_offset.get(topic) != offset + 1:  # failed before it was read
-                state.block(topic).seen(offset)
-                state.next_offset[topic] = offset + 1
+            return offset, raw, None, f"{type(exc).__name__}: {exc}"
+        return offset, raw, result, None
+
+    def _account_run(self, state: PartitionState, run: list[tuple[TP, int, bytes, DecodeResult]]):
+        """A run of single events (see :meth:`_process_all`): one table, per-message books."""
+        found = None
+        if len(run) > 1:
+            topic = self.logical[run[0][0].topic]
+            try:
+                found = state.process_singles(topic, [o for _, o, _, _ in run],
+                                              [r for _, _, _, r in run])  # fmt: skip
+            except Exception as exc:  # half-applied: not one message's fault; replay
+                raise RuntimeError(f"partition {state.partition}: a run failed") from exc
+        if found is None:  # not the common case: message by message
+            for tp, offset, raw, result in run:
+                self._account(state, tp, offset, raw, result, None)
+            return
+        self.counters["messages"] += len(run)
+        self.counters["samples"] += len(run)  # one row each
+        for i, rejects in found.items():
+            tp, offset, raw, result = run[i]
+            self._reject(state.partition, tp.topic, offset, raw, result.tenancy, rejects)
+
+    def _account(
+        self,
+        state: PartitionState,
+        tp: TP,
+        offset: int,
+        raw: bytes,
+        result: DecodeResult | None,
+        error: str | None,
+    ) -> None:
+        """Account one decoded message; anything that fails for it dead-letters it."""
+        topic = self.logical[tp.topic]
+        rejects: list[Rejection] = []
+        if result is not None and error is None:
+            try:
+                rejects += result.rejections
+                rejects += state.process(topic, offset, result)
+            except Exception as exc:  # a bug or an input we did not foresee: dlq, never crash
+                error = f"{type(exc).__name__}: {exc}"
+        if error is not None and state.next_offset.get(topic) != offset + 1:
+            state.block(topic).seen(offset)  # failed before it was read
+            state.next_offset[topic] = offset + 1
         self.counters["messages"] += 1
         self.counters["samples"] += 0 if result is None or error else result.n
         if rejects or error:
@@ -600,11 +681,35 @@ async def _read_ranges(consumer: Any, ranges: dict[Any, tuple[int, int]]) -> Any
             raise RuntimeError(f"rebuild: no fetch response for {names} within 60 s")
 
 
+class WorkerApp(faust.App):
+    """A Faust app whose consumer is :class:`streams.consumer.BatchConsumer`."""
+
+    #: the consumer's ``batch_handler`` (the consumer is created when the worker starts)
+    batch_handler: Any = None
+
+    def _new_consumer(self) -> Any:
+        transport = self.transport
+        consumer = BatchConsumer(
+            transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=transport.loop,
+        )
+        consumer.batch_handler = self.batch_handler
+        return consumer
+
+
 def create_app(
     settings: StreamSettings, registry: ModelRegistry
 ) -> tuple[faust.App, StreamProcessor]:
-    """The Faust app with its agent, timer and rebalance hooks."""
-    app = faust.App(
+    """The Faust app with its agent, timer and rebalance hooks.
+
+    With ``batch_consumer`` (the default) fetched records go from the consumer to
+    :meth:`StreamProcessor.on_batch` directly; the agent only subscribes the topics.
+    """
+    app = (WorkerApp if settings.batch_consumer else faust.App)(
         settings.app_id,
         broker=settings.faust_broker_url(),
         broker_credentials=settings.faust_credentials(),
@@ -637,6 +742,8 @@ def create_app(
         acks=False,
     )
     app.agent(inputs, name="resonance-partials", concurrency=1)(processor.agent)
+    if isinstance(app, WorkerApp):
+        app.batch_handler = processor.on_batch
     app.timer(0.5, name="resonance-tick")(processor.tick)
     app.on_partitions_revoked.connect(processor.on_revoked)
     app.on_partitions_assigned.connect(processor.on_assigned)

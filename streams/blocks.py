@@ -3,7 +3,7 @@
 A block holds every statistic a worker built from one source topic-partition since its
 ``block_start`` (the committed offset); the four blocks of one partition number form a
 group, named by all four start offsets (``group_start``). Rows are first buffered per
-series (kind, tenancy, feature) and applied to the engines once per batch, so a take() of
+series (kind, tenancy, feature) and applied to the engines once per batch, so a batch of
 10,000 single events costs a handful of numpy calls per series rather than one per event
 (docs/streaming.md, "Worker"). Statistics are keyed (kind, tenancy, feature,
 window_start, late) and emitted as cumulative :class:`streams.partials.Partial` records.
@@ -68,6 +68,17 @@ class Series(_Rows):
 
 
 TableSpec = tuple[str, str, Callable[[], Any]]  # kind, feature, engine factory
+
+
+class RunSources:
+    """The source of a chunk holding a run of one-row messages of ``topic``: row i comes
+    from the message at ``offsets[i]`` (its source is ``(topic, offsets[i])``)."""
+
+    __slots__ = ("offsets", "topic")
+
+    def __init__(self, topic: str, offsets: list[int]) -> None:
+        self.topic = topic
+        self.offsets = offsets
 
 
 @dataclass(slots=True)
@@ -223,18 +234,21 @@ class TopicBlock:
         windows: np.ndarray,
         late: np.ndarray,
         columns: dict[str, np.ndarray],
+        source: Any = None,
     ) -> None:
         """Buffer one message's rows for many per-feature engines at once (telemetry).
 
         One buffer entry per message instead of one per feature: single events with 20
         features cost one append, and :meth:`flush` splits the columns per feature.
+        ``source``: :class:`RunSources` for a run of one-row messages (default: the
+        message being processed).
         """
         if windows.size == 0:
             return
         series = self.tables.get(tenancy)
         if series is None:
             series = self.tables[tenancy] = Table(specs)
-        series.append(windows, late, columns, self.cursor[0])
+        series.append(windows, late, columns, self.cursor[0] if source is None else source)
 
     def rollback(self, source: Any) -> None:
         """Forget the rows buffered for ``source`` (its processing failed half-way)."""
@@ -357,8 +371,18 @@ class TopicBlock:
 def _update_by_source(
     engine: Any, columns: list[np.ndarray | None], idx: np.ndarray | None, rows: _Rows
 ) -> list[tuple[Any, str]]:
-    """Apply one group's rows source by source; (source, reason) of each refused one."""
-    lengths = [part.size for part in rows.windows]
+    """Apply one group's rows source by source; (source, reason) of each refused one.
+
+    A chunk is one source, but a :class:`RunSources` chunk one source per row."""
+    owners: list[Any] = []  # per chunk: its source; per row of a run: the row's source
+    lengths: list[int] = []
+    for part, source in zip(rows.windows, rows.sources, strict=True):
+        if isinstance(source, RunSources):
+            owners += [(source.topic, o) for o in source.offsets]
+            lengths += [1] * part.size
+        else:
+            owners.append(source)
+            lengths.append(part.size)
     owner = np.repeat(np.arange(len(lengths)), lengths)
     picked = np.arange(owner.size) if idx is None else idx
     failed: list[tuple[Any, str]] = []
@@ -367,7 +391,7 @@ def _update_by_source(
         try:
             engine.update(*_trim_none([None if c is None else c[sel] for c in columns]))
         except Exception as exc:
-            failed.append((rows.sources[chunk], f"{type(exc).__name__}: {exc}"))
+            failed.append((owners[chunk], f"{type(exc).__name__}: {exc}"))
     return failed
 
 

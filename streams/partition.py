@@ -28,7 +28,7 @@ from processors.energy import EnergyMeter
 from processors.labels import as_labels, canonical_label
 from processors.latency import LatencyHistogram
 from processors.reference import NumericReference
-from streams.blocks import TableSpec, Tenancy, TopicBlock
+from streams.blocks import RunSources, TableSpec, Tenancy, TopicBlock
 from streams.bootstrap import BootstrapBuffer
 from streams.decode import DecodeResult, Rejection
 from streams.join import JoinState, Outcome, Prediction, join_scope
@@ -265,6 +265,121 @@ class PartitionState:
         if self.join.stats.predictions_evicted > evicted:
             self._count("join_predictions_evicted", self.join.stats.predictions_evicted - evicted)
         return rejects
+
+    def process_singles(
+        self, topic: str, offsets: list[int], results: list[DecodeResult]
+    ) -> dict[int, list[Rejection]] | None:
+        """Account a run of single telemetry events as one table: what :meth:`process`
+        would do for each, in order, with a handful of numpy calls for the whole run.
+
+        The caller's run: consecutive messages of ``topic`` in offset order, each one
+        accepted row (``n == 1``) without rejections, of one tenancy and the same feature
+        names in the same order. Returns the rejections by index in the run (messages without
+        any left out), or None (nothing
+        changed: process them one by one) unless it is the common case: a referenced
+        model whose features are exactly the reference's, all numeric, and the series
+        admitted. Nothing is changed before the run is known to go through, so a failure
+        leaves the state as it was.
+        """
+        try:
+            plan = self._plan_singles(topic, results)
+        except Exception:  # whatever it is, process() reports it for its message
+            return None
+        if plan is None:
+            return None
+        info, blk, names, values, ts, starts, late, top = plan
+        n = len(results)
+        first = results[0]
+        # --- from here on the state changes
+        keep, reason = self._admit_run(blk, starts)
+        for offset in offsets:
+            blk.seen(offset)
+        self.next_offset[topic] = offsets[-1] + 1
+        self.last_message_at = time.monotonic()
+        self._offset = offsets[-1]
+        top_ts = int(top[-1])
+        blk.max_ts = top_ts if blk.max_ts is None else max(blk.max_ts, top_ts)
+        matrix = values.reshape(n, len(names))
+        rejects: dict[int, list[Rejection]] = {}
+        kept = offsets
+        if keep is not None:
+            self._count("windows", n - int(keep.sum()))
+            for i in np.flatnonzero(~keep).tolist():
+                rows = tuple(int(j) for j in results[i].rows)
+                rejects[i] = [Rejection(reason, "ts", rows)]
+            matrix, starts, late = matrix[keep], starts[keep], late[keep]
+            kept = [o for o, k in zip(offsets, keep.tolist(), strict=True) if k]
+        if kept:
+            columns = dict(zip(names, np.ascontiguousarray(matrix.T), strict=True))
+            blk.add_table(_tenancy(first), self._specs(info), starts, late, columns,
+                          source=RunSources(topic, kept))  # fmt: skip
+        evicted = self.join.stats.predictions_evicted
+        for outcome in self.join.expire():
+            self._unmatched(outcome)
+        if self.join.stats.predictions_evicted > evicted:
+            self._count("join_predictions_evicted", self.join.stats.predictions_evicted - evicted)
+        return rejects
+
+    def _plan_singles(self, topic: str, results: list[DecodeResult]) -> Any:
+        """The pure part of :meth:`process_singles`: None unless the common case."""
+        first = results[0]
+        if first.kind != "telemetry" or first.tenancy is None:
+            return None
+        self.refresh()
+        info, _ = self._check(topic, first)
+        if info is None or info.profile is None:
+            return None
+        refs = info.profile.features
+        names = list(first.features)
+        if first.features.keys() != refs.keys():
+            return None
+        n = len(results)
+        # one value per (message, feature), message-major; an object column (a string,
+        # a boolean, None from the general decoder) makes the array object: not this path
+        values = np.concatenate([v for r in results for v in r.features.values()])
+        if values.dtype != np.float64 or values.size != n * len(names):
+            return None
+        ts = np.concatenate([r.ts_ms for r in results])
+        if ts.size != n:
+            return None
+        if not self._admit_series(first):
+            return None  # one by one: each gets the series rejection
+        blk = self.block(topic)
+        window_ms = self.cfg.window_ms
+        starts = ts - ts % window_ms
+        # late as one message at a time: against the block's max ts before each row
+        top = np.maximum.accumulate(ts)
+        before = np.empty(n, np.int64)
+        before[1:] = top[:-1]
+        if blk.max_ts is None:
+            before[0] = ts[0]  # nothing before the first row: never late
+            late = starts + window_ms <= before - self.cfg.lateness_ms
+            late[0] = False
+        else:
+            before[0] = blk.max_ts
+            np.maximum(before, blk.max_ts, out=before)
+            late = starts + window_ms <= before - self.cfg.lateness_ms
+        return info, blk, names, values, ts, starts, late, top
+
+    def _admit_run(self, blk: TopicBlock, starts: np.ndarray) -> tuple[np.ndarray | None, str]:
+        """:meth:`TopicBlock.admit_windows` for one-row messages, message after message:
+        None (all admitted), or the admitted rows and the refusal's reason. Only the
+        per-block bound can refuse a row here (one window per message)."""
+        known = blk.window_starts
+        per_block = self.cfg.max_windows_per_block
+        uniq = np.unique(starts).tolist()
+        new = [w for w in uniq if w not in known]
+        if len(known) + len(new) <= per_block:
+            known.update(new)
+            return None, ""
+        keep = np.ones(starts.size, bool)
+        for i, w in enumerate(starts.tolist()):
+            if w not in known:
+                if len(known) >= per_block:
+                    keep[i] = False
+                    continue
+                known.add(w)
+        return keep, f"too many windows in one block (limit {per_block})"
 
     def _count(self, bound: str, n: int) -> None:
         self.limited[bound] = self.limited.get(bound, 0) + n

@@ -56,6 +56,9 @@ class StreamSettings(BaseSettings):
     block_messages: int = Field(20_000, ge=1)
     block_idle_s: float = Field(5.0, gt=0)
     block_max_age_s: float = Field(300.0, gt=0)
+    #: fetched records go to the worker a fetch at a time (streams.consumer), not through
+    #: Faust's per-message stream path (``take_max``/``take_within_s`` apply only then)
+    batch_consumer: bool = True
     take_max: int = Field(10_000, ge=1)
     take_within_s: float = Field(0.5, gt=0)
     max_message_bytes: int = Field(1 << 20, ge=1024)
