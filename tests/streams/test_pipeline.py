@@ -43,10 +43,13 @@ def wait_exact(stack, want, timeout: float = 300.0):
     return got
 
 
-def test_end_to_end_totals_exact(stack):
+@pytest.mark.parametrize("batch_consumer", ["true", "false"], ids=["batches", "faust-agent"])
+def test_end_to_end_totals_exact(stack, batch_consumer):
+    """Both consumer paths: fetched batches straight to the worker (the default) and
+    Faust's per-message agent path (``RESONANCE_BATCH_CONSUMER=false``)."""
     sim, summary = simulate(stack, seed=3, minutes_ago=40, duration=600)
     stack.write_references(sim.models)
-    worker = stack.worker()
+    worker = stack.worker(RESONANCE_BATCH_CONSUMER=batch_consumer)
     got = wait_exact(stack, expected_totals(summary))
     assert worker.alive
     kinds = {p.kind for p in got.values()}
