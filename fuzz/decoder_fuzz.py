@@ -5,6 +5,8 @@ The properties are those the worker relies on to never stop a partition:
 * :func:`streams.decode.decode` returns for any bytes, never raises, and never reaches its
   catch-all ("undecodable message ...", which would mean a decoder bug);
 * accepted rows are consistent: every column has one value per accepted row;
+* where the fast path (:mod:`streams.fast_decode`) takes a message, the general path
+  gives the same result (kind, tenancy, rows, timestamps, feature columns bit for bit);
 * the message's one DLQ record (:func:`streams.dlq.message_record`) stays within
   ``DlqLimits.max_record_bytes`` and parses back (:func:`streams.dlq.parse_dlq_record`).
 
@@ -51,6 +53,12 @@ def seeds() -> list[bytes]:
         msg(
             "telemetry",
             batch=True,
+            ts=[NOW + i for i in range(5)],
+            features={"a": [1, -0.0, 2.5e-300, 9007199254740993, 7], "é": [0.1] * 5},
+        ),  # fmt: skip
+        msg(
+            "telemetry",
+            batch=True,
             ts=[NOW, "2026-11-29T10:00:00.002Z"],
             features={"g": ["a", None]},
         ),  # fmt: skip
@@ -86,10 +94,37 @@ def seeds() -> list[bytes]:
 
 def check(data: bytes) -> None:
     """The fuzzed property (raises AssertionError on a violation)."""
-    from streams.decode import decode
+    from streams.decode import (
+        MAX_MESSAGE_BYTES,
+        DecodeResult,
+        _decode_into,
+        _envelope,
+        decode,
+    )
     from streams.dlq import DlqLimits, message_record, parse_dlq_record
+    from streams.events import MAX_TS_SKEW_MS
+    from streams.fast_decode import fast_telemetry
 
     r = decode(data, now_ms=NOW)
+    fast = fast_telemetry(data, NOW, MAX_TS_SKEW_MS, _envelope, DecodeResult)
+    if fast is not None:
+        general = DecodeResult()
+        try:
+            _decode_into(general, data, MAX_MESSAGE_BYTES, NOW, MAX_TS_SKEW_MS)
+        except Exception as exc:
+            raise AssertionError(f"fast path took what the general path refuses: {exc!r}") from exc
+        assert not general.rejections, general.rejections
+        assert (fast.kind, fast.tenancy, fast.batch) == (
+            general.kind,
+            general.tenancy,
+            general.batch,
+        )
+        assert fast.ts_ms.tolist() == general.ts_ms.tolist(), (fast.ts_ms, general.ts_ms)
+        assert fast.rows.tolist() == general.rows.tolist()
+        assert list(fast.features) == list(general.features)
+        for name, col in fast.features.items():
+            other = general.features[name]
+            assert col.dtype == other.dtype and col.tobytes() == other.tobytes(), name
     assert not any(x.reason.startswith("undecodable") for x in r.rejections), r.rejections
     assert r.message_rejected or r.n == len(r.rows) == len(r.ts_ms) <= r.n_input
     for col in [*r.columns.values(), *r.features.values()]:
