@@ -447,7 +447,7 @@ def decode(
     max_skew_ms: int = MAX_TS_SKEW_MS,
 ) -> DecodeResult:
     """Decode and validate one message value; never raises on bad input."""
-    if len(raw) <= max_bytes:  # clean numeric telemetry: typed msgspec structs, 2-D array
+    if len(raw) <= max_bytes:  # clean numeric telemetry: streams.fast_decode (simdjson, msgspec)
         now = int(time.time() * 1000) if now_ms is None else int(now_ms)
         try:
             fast = fast_telemetry(raw, now, max_skew_ms, _envelope, DecodeResult)

@@ -96,6 +96,7 @@ def test_clean_numeric_telemetry_takes_the_fast_path():
         SINGLE,
         BATCH | {"features": names},  # \u escapes, a surrogate pair, integers, nulls
         BATCH | {"features": {}},
+        BATCH | {"features": {f"f{i}": [i, 0.5] for i in range(fast_decode.MAX_FAST_FEATURES)}},
         BATCH | {"ts": [NOW + 3, NOW - 2], "features": {"a": [18446744073709551615, 1e-400]}},
     ):
         raw = json.dumps(body).encode()
@@ -144,6 +145,8 @@ _DOUBTFUL = {
     "lone surrogate name": BATCH | {"features": {"\udc00": [1, 2]}},
     "NUL in a name": BATCH | {"features": {"a": [1, 2], "a\x00b": [3, 4]}},
     "bracket in a name": BATCH | {"features": {"a[0]": [1, 2]}},
+    "too wide": BATCH
+    | {"features": {f"f{i}": [i, 0.5] for i in range(fast_decode.MAX_FAST_FEATURES + 1)}},
 }
 _TEXT = {  # JSON text no dict can write
     "1e400": _raw((BATCH | {"features": Obj([("a", [1, Raw("1e400")])])}).items()),
