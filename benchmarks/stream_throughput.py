@@ -228,8 +228,8 @@ def py_spy_summary(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, default=4000, help="batch envelopes (4000)")
-    parser.add_argument("--singles", type=int, default=30_000, help="single events (30000)")
+    parser.add_argument("--batches", type=int, default=15_000, help="batch envelopes (15000)")
+    parser.add_argument("--singles", type=int, default=100_000, help="single events (100000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", type=Path, help="py-spy raw output of one phase")
     parser.add_argument(
