@@ -128,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sink's RESONANCE_SINK_LEDGER_KEYS (2000: reached within the "
                         "run; 0: the production default)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the JSON lines here")
+    parser.add_argument("--policy", type=Path, metavar="FILE",
+                        help="the sink's policy file (its horizons set how many windows each "
+                        "evaluation reads: 62 with the built-in policy)")  # fmt: skip
     parser.add_argument("--no-evaluate", action="store_true",
                         help="the sink only stores (no policy evaluation)")  # fmt: skip
     parser.add_argument("--trace", type=Path, metavar="DIR",
@@ -185,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         sink = subprocess.Popen(
             [*python("resonance.cli", "sink"), "sink", "--bootstrap", broker.bootstrap,
              "--group", "soak-sink", "--data-dir", warehouse,
-             *(["--no-evaluate"] if args.no_evaluate else [])],
+             *(["--no-evaluate"] if args.no_evaluate else []),
+             *(["--policy", str(args.policy)] if args.policy else [])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink_log,
         )  # fmt: skip
         procs.append(sink)
