@@ -11,12 +11,15 @@ import psutil
 
 
 class RssSampler:
-    """(monotonic time, RSS MB) of one process every ``every_s``, in a thread."""
+    """(monotonic time, RSS MB) of one process every ``every_s``, in a thread; ``anon``
+    holds (time, anonymous RSS MB): RSS minus file-backed and shared pages (mapped
+    libraries such as chDB's, which page in as their code runs)."""
 
     def __init__(self, pid: int, every_s: float = 0.1) -> None:
         self.proc = psutil.Process(pid)
         self.every_s = every_s
         self.samples: list[tuple[float, float]] = []
+        self.anon: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -24,14 +27,19 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                rss = self.proc.memory_info().rss / 2**20
+                info = self.proc.memory_info()
             except psutil.Error:
                 return
-            self.samples.append((time.monotonic(), rss))
+            now = time.monotonic()
+            self.samples.append((now, info.rss / 2**20))
+            self.anon.append((now, (info.rss - info.shared) / 2**20))
             self._stop.wait(self.every_s)
 
     def last(self) -> float:
         return round(self.samples[-1][1], 1) if self.samples else float("nan")
+
+    def last_anon(self) -> float:
+        return round(self.anon[-1][1], 1) if self.anon else float("nan")
 
     def max_between(self, t0: float, t1: float) -> float:
         inside = [rss for t, rss in self.samples if t0 <= t <= t1]

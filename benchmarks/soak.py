@@ -16,10 +16,19 @@ sink's ``sink_lag`` on ``partials`` (ends minus committed); ``worker_rss_mb``,
 ``sink_rss_mb``; and the load average. After the run, the producers stop and the soak
 waits (up to 10 minutes) for the worker's read lag to drain, then prints one summary
 object: max lags, RSS start (60 s in, after imports and chDB loaded) / end / max and
-slope (MB per minute, least squares over the samples after the first fifth of the run)
-of both processes, the drain time, and the totals. ``--out FILE`` also writes the lines there.
+slope (MB per minute, least squares over the samples after the first fifth of the run,
+and over the second half) of both processes, also for anonymous RSS alone (``anon``: RSS
+minus file-backed pages, i.e. without chDB's 530 MB library paging in), the drain time,
+and the totals. ``--out FILE`` also writes the lines there.
 
-    python benchmarks/soak.py --minutes 30 > test-artifacts/soak-30.json
+Two bounded states fill slowly at production defaults: the worker's join (128 MiB per
+partition) and the sink's ledger (20,000 keys). The soak lowers both by default
+(``--join-max-mb 8``, ``--ledger-keys 2000``) so that a 30-minute run reaches them and
+shows the plateau; pass 0 for the production defaults. ``--trace DIR`` (with
+``--trace-light``: no tracemalloc) runs both processes under benchmarks/memtrace.py and
+logs where memory goes (Python heap by source line, glibc, chDB's caches and jemalloc).
+
+    python benchmarks/soak.py --minutes 30 --out test-artifacts/soak-30.jsonl
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -84,14 +94,25 @@ def slope_mb_per_min(samples: list[tuple[float, float]], skip: float = 0.2) -> f
     return round(float(np.polyfit(t, r, 1)[0]), 3)
 
 
-def rss_summary(s: RssSampler, warm_s: float = 60.0) -> dict[str, float]:
+def rss_summary(s: RssSampler, warm_s: float = 60.0) -> dict[str, Any]:
     """RSS at ``warm_s`` into the run (imports, chDB and the first window are loaded by
-    then; the first sample in shorter runs), at the end, the max and the slope."""
-    t0 = s.samples[0][0]
-    start = next((r for t, r in s.samples if t - t0 >= warm_s), s.samples[0][1])
-    rss = [r for _, r in s.samples]
+    then; the first sample in shorter runs), at the end, the max, the slope after the
+    first fifth and over the second half (bounded state fills early: a plateau shows as
+    a second-half slope near 0), and RSS at each fifth of the run."""
+    out = _summary(s.samples, warm_s)
+    out["anon"] = _summary(s.anon, warm_s)  # RSS minus file-backed pages (chDB's library)
+    return out
+
+
+def _summary(samples: list[tuple[float, float]], warm_s: float) -> dict[str, Any]:
+    t0 = samples[0][0]
+    start = next((r for t, r in samples if t - t0 >= warm_s), samples[0][1])
+    rss = [r for _, r in samples]
     return {"start": round(start, 1), "end": round(rss[-1], 1), "max": round(max(rss), 1),
-            "slope_mb_per_min": slope_mb_per_min(s.samples)}  # fmt: skip
+            "slope_mb_per_min": slope_mb_per_min(samples),
+            "slope_second_half": slope_mb_per_min(samples, 0.5),
+            "fifths": [round(samples[min(len(samples) - 1, len(samples) * k // 5)][1], 1)
+                       for k in range(1, 6)]}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,7 +121,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factor", type=float, default=2.0, help="x nominal rate (2)")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between lines (10)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--join-max-mb", type=float, default=8.0,
+                        help="the worker's RESONANCE_JOIN_MAX_BYTES in MiB per partition (8: "
+                        "reached within the run; 0: the production default)")  # fmt: skip
+    parser.add_argument("--ledger-keys", type=int, default=2_000,
+                        help="the sink's RESONANCE_SINK_LEDGER_KEYS (2000: reached within the "
+                        "run; 0: the production default)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the JSON lines here")
+    parser.add_argument("--policy", type=Path, metavar="FILE",
+                        help="the sink's policy file (its horizons set how many windows each "
+                        "evaluation reads: 62 with the built-in policy)")  # fmt: skip
+    parser.add_argument("--no-evaluate", action="store_true",
+                        help="the sink only stores (no policy evaluation)")  # fmt: skip
+    parser.add_argument("--trace", type=Path, metavar="DIR",
+                        help="run both processes under benchmarks/memtrace.py (tracemalloc; "
+                        "slower): DIR/worker.jsonl and DIR/sink.jsonl")  # fmt: skip
+    parser.add_argument(
+        "--trace-light",
+        action="store_true",
+        help="with --trace: no tracemalloc (RSS, glibc, chDB figures only)",
+    )
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.factor <= 0 or args.every <= 0:
         parser.error("--minutes, --factor and --every must be > 0")
@@ -124,7 +164,21 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, "RESONANCE_KAFKA_BOOTSTRAP": broker.bootstrap,
                "RESONANCE_REFERENCES_DIR": str(root), "RESONANCE_APP_ID": "soak-worker",
                "RESONANCE_REPORT_INTERVAL_S": "1", "PYTHONUNBUFFERED": "1"}  # fmt: skip
-        worker = subprocess.Popen([sys.executable, "-m", "streams.worker"], cwd=ROOT, env=env,
+        if args.join_max_mb:
+            env["RESONANCE_JOIN_MAX_BYTES"] = str(int(args.join_max_mb * 2**20))
+        if args.ledger_keys:
+            env["RESONANCE_SINK_LEDGER_KEYS"] = str(args.ledger_keys)
+
+        def python(module: str, name: str) -> list[str]:
+            if args.trace is None:
+                return [sys.executable, "-m", module]
+            args.trace.mkdir(parents=True, exist_ok=True)
+            return [sys.executable, str(ROOT / "benchmarks" / "memtrace.py"), "--every", "60",
+                    "--out", str(args.trace / f"{name}.jsonl"),
+                    *(["--chdb"] if name == "sink" else []),
+                    *(["--light"] if args.trace_light else []), "-m", module]  # fmt: skip
+
+        worker = subprocess.Popen(python("streams.worker", "worker"), cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         procs.append(worker)
         warehouse = str(root / "warehouse")
@@ -132,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                         warehouse], cwd=ROOT, env=env, check=True, capture_output=True)  # fmt: skip
         sink_log = (root / "sink.log").open("wb")
         sink = subprocess.Popen(
-            [sys.executable, "-m", "resonance.cli", "sink", "--bootstrap", broker.bootstrap,
-             "--group", "soak-sink", "--data-dir", warehouse],
+            [*python("resonance.cli", "sink"), "sink", "--bootstrap", broker.bootstrap,
+             "--group", "soak-sink", "--data-dir", warehouse,
+             *(["--no-evaluate"] if args.no_evaluate else []),
+             *(["--policy", str(args.policy)] if args.policy else [])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink_log,
         )  # fmt: skip
         procs.append(sink)
@@ -170,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                     "sink_lag": p_ends - p_committed,
                     "worker_rss_mb": w_rss.last(),
                     "sink_rss_mb": s_rss.last(),
+                    "worker_anon_mb": w_rss.last_anon(),
+                    "sink_anon_mb": s_rss.last_anon(),
                     "load_1m": round(os.getloadavg()[0], 2),
                     "producing": producer.is_alive(),
                 }

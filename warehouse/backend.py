@@ -123,6 +123,34 @@ class DirectoryLock:
             self._fd = None
 
 
+#: each of chDB's caches, MiB (WarehouseSettings.chdb_cache_mb; docs/warehouse.md, "Memory")
+DEFAULT_CHDB_CACHE_MB = 64
+#: the server settings ``cache_mb`` sets; ClickHouse's defaults are 5 GiB each but the
+#: last (100 MiB)
+CHDB_CACHES = (
+    "mark_cache_size",
+    "primary_index_cache_size",
+    "index_mark_cache_size",
+    "query_condition_cache_size",
+)
+
+
+def chdb_connection(path: Path, cache_mb: int, max_memory_mb: int = 0) -> str:
+    """chDB's connection string: the directory plus server settings as start-up args.
+
+    >>> chdb_connection(Path("/d"), 64).split("&")[0]
+    '/d?mark_cache_size=67108864'
+    >>> "max_server_memory_usage=1073741824" in chdb_connection(Path("/d"), 64, 1024)
+    True
+    """
+    if "?" in str(path):
+        raise UsageError(f"data directory {path.parent}: a '?' would start chDB's settings")
+    args = {name: cache_mb << 20 for name in CHDB_CACHES}
+    if max_memory_mb:
+        args["max_server_memory_usage"] = max_memory_mb << 20
+    return f"{path}?" + "&".join(f"{k}={v}" for k, v in args.items())
+
+
 class ChdbBackend:
     """Embedded ClickHouse (chDB) persisted in ``data_dir``; owns the directory while open.
 
@@ -130,7 +158,13 @@ class ChdbBackend:
     fails), so every call holds ``_serial``: callers on other threads wait their turn.
     """
 
-    def __init__(self, data_dir: str | Path, database: str = DEFAULT_DATABASE) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        database: str = DEFAULT_DATABASE,
+        cache_mb: int = DEFAULT_CHDB_CACHE_MB,
+        max_memory_mb: int = 0,
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.database = database
         self._serial = threading.Lock()
@@ -139,7 +173,9 @@ class ChdbBackend:
         try:
             from chdb.session import Session
 
-            self._session = Session(str(self.data_dir / "clickhouse"))
+            self._session = Session(
+                chdb_connection(self.data_dir / "clickhouse", cache_mb, max_memory_mb)
+            )
             self._session.query(f"CREATE DATABASE IF NOT EXISTS {_ident(database)}")
             self._session.query(f"USE {_ident(database)}")
         except Exception as exc:
@@ -356,7 +392,9 @@ def open_backend(
         return ServerBackend(
             url, s.clickhouse_user, password, s.clickhouse_database, s.clickhouse_secure
         )
-    return ChdbBackend(data_dir or s.data_dir, s.clickhouse_database)
+    return ChdbBackend(
+        data_dir or s.data_dir, s.clickhouse_database, s.chdb_cache_mb, s.chdb_max_memory_mb
+    )
 
 
 def _dedup_settings(token: str | None) -> str:

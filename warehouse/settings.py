@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("resonance-data")
@@ -35,3 +35,12 @@ class WarehouseSettings(BaseSettings):
     minute_ttl_days: int = 90
     # Retention of DLQ records (raw bytes are bulky); 0 = keep forever.
     dlq_ttl_days: int = 30
+    # Embedded chDB only (docs/warehouse.md, "Memory"): the size of each of its caches
+    # (marks, primary index, skipping-index marks, query conditions; ClickHouse's
+    # defaults are 5 GiB, 5 GiB, 5 GiB and 100 MiB), and its memory limit (0 = chDB's
+    # default, 90 % of RAM; a query that would pass it fails instead).
+    chdb_cache_mb: int = Field(64, ge=0)
+    chdb_max_memory_mb: int = Field(0, ge=0)
+    # The sink's cache of stored (version, state) per partial key (warehouse.sink.ledger);
+    # a miss costs a ClickHouse lookup, a key ~4 KB of heap.
+    sink_ledger_keys: int = Field(20_000, ge=1)

@@ -139,8 +139,10 @@ def _run(args: argparse.Namespace) -> int:
         from streams.settings import StreamSettings
         from warehouse.evaluator import Evaluator, KafkaPublisher
         from warehouse.migrate import minute_ttl_days
+        from warehouse.settings import WarehouseSettings
 
-        writer = PartialWriter(backend, retention_days=minute_ttl_days(backend))
+        writer = PartialWriter(backend, WarehouseSettings().sink_ledger_keys,
+                               retention_days=minute_ttl_days(backend))  # fmt: skip
         stream = StreamSettings()
         evaluator = None if args.no_evaluate else Evaluator(
             backend, policy, window_s=stream.window_s, lateness_s=stream.allowed_lateness_s,

@@ -1,0 +1,184 @@
+"""Run a module under tracemalloc and log where its Python heap grows (soak.py --trace).
+
+    python benchmarks/memtrace.py --out worker.jsonl --every 60 -m streams.worker [args]
+
+Every ``--every`` seconds one JSON line on ``--out``: ``t_s``, ``rss_mb`` (the whole
+process), ``traced_mb`` (the Python heap tracemalloc sees; RSS minus it is native memory:
+chDB, Arrow, numpy buffers, allocator retention), and the ``--top`` source lines whose
+traced size grew most since the first snapshot (``--warm`` seconds in); also glibc's
+``mallinfo2`` (in use, free in its heaps, mmapped) and, with ``--chdb``, chDB's memory
+tracker, cache sizes, active parts and jemalloc totals. tracemalloc slows
+allocation-heavy code by about 2x and its snapshots cost memory of their own: figures
+from a traced run locate growth; ``--light`` (no tracemalloc) keeps RSS honest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import runpy
+import sys
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+
+def _rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _rss_split() -> dict:
+    """RSS by kind (MB): anonymous (heaps) and file-backed (mapped libraries: chDB's
+    530 MB shared object pages in as its code runs, and the kernel may drop them)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                out[line.split(":")[0][3:].lower() + "_mb"] = round(int(line.split()[1]) / 1024, 1)
+    return out
+
+
+_BACKENDS: list = []  # ChdbBackend instances of this process (--chdb)
+_WRITERS: list = []  # the sink's PartialWriter (its ledger's size)
+_CHDB_METRICS = ("MemoryTracking", "MarkCacheBytes", "PrimaryIndexCacheBytes",
+                 "UncompressedCacheBytes", "QueryCacheBytes", "QueryConditionCacheBytes",
+                 "CompiledExpressionCacheBytes", "IndexMarkCacheBytes", "PageCacheBytes",
+                 "MergesMutationsMemoryTracking")  # fmt: skip
+
+
+def _track_chdb() -> None:
+    from warehouse.backend import ChdbBackend
+
+    init = ChdbBackend.__init__
+
+    def tracked(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
+        init(self, *a, **kw)
+        _BACKENDS.append(self)
+
+    ChdbBackend.__init__ = tracked  # type: ignore[method-assign]
+
+    from warehouse.sink.writer import PartialWriter
+
+    winit = PartialWriter.__init__
+
+    def wtracked(self, *a, **kw) -> None:  # type: ignore[no-untyped-def]
+        winit(self, *a, **kw)
+        _WRITERS.append(self)
+
+    PartialWriter.__init__ = wtracked  # type: ignore[method-assign]
+
+
+def _chdb_probe() -> dict:
+    """chDB's own view: memory tracker, cache sizes, active parts, jemalloc totals (MB)."""
+    if not _BACKENDS or _BACKENDS[-1]._session is None:
+        return {}
+    b = _BACKENDS[-1]
+    names = ", ".join(f"'{n}'" for n in _CHDB_METRICS)
+    m = b.query(f"SELECT metric, value FROM system.metrics WHERE metric IN ({names})")
+    pairs = zip(m["metric"].to_pylist(), m["value"].to_pylist(), strict=True)
+    out = {k: round(v / 2**20, 1) for k, v in pairs}
+    p = b.query("SELECT count() AS n, sum(primary_key_bytes_in_memory_allocated) AS pk,"
+                " sum(rows) AS r FROM system.parts WHERE active").to_pylist()[0]  # fmt: skip
+    out |= {"parts": p["n"], "pk_mb": round(p["pk"] / 2**20, 1), "rows": p["r"]}
+    if _WRITERS:
+        out["ledger_keys"] = len(_WRITERS[-1].ledger)
+    stats = b.query("SELECT stats FROM system.jemalloc_stats")["stats"][0].as_py()
+    for line in stats.splitlines():
+        if line.startswith("Allocated:"):  # Allocated: N, active: N, metadata: N ...
+            for part in line.split(","):
+                k, _, v = part.strip().partition(":")
+                if v.strip().isdigit():
+                    out["je_" + k.strip().split()[0]] = round(int(v) / 2**20, 1)
+    return out
+
+
+def _probe() -> dict:
+    try:
+        return _chdb_probe()
+    except Exception as exc:  # a diagnostic never stops the process
+        return {"error": str(exc)[:200]}
+
+
+class _Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
+                "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
+
+
+def _malloc() -> dict:
+    """glibc's view (MB): bytes in use, free inside its heaps (fragmentation), mmapped."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallinfo2.restype = _Mallinfo2
+        m = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return {}
+    mb = 2**20
+    return {"used_mb": round(m.uordblks / mb, 1), "free_mb": round(m.fordblks / mb, 1),
+            "mmap_mb": round(m.hblkhd / mb, 1), "heaps_mb": round(m.arena / mb, 1)}  # fmt: skip
+
+
+def _watch(out: Path, every: float, warm: float, top: int) -> None:
+    t0 = time.monotonic()
+    time.sleep(warm)
+    traced = tracemalloc.is_tracing()
+    filters = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    base = tracemalloc.take_snapshot().filter_traces(filters) if traced else None
+    with out.open("w") as f:
+        while True:
+            row = {
+                "t_s": round(time.monotonic() - t0, 1),
+                "rss_mb": round(_rss_mb(), 1),
+                **_rss_split(),
+                "pymalloc_blocks": sys.getallocatedblocks(),
+                "malloc": _malloc(),
+                "chdb": _probe(),
+            }
+            if base is not None:
+                snap = tracemalloc.take_snapshot().filter_traces(filters)
+                row["traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
+                row["tracemalloc_own_mb"] = round(tracemalloc.get_tracemalloc_memory() / 2**20, 1)
+                row["top"] = [
+                    {
+                        "where": f"{d.traceback[0].filename}:{d.traceback[0].lineno}",
+                        "mb": round(d.size / 2**20, 2),
+                        "growth_mb": round(d.size_diff / 2**20, 2),
+                        "count": d.count,
+                    }  # fmt: skip
+                    for d in snap.compare_to(base, "lineno")[:top]
+                ]
+                del snap
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            time.sleep(every)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--every", type=float, default=60.0)
+    parser.add_argument("--warm", type=float, default=60.0, help="seconds before the base")
+    parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--chdb", action="store_true", help="also log chDB's memory figures")
+    parser.add_argument("--light", action="store_true",
+                        help="no tracemalloc: RSS, glibc, pymalloc figures")  # fmt: skip
+    parser.add_argument("-m", dest="module", required=True, help="then the module's args")
+    argv = sys.argv[1:]
+    cut = argv.index("-m") + 2 if "-m" in argv else len(argv)
+    args, rest = parser.parse_args(argv[:cut]), argv[cut:]
+    if not args.light:
+        tracemalloc.start(1)
+    threading.Thread(target=_watch, args=(args.out, args.every, args.warm, args.top),
+                     daemon=True).start()  # fmt: skip
+    sys.argv = [args.module, *rest]
+    sys.path[0] = os.getcwd()  # as ``python -m`` does (not benchmarks/: its warehouse.py)
+    if args.chdb:
+        _track_chdb()
+    runpy.run_module(args.module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
