@@ -5,8 +5,9 @@ A Tansu broker starts on a free port with one-partition topics; everything below
 produced before the worker starts (so the worker's first group holds the whole backlog,
 the worst case of the recovery floor), in this order:
 
-1. ``one_site``: 10,000 single telemetry events of one model, one site (the normal rate);
-2. ``distinct_sites``: 10,000 single events, each with its own site (10,000 sites);
+1. ``one_site``: ``--events`` (50,000) single telemetry events of one model, one site
+   (the normal rate);
+2. ``distinct_sites``: as many single events over 10,000 distinct sites (site ``i % 10,000``);
 3. ``unknown``: one ~250 KB message with 20,000 unknown features;
 4. ``minutes``: four ~275 KB batches with every row in its own minute.
 
@@ -52,7 +53,7 @@ MODEL = "strip-surface-defect"
 RECORD_MAX = 131_072  # the default RESONANCE_DLQ_MAX_RECORD_BYTES
 
 
-def payloads(seed: int) -> tuple[dict[str, list[bytes]], Simulator]:
+def payloads(seed: int, events: int) -> tuple[dict[str, list[bytes]], Simulator]:
     sim = Simulator(seed=seed, rate=2.0, batch_size=10, models=(MODEL,))
     sink = ListSink()
     start = datetime.now(UTC) - timedelta(minutes=30)
@@ -65,7 +66,7 @@ def payloads(seed: int) -> tuple[dict[str, list[bytes]], Simulator]:
     for label, sites in (("one_site", 1), ("distinct_sites", 10_000)):
         phases[label] = [
             orjson.dumps({**single, "ts": ts + i, "features": feats, "site": f"s-{i % sites}"})
-            for i in range(10_000)
+            for i in range(events)
         ]
     unknown = {**single, "ts": ts, "features": {**feats, **{f"u{i:05d}": 1.0
                                                             for i in range(20_000)}}}  # fmt: skip
@@ -112,9 +113,15 @@ async def dlq_sizes(bootstrap: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=10_000,
+        help="single events per rate phase (10000, the issue's 10,000 distinct sites)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    phases, sim = payloads(args.seed)
+    phases, sim = payloads(args.seed, args.events)
     bounds, total = {}, 0
     for label, values in phases.items():
         bounds[label] = (total, total + len(values))
@@ -126,9 +133,15 @@ def main(argv: list[str] | None = None) -> int:
         create_topics(settings, partitions=1)
         log(f"producing {total:,} messages ({', '.join(phases)}) ...")
         produce(broker.bootstrap, [v for values in phases.values() for v in values])
-        env = {**os.environ, "RESONANCE_KAFKA_BOOTSTRAP": broker.bootstrap,
-               "RESONANCE_REFERENCES_DIR": str(root), "RESONANCE_APP_ID": "adv-worker",
-               "RESONANCE_PARTITIONS": "1", "RESONANCE_REPORT_INTERVAL_S": "0.25"}  # fmt: skip
+        env = {
+            **os.environ,
+            "RESONANCE_KAFKA_BOOTSTRAP": broker.bootstrap,
+            "RESONANCE_REFERENCES_DIR": str(root),
+            "RESONANCE_APP_ID": "adv-worker",
+            "RESONANCE_PARTITIONS": "1",
+            "RESONANCE_REPORT_INTERVAL_S": "0.25",
+            "RESONANCE_TAKE_MAX": "2000",
+        }  # fmt: skip  (a progress line per 2,000 records)
         log("one worker ...")
         proc = subprocess.Popen([sys.executable, "-m", "streams.worker"], cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip

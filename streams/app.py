@@ -132,6 +132,11 @@ def foreign_consortium(result: DecodeResult, consortium: str) -> DecodeResult:
     )
 
 
+MAX_UNACKED_SENDS = 4
+"""Send tasks (one per batch of DLQ records, per emission of partials, per registry
+entry) that may wait for acks while the worker reads on."""
+
+
 class StreamProcessor:
     """State and protocol of one worker process (one Faust app).
 
@@ -213,6 +218,7 @@ class StreamProcessor:
             async with self.lock:
                 await self.handle(records)
                 await self.maybe_emit()
+                await self._backpressure()
             self._report(self.settings.report_interval_s)
         except Exception as exc:
             # stop the whole worker rather than leave a live process that consumes nothing:
@@ -220,6 +226,18 @@ class StreamProcessor:
             log.exception("agent failed; stopping the worker")
             await self.app.crash(exc)
             raise
+
+    async def _backpressure(self) -> None:
+        """Stop reading while more than ``MAX_UNACKED_SENDS`` send tasks wait for acks.
+
+        Reading outran the producer in a DLQ flood: a first group after an assignment
+        holds the whole backlog, and every rejected record of it stayed queued in memory
+        (~13 KB per message: 700 MB for 45,000). Failed sends are not raised here; they
+        stop the worker when the block awaits its acks (:meth:`finalise`).
+        """
+        unacked = [f for sends in self.pending.values() for f in sends if not f.done()]
+        if len(unacked) > MAX_UNACKED_SENDS:
+            await asyncio.wait(unacked[: len(unacked) - MAX_UNACKED_SENDS])
 
     async def tick(self) -> None:
         """Timer: idle blocks are finalised and cumulative partials emitted on time."""
@@ -422,7 +440,7 @@ class StreamProcessor:
         rejected, self._rejected = self._rejected, {}
         if not rejected:
             return
-        sends = self.pending.setdefault(partition, [])
+        records: list[tuple[str, bytes, bytes]] = []
         for (topic, offset), (raw, rejects, tenancy) in rejected.items():
             self.counters["rejections"] += len(rejects)
             try:
@@ -434,7 +452,8 @@ class StreamProcessor:
                 record = message_record(raw, [Rejection(reason[:300])], topic, partition,
                                         offset, limits=self.limits)  # fmt: skip
             self.counters["dlq_records"] += 1
-            sends.append(self._send(DLQ_TOPIC, topic.encode(), record))
+            records.append((DLQ_TOPIC, topic.encode(), record))
+        self.pending.setdefault(partition, []).append(self._send_all(records))
 
     # --- partition state and rebuild --------------------------------------------------------
 
@@ -527,14 +546,13 @@ class StreamProcessor:
                 self.last_emit[p] = now
                 sends = self.pending.setdefault(p, [])
                 sends[:] = [f for f in sends if not f.done() or f.exception() is not None]
-                for partial in state.partials(final=False):
-                    sends.append(self._send_partial(partial))
+                sends.append(self._send_partials(state.partials(final=False)))
 
     async def finalise(self, p: int, state: PartitionState) -> None:
         """Final partials, await every ack of the block, commit ``last_offset + 1``, reset."""
         generation = self.generation
         sends = self.pending.pop(p, [])
-        sends += [self._send_partial(partial) for partial in state.partials(final=True)]
+        sends.append(self._send_partials(state.partials(final=True)))
         await asyncio.gather(*sends)  # a failed send raises: the worker stops, uncommitted
         self._fault("after-acks")
         if generation != self.generation or self.states.get(p) is not state:
@@ -609,11 +627,18 @@ class StreamProcessor:
             log.exception("commit failed")
             return False
 
-    def _send_partial(self, partial: Partial) -> asyncio.Future:
-        return self._send(PARTIALS_TOPIC, partial.key.encode(), partial.encode())
+    def _send_partials(self, partials: list[Partial]) -> asyncio.Future:
+        return self._send_all([(PARTIALS_TOPIC, p.key.encode(), p.encode()) for p in partials])
 
     def _send(self, topic: str, key: bytes, value: bytes) -> asyncio.Future:
-        """Schedule a send; the returned future resolves when the broker acknowledged it.
+        """One send (see :meth:`_send_all`)."""
+        return self._send_all([(topic, key, value)])
+
+    def _send_all(self, records: list[tuple[str, bytes, bytes]]) -> asyncio.Future:
+        """Schedule the sends of ``records``, in order, as one task; the returned future
+        resolves when the broker acknowledged all of them (one task per batch of DLQ
+        records or partials, not per record: a flood of 10,000 rejections is 10,000
+        records, not 10,000 tasks).
 
         Sends enter the producer one at a time (``_send_lock``, FIFO): aiokafka wakes every
         send waiting for room in a full batch on each drain, so thousands of concurrent
@@ -626,8 +651,9 @@ class StreamProcessor:
 
         async def go() -> Any:
             async with lock:
-                fut = await producer.send(topic, key, value, None, None, None)
-            return await fut
+                acks = [await producer.send(topic, key, value, None, None, None)
+                        for topic, key, value in records]  # fmt: skip
+            return await asyncio.gather(*acks)
 
         return asyncio.ensure_future(go())
 
@@ -723,6 +749,7 @@ def create_app(
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
         broker_request_timeout=settings.broker_request_timeout,
         stream_buffer_maxsize=max(4096, settings.take_max * 2),
+        broker_max_poll_records=settings.take_max,  # one getmany = one handled batch
         consumer_max_fetch_size=16 * 1024 * 1024,  # 1 MiB = ~50 batch envelopes per fetch
         # aiokafka fills one batch per partition at a time and every send waiting for room
         # wakes on each drain: with the 16 KB default, 9,000 DLQ records of a flood (10,000

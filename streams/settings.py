@@ -57,8 +57,10 @@ class StreamSettings(BaseSettings):
     block_idle_s: float = Field(5.0, gt=0)
     block_max_age_s: float = Field(300.0, gt=0)
     #: fetched records go to the worker a fetch at a time (streams.consumer), not through
-    #: Faust's per-message stream path (``take_max``/``take_within_s`` apply only then)
+    #: Faust's per-message stream path (``take_within_s`` applies only then)
     batch_consumer: bool = True
+    #: records per batch the worker handles at most (a fetch, or a ``take_events`` batch):
+    #: bounds the time between progress lines, timers and emits
     take_max: int = Field(10_000, ge=1)
     take_within_s: float = Field(0.5, gt=0)
     max_message_bytes: int = Field(1 << 20, ge=1024)
