@@ -259,12 +259,16 @@ class PartitionState:
             raise
         finally:
             self.cursor[0] = None
+        self._expire_join()
+        return rejects
+
+    def _expire_join(self) -> None:
+        """Outcomes past the join horizon count as unmatched; evictions are counted."""
         evicted = self.join.stats.predictions_evicted
         for outcome in self.join.expire():
             self._unmatched(outcome)
         if self.join.stats.predictions_evicted > evicted:
             self._count("join_predictions_evicted", self.join.stats.predictions_evicted - evicted)
-        return rejects
 
     def process_singles(
         self, topic: str, offsets: list[int], results: list[DecodeResult]
@@ -313,11 +317,7 @@ class PartitionState:
             columns = dict(zip(names, np.ascontiguousarray(matrix.T), strict=True))
             blk.add_table(_tenancy(first), self._specs(info), starts, late, columns,
                           source=RunSources(topic, kept))  # fmt: skip
-        evicted = self.join.stats.predictions_evicted
-        for outcome in self.join.expire():
-            self._unmatched(outcome)
-        if self.join.stats.predictions_evicted > evicted:
-            self._count("join_predictions_evicted", self.join.stats.predictions_evicted - evicted)
+        self._expire_join()
         return rejects
 
     def _plan_singles(self, topic: str, results: list[DecodeResult]) -> Any:
