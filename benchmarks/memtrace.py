@@ -7,7 +7,9 @@ process), ``traced_mb`` (the Python heap tracemalloc sees; RSS minus it is nativ
 chDB, Arrow, numpy buffers, allocator retention), and the ``--top`` source lines whose
 traced size grew most since the first snapshot (``--warm`` seconds in); also glibc's
 ``mallinfo2`` (in use, free in its heaps, mmapped) and, with ``--chdb``, chDB's memory
-tracker, cache sizes, active parts and jemalloc totals. tracemalloc slows
+tracker, cache sizes, active parts and jemalloc totals; Arrow's default pool (backend,
+bytes held, peak), Python's and the OS's thread counts (chDB's pools are native threads),
+and how many objects the garbage collector tracks. tracemalloc slows
 allocation-heavy code by about 2x and its snapshots cost memory of their own: figures
 from a traced run locate growth; ``--light`` (no tracemalloc) keeps RSS honest.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import gc
 import json
 import os
 import runpy
@@ -103,6 +106,16 @@ def _probe() -> dict:
         return {"error": str(exc)[:200]}
 
 
+def _arrow() -> dict:
+    """Arrow's view (MB): bytes its default pool holds now, and the pool's backend."""
+    if "pyarrow" not in sys.modules:
+        return {}
+    pa = sys.modules["pyarrow"]
+    pool = pa.default_memory_pool()
+    return {"pool": pool.backend_name, "allocated_mb": round(pa.total_allocated_bytes() / 2**20, 1),
+            "max_mb": round(pool.max_memory() / 2**20, 1)}  # fmt: skip
+
+
 class _Mallinfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",
                 "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]  # fmt: skip
@@ -136,6 +149,10 @@ def _watch(out: Path, every: float, warm: float, top: int) -> None:
                 "pymalloc_blocks": sys.getallocatedblocks(),
                 "malloc": _malloc(),
                 "chdb": _probe(),
+                "arrow": _arrow(),
+                "threads": threading.active_count(),  # Python's; os_threads: chDB's too
+                "os_threads": len(os.listdir("/proc/self/task")),
+                "gc_objects": len(gc.get_objects()),
             }
             if base is not None:
                 snap = tracemalloc.take_snapshot().filter_traces(filters)

@@ -34,16 +34,25 @@ class Ledger:
         self._cache: OrderedDict[str, Stored | None] = OrderedDict()
 
     def lookup(self, partials: Sequence[SinkPartial]) -> dict[str, Stored | None]:
-        """Stored state per key (None = nothing stored yet); one loader call for all misses."""
-        misses = [p for p in partials if p.key not in self._cache]
+        """Stored state per key (None = nothing stored yet); one loader call for all misses.
+
+        The answer does not read the cache back after the misses went in: they may have
+        evicted this batch's hits (or each other) when the batch holds about as many keys
+        as the cache, which raised KeyError and stopped the sink.
+        """
+        out: dict[str, Stored | None] = {}
+        misses = []
+        for p in partials:
+            if p.key in self._cache:
+                self._cache.move_to_end(p.key)  # the batch's hits are evicted last
+                out[p.key] = self._cache[p.key]
+            else:
+                misses.append(p)
         if misses:
             loaded = self._loader(misses)
             for p in misses:
-                self._put(p.key, loaded.get(p.key))
-        out = {}
-        for p in partials:
-            self._cache.move_to_end(p.key)
-            out[p.key] = self._cache[p.key]
+                out[p.key] = loaded.get(p.key)
+                self._put(p.key, out[p.key])
         return out
 
     def record(self, key: str, version: int, state: Mapping[str, Any]) -> None:
