@@ -57,7 +57,9 @@ def general_us(values: list[bytes]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batches", type=int, default=2000)
     parser.add_argument("--singles", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=5)

@@ -91,7 +91,9 @@ def one_run(timeout: float) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--json", action="store_true", help="print JSON (the only output)")

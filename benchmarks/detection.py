@@ -253,7 +253,9 @@ def nile_section() -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--per-window", type=int, default=100)
     p.add_argument("--windows", type=int, default=120, help="windows per scenario stream")

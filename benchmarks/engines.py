@@ -132,7 +132,9 @@ def evidently_seconds(ref: dict, cur: dict) -> float | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per frame (1M)")
     parser.add_argument("--features", type=int, default=20, help="numeric features (20)")
     parser.add_argument("--repeat", type=int, default=3, help="throughput runs, best kept (3)")

@@ -215,7 +215,9 @@ def summarise(rows: list[dict]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--chunks", type=int, default=20)
     ap.add_argument("--chunk-size", type=int, default=2000)
     ap.add_argument("--reference-rows", type=int, default=20000)

@@ -132,7 +132,9 @@ def drift_peak(rows: int, seed: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--samples", type=int, default=10_000_000, help="worker samples (10M)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="drift rows per side (1M)")
     parser.add_argument("--seed", type=int, default=0)

@@ -174,7 +174,9 @@ def _watch(out: Path, every: float, warm: float, top: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--every", type=float, default=60.0)
     parser.add_argument("--warm", type=float, default=60.0, help="seconds before the base")

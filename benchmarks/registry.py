@@ -80,7 +80,9 @@ def run(n_models: int, live: int) -> dict:
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--models", type=int, default=200)
     p.add_argument("--live", type=int, default=20, help="entries timed one by one")
     p.add_argument("--json", action="store_true")

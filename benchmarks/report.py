@@ -261,7 +261,9 @@ def report(data_dir: Path, out: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--days", type=int, default=30, help="days of the month to fill")

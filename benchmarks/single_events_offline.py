@@ -60,7 +60,9 @@ def account(registry: ModelRegistry, values: list[bytes], batch: int, runs: bool
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--singles", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=5_000, help="messages per fetch (5000)")
     parser.add_argument("--repeat", type=int, default=3)

@@ -78,7 +78,9 @@ def run(fenced: bool, batches: int, keys: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--batches", type=int, default=40)
     ap.add_argument("--keys", type=int, default=500)
     ap.add_argument("--json", action="store_true")

@@ -116,7 +116,9 @@ def _summary(samples: list[tuple[float, float]], warm_s: float) -> dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--minutes", type=float, default=30.0, help="producing time (30)")
     parser.add_argument("--factor", type=float, default=2.0, help="x nominal rate (2)")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between lines (10)")

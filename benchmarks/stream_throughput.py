@@ -227,7 +227,9 @@ def py_spy_summary(path: Path, top: int = 15) -> list[tuple[str, float, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batches", type=int, default=15_000, help="batch envelopes (15000)")
     parser.add_argument("--singles", type=int, default=100_000, help="single events (100000)")
     parser.add_argument("--seed", type=int, default=0)

@@ -192,7 +192,9 @@ def timed(fn, repeat: int = 3) -> tuple[float, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--features", type=int, default=20)
