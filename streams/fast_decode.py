@@ -183,18 +183,8 @@ def _batch(
     block = np.frombuffer(bytearray().join(buffers), np.float64)
     if block.size != n * len(names):
         return None
-    kind, is_batch, tenancy_model = head
-    return result_type(
-        kind=kind,
-        tenancy=tenancy_model,
-        batch=is_batch,
-        n_input=n,
-        rows=np.arange(n, dtype=np.int64),
-        ts_ms=ts,
-        columns={},
-        features=dict(zip(names, block.reshape(len(names), n), strict=True)),
-        rejections=[],
-    )
+    features_by_name = dict(zip(names, block.reshape(len(names), n), strict=True))
+    return _accepted(result_type, head, np.arange(n, dtype=np.int64), ts, features_by_name)
 
 
 def _single(
@@ -217,18 +207,30 @@ def _single(
     # per-event numpy calls cost more than the checks themselves: plain Python
     if not -(2**63) <= msg.ts < 2**63 or abs(float(msg.ts) - now_ms) > max_skew_ms:
         return None
-    kind, is_batch, tenancy_model = head
     names = list(msg.features)
     values = np.array(list(msg.features.values()), dtype=np.float64).reshape(len(names), 1)
+    ts = np.array((msg.ts,), dtype=np.int64)
+    return _accepted(result_type, head, _ROW0, ts, dict(zip(names, values, strict=True)))
+
+
+def _accepted(
+    result_type: type,
+    head: tuple[str, bool, Any],
+    rows: np.ndarray,
+    ts: np.ndarray,
+    features: dict[str, np.ndarray],
+) -> Any:
+    """The ``DecodeResult`` of a message the fast path accepts: every row, no rejection."""
+    kind, is_batch, tenancy = head
     return result_type(
         kind=kind,
-        tenancy=tenancy_model,
+        tenancy=tenancy,
         batch=is_batch,
-        n_input=1,
-        rows=_ROW0,
-        ts_ms=np.array((msg.ts,), dtype=np.int64),
+        n_input=len(rows),
+        rows=rows,
+        ts_ms=ts,
         columns={},
-        features=dict(zip(names, values, strict=True)),
+        features=features,
         rejections=[],
     )
 
