@@ -139,6 +139,25 @@ async def sink_until(
     return seen[0]
 
 
+def assert_stored_equals_engines(backend, helpers, world, consortium: str) -> None:
+    """What the warehouse holds over the world's whole range equals the engines' own
+    results on the raw data: drift counts (n, n_missing, PSI) per feature, energy's
+    inferences."""
+    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
+    rows = queries.drift(backend, consortium, start=lo, end=hi).rows
+    assert rows
+    for row in rows:
+        kind = "drift_numeric" if row["kind"] == "numeric" else "drift_categorical"
+        (raw,) = world.find(kind, row["feature"], consortium=consortium)
+        want = raw.engine(lo, hi).result()
+        assert (row["n"], row["n_missing"]) == (want["n"], want["n_missing"])
+        if want.get("psi") is not None:
+            assert row["psi"] == pytest.approx(want["psi"], rel=1e-9)
+    (energy,) = queries.energy(backend, consortium, start=lo, end=hi).rows
+    (raw,) = world.find("energy", "", consortium=consortium)
+    assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]
+
+
 def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
     world = helpers.build_world(seed=5, per_window=3, consortia=(CONSORTIUM,), members=("a",))
     store_reference(backend, CONSORTIUM, world.profile)
@@ -172,17 +191,7 @@ def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
     # a second consumer group replays the whole topic: nothing is counted twice
     assert asyncio.run(sink_until(backend, broker.bootstrap, "g2", everything, what)) == total
 
-    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
-    for row in queries.drift(backend, CONSORTIUM, start=lo, end=hi).rows:
-        kind = "drift_numeric" if row["kind"] == "numeric" else "drift_categorical"
-        (raw,) = world.find(kind, row["feature"], consortium=CONSORTIUM)
-        want = raw.engine(lo, hi).result()
-        assert (row["n"], row["n_missing"]) == (want["n"], want["n_missing"])
-        if want.get("psi") is not None:
-            assert row["psi"] == pytest.approx(want["psi"], rel=1e-9)
-    (energy,) = queries.energy(backend, CONSORTIUM, start=lo, end=hi).rows
-    (raw,) = world.find("energy", "", consortium=CONSORTIUM)
-    assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]
+    assert_stored_equals_engines(backend, helpers, world, CONSORTIUM)
 
 
 def test_a_failed_commit_rereads_from_the_committed_offsets(backend, broker, helpers, caplog):
@@ -204,17 +213,7 @@ def test_a_failed_commit_rereads_from_the_committed_offsets(backend, broker, hel
     assert caplog.text.count("commit failed, re-reading from the committed offsets") == 2
     assert flushed == total  # the failed batches' records came back, once each
     assert asyncio.run(committed(broker.bootstrap, "g")) == len(records)
-    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
-    rows = queries.drift(backend, consortium, start=lo, end=hi).rows
-    assert rows
-    for row in rows:
-        kind = "drift_numeric" if row["kind"] == "numeric" else "drift_categorical"
-        (raw,) = world.find(kind, row["feature"], consortium=consortium)
-        want = raw.engine(lo, hi).result()
-        assert (row["n"], row["n_missing"]) == (want["n"], want["n_missing"])
-    (energy,) = queries.energy(backend, consortium, start=lo, end=hi).rows
-    (raw,) = world.find("energy", "", consortium=consortium)
-    assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]
+    assert_stored_equals_engines(backend, helpers, world, consortium)
 
 
 class Usurped:
@@ -260,13 +259,4 @@ def test_a_fenced_flush_is_dropped_reread_and_written_after_a_new_claim(
     assert usurped.usurped and "sink fenced, re-reading from the committed offsets" in caplog.text
     assert flushed == total
     assert asyncio.run(committed(broker.bootstrap, "gf")) == len(records)
-    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
-    (energy,) = queries.energy(backend, consortium, start=lo, end=hi).rows
-    (raw,) = world.find("energy", "", consortium=consortium)
-    assert energy["inferences"] == raw.engine(lo, hi).result()["inferences"]
-    rows = queries.drift(backend, consortium, start=lo, end=hi).rows
-    assert rows
-    for row in rows:
-        kind = "drift_numeric" if row["kind"] == "numeric" else "drift_categorical"
-        (raw,) = world.find(kind, row["feature"], consortium=consortium)
-        assert row["n"] == raw.engine(lo, hi).result()["n"]
+    assert_stored_equals_engines(backend, helpers, world, consortium)
