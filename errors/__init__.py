@@ -16,6 +16,7 @@ __all__ = [
     "BrokerError",
     "ResonanceError",
     "SimulatorError",
+    "SinkFenceTimeout",
     "SinkFenced",
     "StreamsError",
     "UsageError",
@@ -58,3 +59,14 @@ class SinkFenced(WarehouseError):
 
     #: the message the fenced INSERT's ``throwIf`` raises inside ClickHouse.
     MARK = "resonance: sink fenced"
+
+
+class SinkFenceTimeout(WarehouseError):
+    """A sink's claim waited longer than ``RESONANCE_SINK_FENCE_WAIT_S`` for fenced inserts
+    that were already running (a zombie's, docs/warehouse.md "Zombie sinks"). The sink
+    stops instead of reading ClickHouse while such an insert may still land; the message
+    names the inserts' query ids (``KILL QUERY`` them, or let the supervisor restart it)."""
+
+    def __init__(self, message: str, query_ids: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.query_ids = query_ids

@@ -6,13 +6,28 @@ command at a ClickHouse server without flags; CLI flags override it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("resonance-data")
 DEFAULT_DATABASE = "resonance"
+#: a ClickHouse cluster name as ``remote_servers`` defines it (no macros, no quotes).
+CLUSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+#: how long a sink's claim waits for fenced inserts already running (warehouse.sink.fence);
+#: below aiokafka's max_poll_interval_ms (300 s), past which the group evicts the sink.
+DEFAULT_SINK_FENCE_WAIT_S = 120.0
+
+
+def valid_cluster(name: str) -> bool:
+    """Letters, digits, ``_`` and ``-``, not starting with a digit or ``-``.
+
+    >>> [valid_cluster(n) for n in ("prod_2", "eu-west", "", "1x", "a'b", "{cluster}")]
+    [True, True, False, False, False, False]
+    """
+    return CLUSTER_NAME.fullmatch(name) is not None
 
 
 class WarehouseSettings(BaseSettings):
@@ -44,3 +59,21 @@ class WarehouseSettings(BaseSettings):
     # The sink's cache of stored (version, state) per partial key (warehouse.sink.ledger);
     # a miss costs a ClickHouse lookup, a key ~4 KB of heap.
     sink_ledger_keys: int = Field(20_000, ge=1)
+    # The sink fence (docs/warehouse.md, "Zombie sinks"): a claim waits at most this long
+    # for the fenced inserts already running, then the sink stops (SinkFenceTimeout).
+    sink_fence_wait_s: float = Field(DEFAULT_SINK_FENCE_WAIT_S, gt=0)
+    # A ClickHouse cluster (remote_servers): the fence's wait then reads system.processes
+    # of every replica (clusterAllReplicas); None = the server the sink talks to.
+    clickhouse_cluster: str | None = None
+
+    @field_validator("clickhouse_cluster")
+    @classmethod
+    def _cluster_name(cls, v: str | None) -> str | None:
+        if not v:  # unset, or set empty (RESONANCE_CLICKHOUSE_CLUSTER= in a .env)
+            return None
+        if not valid_cluster(v):
+            raise ValueError(
+                f"{v!r} is not a cluster name (letters, digits, _ and -, "
+                "not starting with a digit or -)"
+            )
+        return v

@@ -122,15 +122,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from streams.settings import load_settings
+    from warehouse.settings import WarehouseSettings
     from warehouse.sink import PartialWriter, SinkConfig, run_sink
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     args.bootstrap = load_settings(args.bootstrap).kafka_bootstrap
+    warehouse = WarehouseSettings()
     config = SinkConfig(
         bootstrap=args.bootstrap,
         group_id=args.group,
         max_records=args.batch_records,
         max_seconds=args.batch_seconds,
+        fence_wait_s=warehouse.sink_fence_wait_s,
+        cluster=warehouse.clickhouse_cluster,
     )
 
     policy = Policy(load_policy(args.policy))
@@ -139,9 +143,8 @@ def _run(args: argparse.Namespace) -> int:
         from streams.settings import StreamSettings
         from warehouse.evaluator import Evaluator, KafkaPublisher
         from warehouse.migrate import minute_ttl_days
-        from warehouse.settings import WarehouseSettings
 
-        writer = PartialWriter(backend, WarehouseSettings().sink_ledger_keys,
+        writer = PartialWriter(backend, warehouse.sink_ledger_keys,
                                retention_days=minute_ttl_days(backend))  # fmt: skip
         stream = StreamSettings()
         evaluator = None if args.no_evaluate else Evaluator(

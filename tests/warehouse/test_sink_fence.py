@@ -15,11 +15,17 @@ import threading
 import pyarrow as pa
 import pytest
 
-from errors import SinkFenced
+from errors import SinkFenced, SinkFenceTimeout, UsageError
 from warehouse import migrate as mig
-from warehouse.backend import ChdbBackend
+from warehouse.backend import ChdbBackend, WarehouseError
 from warehouse.sink import PartialWriter
-from warehouse.sink.fence import INFLIGHT_SQL, claim, wait_for_inserts
+from warehouse.sink.fence import (
+    INFLIGHT_CLUSTER_SQL,
+    INFLIGHT_SQL,
+    check_cluster,
+    claim,
+    wait_for_inserts,
+)
 from warehouse.sink.partials import parse_partial
 
 from .test_sink_write import _partial
@@ -260,6 +266,65 @@ def test_a_claim_waits_out_the_fenced_inserts_already_running():
 
 def test_the_inflight_query_runs_on_chdb(backend):
     assert backend.query(INFLIGHT_SQL).num_rows == 0  # nothing runs beside this query
+
+
+def test_the_cluster_wide_inflight_query_names_a_missing_cluster_on_chdb(backend):
+    """chDB (and clickhouse-connect in front of it) accepts the parameterised
+    ``clusterAllReplicas`` and fails clearly on a cluster it does not have (it has none);
+    the sink's start-up check turns that into bad configuration naming the setting."""
+    with pytest.raises(WarehouseError, match=r"Requested cluster 'nosuch' not found"):
+        backend.query(INFLIGHT_CLUSTER_SQL, {"fence_cluster": "nosuch"})
+    named = r"RESONANCE_CLICKHOUSE_CLUSTER=nosuch: .*CLUSTER_DOESNT_EXIST"
+    with pytest.raises(UsageError, match=named):
+        check_cluster(backend, "nosuch")
+    check_cluster(backend, None)  # the one-server query runs
+
+
+class Listed:
+    """Backend wrapper (real chDB underneath) whose ``system.processes`` look lists
+    ``ids`` as fenced inserts that never end: a zombie's insert stuck on the server."""
+
+    def __init__(self, inner, ids):
+        self.inner, self.ids, self.database = inner, ids, inner.database
+
+    def query(self, sql, params=None):
+        if sql in (INFLIGHT_SQL, INFLIGHT_CLUSTER_SQL):
+            return pa.table({"query_id": pa.array(self.ids, pa.string())})
+        return self.inner.query(sql, params)
+
+    def command(self, sql, params=None):
+        return self.inner.command(sql, params)
+
+    def insert_arrow(self, table, data, dedup_token=None, **guard):
+        return self.inner.insert_arrow(table, data, dedup_token, **guard)
+
+    def close(self):
+        pass
+
+
+def test_a_claim_that_waits_too_long_stops_and_its_claim_still_fences(backend, helpers):
+    """The new owner's claim waits for an insert that does not end: after the limit (an
+    injected clock) it raises SinkFenceTimeout naming the insert, before reading anything.
+    Its claim row stands, so the zombie's insert, when it is finally sent, is refused."""
+    c = "fence-stuck"
+    zombie, gate = _zombie(backend, "g-stuck")
+    held = Held(zombie, gate, [_rec(helpers, c, 9)])
+    now = [0.0]
+
+    def sleep(s):
+        now[0] += s
+
+    with pytest.raises(SinkFenceTimeout, match="RESONANCE_SINK_FENCE_WAIT_S") as info:
+        claim(Listed(backend, ["zombie-insert"]), "g-stuck", [P0], wait_s=5,
+              sleep=sleep, clock=lambda: now[0])  # fmt: skip
+    assert info.value.query_ids == ("zombie-insert",) and now[0] == 5
+    epochs = backend.query(
+        "SELECT max(epoch) AS e FROM sink_fence WHERE consumer_group = 'g-stuck'"
+    ).to_pylist()
+    assert epochs == [{"e": zombie.fence.epoch + 1}]  # the timed-out claim is recorded
+    held.land()
+    assert isinstance(held.error, SinkFenced)
+    assert _totals(backend, c) == (0.0, 0, 0.0, 0.0)
 
 
 def test_db_migrate_adds_the_fence_table_to_an_existing_store(tmp_path, monkeypatch):

@@ -8,7 +8,10 @@ every other interleaving (docs/warehouse.md, "Zombie sinks"):
    ClickHouse, it inserts one ``sink_fence`` row per partition with a new epoch (the
    group's highest + 1) and a random claim id (:func:`claim`);
 2. **wait**: it then waits until every fenced insert that was already running on the
-   server has finished (:func:`wait_for_inserts`): those started before the claim existed;
+   server (on every replica, with ``RESONANCE_CLICKHOUSE_CLUSTER``) has finished
+   (:func:`wait_for_inserts`): those started before the claim existed. The wait logs
+   what it waits for every 10 s and gives up after ``RESONANCE_SINK_FENCE_WAIT_S``
+   (:class:`~errors.SinkFenceTimeout`: the sink stops rather than read too early);
 3. **guard**: every insert of deltas runs as ``INSERT ... SELECT ... WHERE guard``, the
    guard a ``throwIf`` over a scalar subquery of ``sink_fence`` that ClickHouse evaluates
    once when the statement starts (:meth:`Fence.guard`): if any of the sink's partitions
@@ -24,15 +27,20 @@ chains on it.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
-from errors import SinkFenced
-from warehouse.backend import Backend, InsertGuard
+from errors import SinkFenced, SinkFenceTimeout, UsageError
+from warehouse.backend import Backend, InsertGuard, WarehouseError
+from warehouse.settings import DEFAULT_SINK_FENCE_WAIT_S, valid_cluster
+
+log = logging.getLogger("resonance.sink")
 
 Partition = tuple[str, int]  # (topic, partition)
 
@@ -48,6 +56,16 @@ INFLIGHT_SQL = (
     "SELECT query_id FROM system.processes "
     "WHERE query_kind = 'Insert' AND position(query, 'sink_fence') > 0"
 )
+#: ... on every replica of a cluster (``RESONANCE_CLICKHOUSE_CLUSTER``): a zombie's insert
+#: may run on another server than the new owner's.
+INFLIGHT_CLUSTER_SQL = (
+    "SELECT query_id FROM clusterAllReplicas({fence_cluster:String}, system.processes) "
+    "WHERE query_kind = 'Insert' AND position(query, 'sink_fence') > 0"
+)
+#: the wait's longest pause between two looks (it starts at ``poll_s`` and doubles).
+MAX_POLL_S = 1.0
+#: at most this many query ids in a log line or an error message.
+SHOWN_IDS = 10
 _LAST_EPOCH_SQL = "SELECT max(epoch) AS epoch FROM sink_fence WHERE consumer_group = {g:String}"
 
 
@@ -79,10 +97,15 @@ def claim(
     partitions: Iterable[Partition],
     *,
     claim_id: str | None = None,
+    wait_s: float = DEFAULT_SINK_FENCE_WAIT_S,
+    cluster: str | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Fence:
     """Claim ``partitions`` for ``group`` (a new, higher epoch), then wait out the fenced
-    inserts already running; call it before reading ClickHouse for these partitions."""
+    inserts already running (at most ``wait_s``, on every replica of ``cluster`` if
+    given; :func:`wait_for_inserts`); call it before reading ClickHouse for these
+    partitions. Raises :class:`~errors.SinkFenceTimeout` when the wait runs out."""
     parts = tuple(sorted({(str(t), int(p)) for t, p in partitions}))
     last = backend.query(_LAST_EPOCH_SQL, {"g": group}).column("epoch")[0].as_py()
     fence = Fence(group, int(last or 0) + 1, claim_id or uuid.uuid4().hex, parts)
@@ -99,28 +122,113 @@ def claim(
                 }
             ),
         )
-    wait_for_inserts(backend, sleep=sleep)
+    wait_for_inserts(backend, limit_s=wait_s, cluster=cluster, sleep=sleep, clock=clock)
     return fence
 
 
 def wait_for_inserts(
-    backend: Backend, *, sleep: Callable[[float], None] = time.sleep, poll_s: float = 0.1
+    backend: Backend,
+    *,
+    limit_s: float = DEFAULT_SINK_FENCE_WAIT_S,
+    cluster: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    poll_s: float = 0.1,
+    log_every_s: float = 10.0,
 ) -> int:
-    """Wait until the fenced inserts running now have finished; returns how many polls.
+    """Wait until the fenced inserts running now have finished; returns how many looks.
 
     An insert's guard is evaluated after the server listed it in ``system.processes``,
     so one that is not listed now starts after the caller's claim and sees it. Only
-    the inserts seen at the first poll are waited for (new ones cannot starve us).
+    the inserts seen at the first look are waited for (new ones cannot starve us).
+    With ``cluster``, every replica's ``system.processes`` is read (``clusterAllReplicas``).
     Embedded chDB runs one statement at a time: nothing is ever running there.
+
+    Looks ``poll_s`` apart, doubling to :data:`MAX_POLL_S`. While inserts are pending,
+    one log line every ``log_every_s`` names them; once ``limit_s`` has passed (by
+    ``clock``) with any still running, raises :class:`~errors.SinkFenceTimeout`: the
+    caller must not read ClickHouse while they may still land (that would double-count).
     """
-    pending = _inflight(backend)
-    polls = 1
+    sql, params = inflight_query(cluster)
+    start = logged = clock()
+    pending = _inflight(backend, sql, params)
+    looks, delay = 1, poll_s
     while pending:
-        sleep(poll_s)
-        pending &= _inflight(backend)
-        polls += 1
-    return polls
+        now = clock()
+        waited = now - start
+        if waited >= limit_s:
+            raise _timeout(pending, limit_s, cluster)
+        if now - logged >= log_every_s:
+            log.warning(
+                "sink fence: waiting %.0f s for %d fenced insert(s) that were running "
+                "at the claim (%s); the sink stops at %.0f s (RESONANCE_SINK_FENCE_WAIT_S)",
+                waited, len(pending), _shown(pending), limit_s,
+            )  # fmt: skip
+            logged = now
+        sleep(min(delay, limit_s - waited))
+        delay = min(delay * 2, MAX_POLL_S)
+        pending &= _inflight(backend, sql, params)
+        looks += 1
+    return looks
 
 
-def _inflight(backend: Backend) -> set[str]:
-    return {str(q) for q in backend.query(INFLIGHT_SQL).column("query_id").to_pylist()}
+def inflight_query(cluster: str | None = None) -> tuple[str, Mapping[str, Any]]:
+    """The SQL (and its parameters) listing the fenced inserts that are running.
+
+    >>> inflight_query("prod")[1]
+    {'fence_cluster': 'prod'}
+    >>> inflight_query("x'); DROP")
+    Traceback (most recent call last):
+    ...
+    errors.UsageError: RESONANCE_CLICKHOUSE_CLUSTER: "x'); DROP" is not a cluster name ...
+    """
+    if cluster is None:
+        return INFLIGHT_SQL, {}
+    if not valid_cluster(cluster):
+        raise UsageError(
+            f"RESONANCE_CLICKHOUSE_CLUSTER: {cluster!r} is not a cluster name "
+            "(letters, digits, _ and -, not starting with a digit or -)"
+        )
+    return INFLIGHT_CLUSTER_SQL, {"fence_cluster": cluster}
+
+
+def check_cluster(backend: Backend, cluster: str | None) -> None:
+    """Run the wait's query once (at sink start): a cluster the server does not know is
+    bad configuration (:class:`~errors.UsageError`), not an outage to retry."""
+    sql, params = inflight_query(cluster)
+    try:
+        backend.query(sql, params)
+    except WarehouseError as exc:
+        if cluster is not None and "CLUSTER_DOESNT_EXIST" in str(exc):
+            raise UsageError(f"RESONANCE_CLICKHOUSE_CLUSTER={cluster}: {exc}") from exc
+        raise
+
+
+def _inflight(backend: Backend, sql: str, params: Mapping[str, Any]) -> set[str]:
+    rows = backend.query(sql, params or None).column("query_id").to_pylist()
+    return {str(q) for q in rows}
+
+
+def _shown(ids: set[str]) -> str:
+    first = sorted(ids)[:SHOWN_IDS]
+    more = len(ids) - len(first)
+    return ", ".join(first) + (f", +{more} more" if more else "")
+
+
+def _timeout(pending: set[str], limit_s: float, cluster: str | None) -> SinkFenceTimeout:
+    ids = tuple(sorted(pending))
+    quoted = ", ".join(_literal(q) for q in ids[:SHOWN_IDS])
+    on = f" ON CLUSTER {cluster}" if cluster else ""
+    return SinkFenceTimeout(
+        f"sink fence: {len(ids)} fenced insert(s) running at this sink's claim did not end "
+        f"within {limit_s:g} s (RESONANCE_SINK_FENCE_WAIT_S): {_shown(pending)}. Reading "
+        "ClickHouse while they may still land could count their rows twice, so the sink "
+        f"stops; end them (KILL QUERY{on} WHERE query_id IN ({quoted})) or raise the "
+        "setting, and restart it",
+        ids,
+    )
+
+
+def _literal(text: str) -> str:
+    """A ClickHouse string literal, for a statement the operator copies from a message."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"

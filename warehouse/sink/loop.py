@@ -4,7 +4,8 @@ At-least-once from Kafka plus idempotent writes (:mod:`warehouse.sink.writer`) s
 delta once; a failed commit seeks back, a failing ClickHouse pauses the partitions. After
 every assignment the sink claims its ``partials`` partitions in ``sink_fence`` before its
 next flush reads ClickHouse (:mod:`warehouse.sink.fence`); a fenced flush is dropped,
-re-read from the committed offsets and re-planned after a new claim.
+re-read from the committed offsets and re-planned after a new claim. A claim that waited
+too long for a zombie's insert stops the sink (``SinkFenceTimeout``, exit 1).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from errors import SinkFenced
+from errors import SinkFenced, SinkFenceTimeout
 from warehouse.backend import WarehouseError
+from warehouse.settings import DEFAULT_SINK_FENCE_WAIT_S
 from warehouse.sink.batch import Batcher, SinkBatch, carries_partials, decode_message
-from warehouse.sink.fence import claim
+from warehouse.sink.fence import check_cluster, claim
 from warehouse.sink.flush import flush
 from warehouse.sink.writer import PartialWriter, WriteStats
 
@@ -38,6 +40,11 @@ class SinkConfig:
     retry_max_s: float = 30.0
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000
+    #: a claim waits at most this long for fenced inserts already running, then the sink
+    #: stops with SinkFenceTimeout (RESONANCE_SINK_FENCE_WAIT_S)
+    fence_wait_s: float = DEFAULT_SINK_FENCE_WAIT_S
+    #: the wait reads every replica's system.processes (RESONANCE_CLICKHOUSE_CLUSTER)
+    cluster: str | None = None
     #: tests only: these commit attempts (1 = the first) are not sent and count as failed
     fail_commits: tuple[int, ...] = ()
 
@@ -57,10 +64,16 @@ async def run_sink(
     evaluation is retried after the next batch (its cursor did not move). The evaluator
     also runs once at start: a crash after a commit leaves nothing undecided on a quiet
     stream.
+
+    Raises :class:`~errors.SinkFenceTimeout` when a claim waited ``config.fence_wait_s``
+    for fenced inserts that still run (a supervisor restarts the sink), and
+    :class:`~errors.UsageError` at start when the server does not know ``config.cluster``.
     """
     from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 
     stop = stop or asyncio.Event()
+    if config.cluster is not None:  # a cluster the server does not know: stop now
+        await asyncio.to_thread(check_cluster, writer.backend, config.cluster)
     reclaim = [True]  # claim the assignment in sink_fence before the next flush
 
     class _Forget(ConsumerRebalanceListener):
@@ -170,13 +183,23 @@ async def _seek_to_committed(consumer: Any, offsets: dict) -> None:
 
 
 def _claim_and_flush(
-    writer: PartialWriter, batch: SinkBatch, group: str, claim_parts: list | None, reclaim: list
+    writer: PartialWriter,
+    batch: SinkBatch,
+    config: SinkConfig,
+    claim_parts: list | None,
+    reclaim: list,
 ) -> WriteStats:
     """Claim the partitions first if asked (the ledger forgotten: plans read after the
     claim), then flush; a failed claim is asked for again, a failed flush is not."""
     if claim_parts is not None:
         try:
-            writer.fence = claim(writer.backend, group, claim_parts)
+            writer.fence = claim(
+                writer.backend,
+                config.group_id,
+                claim_parts,
+                wait_s=config.fence_wait_s,
+                cluster=config.cluster,
+            )
         except BaseException:
             reclaim[0] = True
             raise
@@ -201,10 +224,12 @@ async def _flush_until_written(consumer, writer, batch, config, stop, reclaim) -
                         if carries_partials(tp.topic)
                     ]
                 return await asyncio.to_thread(
-                    _claim_and_flush, writer, batch, config.group_id, parts, reclaim
+                    _claim_and_flush, writer, batch, config, parts, reclaim
                 )
             except SinkFenced:
                 raise  # final: retrying the same plan cannot pass the fence
+            except SinkFenceTimeout:
+                raise  # a zombie's insert may still land: stop, never read past it
             except WarehouseError as exc:
                 log.warning("ClickHouse unavailable, retrying in %.1fs (%s)", delay, exc)
                 if not paused:
