@@ -10,6 +10,7 @@ in the minute table and in both materialized rollups (``scalars_hour``, ``scalar
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pyarrow as pa
@@ -18,7 +19,7 @@ import pytest
 from errors import SinkFenced, SinkFenceTimeout, UsageError
 from warehouse import migrate as mig
 from warehouse.backend import ChdbBackend, WarehouseError
-from warehouse.sink import PartialWriter
+from warehouse.sink import PartialWriter, SinkConfig, run_sink
 from warehouse.sink.fence import (
     INFLIGHT_CLUSTER_SQL,
     INFLIGHT_SQL,
@@ -278,6 +279,13 @@ def test_the_cluster_wide_inflight_query_names_a_missing_cluster_on_chdb(backend
     with pytest.raises(UsageError, match=named):
         check_cluster(backend, "nosuch")
     check_cluster(backend, None)  # the one-server query runs
+
+
+def test_the_sink_refuses_to_start_with_a_cluster_the_server_lacks(backend):
+    """Checked before Kafka is contacted (nothing listens on the bootstrap address)."""
+    config = SinkConfig(bootstrap="127.0.0.1:9", cluster="nosuch")
+    with pytest.raises(UsageError, match="RESONANCE_CLICKHOUSE_CLUSTER=nosuch"):
+        asyncio.run(run_sink(PartialWriter(backend), config))
 
 
 class Listed:

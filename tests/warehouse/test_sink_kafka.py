@@ -13,12 +13,15 @@ import random
 
 import pytest
 
+from errors import SinkFenceTimeout
 from streams.broker import EmbeddedBroker
 from warehouse import queries
 from warehouse.backend import WarehouseUnavailable
 from warehouse.references import store_reference
 from warehouse.sink import PartialWriter, SinkConfig, run_sink
 from warehouse.sink.fence import claim
+
+from .test_sink_fence import Listed
 
 pytestmark = pytest.mark.integration
 
@@ -260,3 +263,36 @@ def test_a_fenced_flush_is_dropped_reread_and_written_after_a_new_claim(
     assert flushed == total
     assert asyncio.run(committed(broker.bootstrap, "gf")) == len(records)
     assert_stored_equals_engines(backend, helpers, world, consortium)
+
+
+def test_a_claim_that_waits_too_long_for_a_zombie_insert_stops_the_sink(
+    backend, broker, helpers, caplog
+):
+    """A fenced insert that never ends is listed on the server when the sink claims: after
+    ``fence_wait_s`` run_sink raises SinkFenceTimeout (the CLI exits 1, a supervisor
+    restarts it) instead of retrying or reading on. Nothing was flushed, stored or
+    committed; the claim is in sink_fence. (The insert never ends, so the outcome does not
+    depend on how long the wait took.)"""
+    consortium = "stuck"
+    world = helpers.build_world(seed=8, per_window=3, consortia=(consortium,), members=("a",))
+    store_reference(backend, consortium, world.profile)
+    asyncio.run(produce(broker.bootstrap, world.partials()))
+    caplog.set_level(logging.WARNING, logger="resonance.sink")
+    flushed: list[int] = []
+    config = SinkConfig(
+        bootstrap=broker.bootstrap, group_id="gs", max_records=500, max_seconds=0.3,
+        retry_initial_s=0.05, retry_max_s=0.2, fence_wait_s=0.2,
+    )  # fmt: skip
+    writer = PartialWriter(Listed(backend, ["zombie-insert"]))
+    sink = run_sink(writer, config, on_flush=lambda _s, n: flushed.append(n))
+    with pytest.raises(SinkFenceTimeout, match="RESONANCE_SINK_FENCE_WAIT_S") as info:
+        asyncio.run(asyncio.wait_for(sink, timeout=300))
+    assert info.value.query_ids == ("zombie-insert",)
+    assert flushed == [] and "ClickHouse unavailable" not in caplog.text
+    assert asyncio.run(committed(broker.bootstrap, "gs")) == 0
+    lo, hi = helpers.T0, helpers.T0 + 40 * helpers.DAY
+    assert queries.energy(backend, consortium, start=lo, end=hi).rows == []
+    claimed = backend.query(
+        "SELECT DISTINCT partition FROM sink_fence WHERE consumer_group = 'gs' ORDER BY partition"
+    ).to_pylist()
+    assert claimed == [{"partition": p} for p in range(3)]
