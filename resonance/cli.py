@@ -2,7 +2,8 @@
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed namespace and returning an exit code.
-Bad input raises :class:`errors.UsageError`, printed as one line, exit 2.
+Bad input raises :class:`errors.UsageError`, printed as one line, exit 2; so does an
+invalid ``RESONANCE_*`` setting (:func:`streams.settings.setting_error`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from pydantic import ValidationError
 
 from errors import UsageError
 
@@ -58,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"resonance {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # a RESONANCE_* variable out of range: name it, exit 2
+        from streams.settings import setting_error
+
+        line = setting_error(exc)
+        if line is None:
+            raise
+        print(f"resonance {args.command}: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,7 @@ import ssl
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
@@ -183,3 +183,37 @@ def load_settings(bootstrap: str | None = None, **overrides: Any) -> StreamSetti
     if bootstrap:
         values["kafka_bootstrap"] = bootstrap
     return StreamSettings(**values)
+
+
+def setting_error(exc: ValidationError) -> str | None:
+    """One line for a settings object the environment made invalid, naming the variable:
+    ``RESONANCE_PARTITIONS='0': Input should be greater than or equal to 1``; ``None``
+    when ``exc`` is not about a settings class. Secret values are never shown.
+
+    >>> try:
+    ...     StreamSettings(partitions=0)
+    ... except ValidationError as exc:
+    ...     print(setting_error(exc))
+    RESONANCE_PARTITIONS=0: Input should be greater than or equal to 1
+    """
+    cls = next((c for c in _settings_classes() if c.__name__ == exc.title), None)
+    if cls is None:
+        return None
+    errors = exc.errors()
+    first = errors[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    name = (str(cls.model_config.get("env_prefix", "")) + field).upper()
+    info = cls.model_fields.get(field)
+    secret = info is not None and "SecretStr" in str(info.annotation)
+    shown = "" if secret or "input" not in first else "=" + repr(first["input"])[:80]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{name}{shown}: {first['msg'].removeprefix('Value error, ')}{more}"
+
+
+def _settings_classes() -> list[type[BaseSettings]]:
+    out, todo = [], list(BaseSettings.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        out.append(cls)
+        todo.extend(cls.__subclasses__())
+    return out

@@ -12,8 +12,10 @@ import logging
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from streams.registry import ModelEntry, ModelRegistry, RegistryReader
-from streams.settings import StreamSettings
+from streams.settings import StreamSettings, setting_error
 
 log = logging.getLogger("resonance.worker")
 
@@ -67,8 +69,14 @@ def _announce(entry: ModelEntry) -> None:
 
 
 def main() -> int:
-    """``python -m streams.worker``: settings from the environment only."""
-    return run_worker(StreamSettings())
+    """``python -m streams.worker``: settings from the environment only; an invalid one
+    is one line naming its variable, exit 2."""
+    try:
+        settings = StreamSettings()
+    except ValidationError as exc:
+        print(f"resonance worker: error: {setting_error(exc)}", file=sys.stderr)
+        return 2
+    return run_worker(settings)
 
 
 if __name__ == "__main__":
