@@ -187,6 +187,7 @@ class ChdbBackend:
         self.database = database
         self._serial = threading.Lock()
         self._released = float("-inf")
+        self.releases = 0  # release_memory runs so far
         self._lock = DirectoryLock(self.data_dir)
         self._lock.acquire()
         try:
@@ -282,6 +283,7 @@ class ChdbBackend:
         except Exception:  # an engine without jemalloc: nothing to purge
             pass
         malloc_trim()
+        self.releases += 1
         return True
 
     def close(self) -> None:
