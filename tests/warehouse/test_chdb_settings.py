@@ -49,9 +49,21 @@ def test_chdb_runs_one_merge_per_background_thread(tmp_path):
             "SELECT value FROM system.server_settings "
             "WHERE name = 'background_merges_mutations_concurrency_ratio'"
         ).to_pylist()
+        backend.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
+        backend.command("INSERT INTO t VALUES (1)")
+        backend.command("INSERT INTO t VALUES (2)")
+        backend.command("OPTIMIZE TABLE t")  # the merge pool exists once a merge ran
+        pool = backend.query(
+            "SELECT value FROM system.metrics WHERE metric = 'BackgroundMergesAndMutationsPoolSize'"
+        ).to_pylist()
+        threads = backend.query(
+            "SELECT value FROM system.server_settings WHERE name = 'background_pool_size'"
+        ).to_pylist()
     finally:
         backend.close()
     assert found == [{"value": str(CHDB_MERGES_PER_THREAD)}]
+    # merges at once = pool threads x ratio (ClickHouse's default ratio 2: twice as many)
+    assert pool == [{"value": int(threads[0]["value"]) * CHDB_MERGES_PER_THREAD}]
 
 
 def jemalloc_dirty_mb(backend) -> float:
