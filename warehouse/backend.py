@@ -141,8 +141,8 @@ CHDB_CACHES = (
 RELEASE_INTERVAL_S = 5.0
 #: merges chDB runs at once per background-pool thread (ClickHouse's default: 2, with
 #: 2 pool threads here: 4 merges). A merge of a minute table holds about 2 MiB of read
-#: and write buffers per column stream and part (~100 MiB for drift_minute's 7-part
-#: merges): 4 at once made the sink's RSS swing by ~400 MB.
+#: and write buffers per column stream and part (100-146 MiB for drift_minute's 5-7-part
+#: merges in a soak): 4 at once could hold ~400-500 MB (docs/warehouse.md, "Memory").
 CHDB_MERGES_PER_THREAD = 1
 
 
@@ -266,9 +266,9 @@ class ChdbBackend:
     def release_memory(self) -> bool:
         """Hand freed memory back to the OS, at most once per ``release_s``: chDB's
         jemalloc purges its dirty pages (``SYSTEM JEMALLOC PURGE``; otherwise they decay
-        over 5 s, so every sample lands on the last statements' transient allocations),
-        and glibc's ``malloc_trim(0)`` returns the free pages inside its heaps (Python,
-        Arrow's buffers: they fragment and never shrink by themselves). True if it ran.
+        over 5 s), and glibc's ``malloc_trim(0)`` returns the free pages inside its heaps
+        (Python's and other libraries' malloc: free chunks in the middle of a heap stay
+        resident otherwise). True if it ran.
         A ClickHouse server does its own (its MemoryWorker); the sink calls this after
         each batch (docs/warehouse.md, "Memory")."""
         now = time.monotonic()

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import json
 import platform
+import subprocess
+import sys
+from pathlib import Path
 
 from warehouse.backend import CHDB_CACHES, CHDB_MERGES_PER_THREAD, malloc_trim, open_backend
 from warehouse.settings import WarehouseSettings
@@ -42,28 +46,37 @@ def test_default_caches_are_64_mib_and_the_limit_is_chdbs(tmp_path):
     assert got["max_server_memory_usage"] > 3 << 30  # chDB's own: 90 % of the machine's RAM
 
 
+_POOL = """
+import json, sys
+from warehouse.backend import open_backend
+from warehouse.settings import WarehouseSettings
+b = open_backend(WarehouseSettings(), data_dir=sys.argv[1])
+b.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
+b.command("INSERT INTO t VALUES (1)")
+b.command("INSERT INTO t VALUES (2)")
+b.command("OPTIMIZE TABLE t")  # the merge pool exists once a merge ran
+value = lambda sql: b.query(sql).to_pylist()[0]["value"]
+print(json.dumps([
+    value("SELECT value FROM system.server_settings "
+          "WHERE name = 'background_merges_mutations_concurrency_ratio'"),
+    value("SELECT value FROM system.server_settings WHERE name = 'background_pool_size'"),
+    value("SELECT value FROM system.metrics WHERE metric = 'BackgroundMergesAndMutationsPoolSize'"),
+]))
+b.close()
+"""
+
+
 def test_chdb_runs_one_merge_per_background_thread(tmp_path):
-    backend = open_backend(WarehouseSettings(), data_dir=tmp_path / "wh")
-    try:
-        found = backend.query(
-            "SELECT value FROM system.server_settings "
-            "WHERE name = 'background_merges_mutations_concurrency_ratio'"
-        ).to_pylist()
-        backend.command("CREATE TABLE t (a Int64) ENGINE = MergeTree ORDER BY a")
-        backend.command("INSERT INTO t VALUES (1)")
-        backend.command("INSERT INTO t VALUES (2)")
-        backend.command("OPTIMIZE TABLE t")  # the merge pool exists once a merge ran
-        pool = backend.query(
-            "SELECT value FROM system.metrics WHERE metric = 'BackgroundMergesAndMutationsPoolSize'"
-        ).to_pylist()
-        threads = backend.query(
-            "SELECT value FROM system.server_settings WHERE name = 'background_pool_size'"
-        ).to_pylist()
-    finally:
-        backend.close()
-    assert found == [{"value": str(CHDB_MERGES_PER_THREAD)}]
+    """In a fresh process: chDB re-opened in one process adds to the pool's size metric
+    at each start (2, 4, 6, ...), as the sink opens it once."""
+    out = subprocess.run(
+        [sys.executable, "-c", _POOL, str(tmp_path / "wh")],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parents[2],
+    ).stdout  # fmt: skip
+    ratio, threads, pool = json.loads(out.strip().splitlines()[-1])
+    assert ratio == str(CHDB_MERGES_PER_THREAD)
     # merges at once = pool threads x ratio (ClickHouse's default ratio 2: twice as many)
-    assert pool == [{"value": int(threads[0]["value"]) * CHDB_MERGES_PER_THREAD}]
+    assert pool == int(threads) * CHDB_MERGES_PER_THREAD
 
 
 def jemalloc_dirty_mb(backend) -> float:
