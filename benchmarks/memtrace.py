@@ -53,6 +53,77 @@ _CHDB_METRICS = ("MemoryTracking", "MarkCacheBytes", "PrimaryIndexCacheBytes",
                  "MergesMutationsMemoryTracking")  # fmt: skip
 
 
+def _chdb_log(path: Path) -> None:
+    """chDB's server log at debug level into ``path``: each statement's text and its
+    ``Query peak memory usage``, and the merges' peaks (what allocates, per statement)."""
+    import warehouse.backend as wb
+
+    base = wb.chdb_connection
+
+    def logged(*a, **kw) -> str:  # type: ignore[no-untyped-def]
+        return base(*a, **kw) + f"&logger.level=debug&logger.log={path}"
+
+    wb.chdb_connection = logged  # type: ignore[assignment]
+
+
+class _Peaks:
+    """Per statement shape: the highest RSS reached while it ran, above RSS before it
+    (MB; chDB runs one statement at a time and releases the GIL, so a thread sampling
+    RSS every ~2 ms sees each statement's transient peak)."""
+
+    def __init__(self) -> None:
+        self.stats: dict[str, list[float]] = {}  # shape -> [n, max delta, sum delta]
+        self._base: float | None = None
+        self._max = 0.0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while True:
+            if self._base is not None:
+                self._max = max(self._max, _rss_mb())
+            time.sleep(0.002)
+
+    def wrap(self, fn):  # type: ignore[no-untyped-def]
+        def run(backend, sql, *a, **kw):  # type: ignore[no-untyped-def]
+            with self._lock:
+                self._base = self._max = _rss_mb()
+                try:
+                    return fn(backend, sql, *a, **kw)
+                finally:
+                    delta = max(self._max, _rss_mb()) - self._base
+                    self._base = None
+                    key = _shape(sql)
+                    n, top, total = self.stats.get(key, (0, 0.0, 0.0))
+                    self.stats[key] = [n + 1, max(top, delta), total + delta]
+
+        return run
+
+    def top(self, k: int = 8) -> list[dict]:
+        rows = sorted(self.stats.items(), key=lambda kv: -kv[1][1])[:k]
+        return [{"sql": sql, "n": int(n), "max_mb": round(top, 1),
+                 "mean_mb": round(total / n, 2)} for sql, (n, top, total) in rows]  # fmt: skip
+
+
+_PEAKS: list[_Peaks] = []
+
+
+def _shape(sql: str) -> str:
+    import re
+
+    return re.sub(r"\s+", " ", re.sub(r"\b\d+\b", "N", sql)).strip()[:120]
+
+
+def _track_peaks() -> None:
+    from warehouse.backend import ChdbBackend
+
+    peaks = _Peaks()
+    _PEAKS.append(peaks)
+    ChdbBackend.query = peaks.wrap(ChdbBackend.query)  # type: ignore[method-assign]
+    ChdbBackend.command = peaks.wrap(ChdbBackend.command)  # type: ignore[method-assign]
+    ChdbBackend.insert_arrow = peaks.wrap(ChdbBackend.insert_arrow)  # type: ignore[method-assign]
+
+
 def _track_chdb() -> None:
     from warehouse.backend import ChdbBackend
 
@@ -90,7 +161,14 @@ def _chdb_probe() -> dict:
     if _WRITERS:
         out["ledger_keys"] = len(_WRITERS[-1].ledger)
     stats = b.query("SELECT stats FROM system.jemalloc_stats")["stats"][0].as_py()
+    merged = stats.find("Merged arenas stats:")
+    for line in stats[merged:].splitlines()[:12] if merged >= 0 else []:
+        parts = line.split()  # "   dirty:   N/A  <npages> ...": pages freed, not yet purged
+        if len(parts) > 2 and parts[0] in ("dirty:", "muzzy:") and parts[2].isdigit():
+            out["je_" + parts[0][:-1] + "_mb"] = round(int(parts[2]) * 4096 / 2**20, 1)
     for line in stats.splitlines():
+        if line.startswith("Background threads:"):
+            out["je_background_threads"] = int(line.split()[2].rstrip(","))
         if line.startswith("Allocated:"):  # Allocated: N, active: N, metadata: N ...
             for part in line.split(","):
                 k, _, v = part.strip().partition(":")
@@ -154,6 +232,8 @@ def _watch(out: Path, every: float, warm: float, top: int) -> None:
                 "os_threads": len(os.listdir("/proc/self/task")),
                 "gc_objects": len(gc.get_objects()),
             }
+            if _PEAKS:
+                row["statement_peaks"] = _PEAKS[0].top()
             if base is not None:
                 snap = tracemalloc.take_snapshot().filter_traces(filters)
                 row["traced_mb"] = round(tracemalloc.get_traced_memory()[0] / 2**20, 1)
@@ -184,6 +264,12 @@ def main() -> None:
     parser.add_argument("--chdb", action="store_true", help="also log chDB's memory figures")
     parser.add_argument("--light", action="store_true",
                         help="no tracemalloc: RSS, glibc, pymalloc figures")  # fmt: skip
+    parser.add_argument("--chdb-log", type=Path, metavar="FILE",
+                        help="with --chdb: chDB's server log (debug: per-statement peak "
+                        "memory) into FILE")  # fmt: skip
+    parser.add_argument("--peaks", action="store_true",
+                        help="with --chdb: per statement shape, the RSS peak above RSS "
+                        "before it (statement_peaks: the 8 highest)")  # fmt: skip
     parser.add_argument("-m", dest="module", required=True, help="then the module's args")
     argv = sys.argv[1:]
     cut = argv.index("-m") + 2 if "-m" in argv else len(argv)
@@ -196,6 +282,10 @@ def main() -> None:
     sys.path[0] = os.getcwd()  # as ``python -m`` does (not benchmarks/: its warehouse.py)
     if args.chdb:
         _track_chdb()
+        if args.peaks:
+            _track_peaks()
+        if args.chdb_log:
+            _chdb_log(args.chdb_log.resolve())
     runpy.run_module(args.module, run_name="__main__", alter_sys=True)
 
 

@@ -21,6 +21,13 @@ and over the second half) of both processes, also for anonymous RSS alone (``ano
 minus file-backed pages, i.e. without chDB's 530 MB library paging in), the drain time,
 and the totals. ``--out FILE`` also writes the lines there.
 
+Noise-robust figures, beside those raw ones (a sample can land on a transient
+allocation of chDB, up to a few hundred MB, or between two): ``per_minute`` gives, per
+whole minute after the first, the floor (lowest sample: what the process keeps between
+its transient allocations) and the median of the 1-s RSS samples, and the least-squares
+slopes of both over all those minutes and over their second half
+(``floor_slope_second_half``: a bounded process shows ~0 however its peaks swing).
+
 Two bounded states fill slowly at production defaults: the worker's join (128 MiB per
 partition) and the sink's ledger (20,000 keys). The soak lowers both by default
 (``--join-max-mb 8``, ``--ledger-keys 2000``) so that a 30-minute run reaches them and
@@ -101,7 +108,40 @@ def rss_summary(s: RssSampler, warm_s: float = 60.0) -> dict[str, Any]:
     a second-half slope near 0), and RSS at each fifth of the run."""
     out = _summary(s.samples, warm_s)
     out["anon"] = _summary(s.anon, warm_s)  # RSS minus file-backed pages (chDB's library)
+    out["per_minute"] = per_minute(s.samples, warm_s)
+    out["anon"]["per_minute"] = per_minute(s.anon, warm_s)
     return out
+
+
+def per_minute(samples: list[tuple[float, float]], warm_s: float = 60.0) -> dict[str, Any]:
+    """RSS robust to sampling noise: per whole minute of samples after ``warm_s``, the
+    floor (min: what the process keeps between its transient allocations) and the median;
+    their least-squares slopes (MB/min) over all those minutes and their second half.
+
+    >>> s = [(t, 100.0 + (50.0 if t % 7 == 0 else 0.0)) for t in range(0, 600)]
+    >>> r = per_minute(s)
+    >>> r["floor"][:2], r["median"][:2], r["floor_slope"], r["floor_slope_second_half"]
+    ([100.0, 100.0], [100.0, 100.0], 0.0, 0.0)
+    """
+    t0 = samples[0][0]
+    buckets: dict[int, list[float]] = {}
+    for t, r in samples:
+        if t - t0 >= warm_s:
+            buckets.setdefault(int((t - t0 - warm_s) // 60), []).append(r)
+    full = [v for _, v in sorted(buckets.items()) if len(v) >= 30]  # whole-ish minutes
+    floors = [round(min(v), 1) for v in full]
+    medians = [round(float(np.median(v)), 1) for v in full]
+
+    def slope(ys: list[float]) -> float:
+        if len(ys) < 3:
+            return float("nan")
+        return round(float(np.polyfit(np.arange(len(ys), dtype=float), ys, 1)[0]), 3) + 0.0
+
+    half = len(full) // 2
+    return {"floor": floors, "median": medians,
+            "floor_slope": slope(floors), "floor_slope_second_half": slope(floors[half:]),
+            "median_slope": slope(medians),
+            "median_slope_second_half": slope(medians[half:])}  # fmt: skip
 
 
 def _summary(samples: list[tuple[float, float]], warm_s: float) -> dict[str, Any]:
@@ -143,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --trace: no tracemalloc (RSS, glibc, chDB figures only)",
     )
+    parser.add_argument("--chdb-log", action="store_true",
+                        help="with --trace: the sink's chDB server log at debug level in "
+                        "DIR/chdb.log (each statement's peak memory)")  # fmt: skip
+    parser.add_argument("--peaks", action="store_true",
+                        help="with --trace: the sink's RSS peak per statement shape "
+                        "(memtrace.py --peaks) in DIR/sink.jsonl")  # fmt: skip
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.factor <= 0 or args.every <= 0:
         parser.error("--minutes, --factor and --every must be > 0")
@@ -178,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             return [sys.executable, str(ROOT / "benchmarks" / "memtrace.py"), "--every", "60",
                     "--out", str(args.trace / f"{name}.jsonl"),
                     *(["--chdb"] if name == "sink" else []),
+                    *(["--chdb-log", str(args.trace / "chdb.log")]
+                      if name == "sink" and args.chdb_log else []),
+                    *(["--peaks"] if name == "sink" and args.peaks else []),
                     *(["--light"] if args.trace_light else []), "-m", module]  # fmt: skip
 
         worker = subprocess.Popen(python("streams.worker", "worker"), cwd=ROOT, env=env,

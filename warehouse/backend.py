@@ -12,11 +12,13 @@ directory instead of chDB's "Another server instance" stack trace.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import io
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,6 +137,15 @@ CHDB_CACHES = (
 )
 
 
+#: seconds between two :meth:`ChdbBackend.release_memory` (each takes about 1-2 ms)
+RELEASE_INTERVAL_S = 5.0
+#: merges chDB runs at once per background-pool thread (ClickHouse's default: 2, with
+#: 2 pool threads here: 4 merges). A merge of a minute table holds about 2 MiB of read
+#: and write buffers per column stream and part (100-146 MiB for drift_minute's 5-7-part
+#: merges in a soak): 4 at once could hold ~400-500 MB (docs/warehouse.md, "Memory").
+CHDB_MERGES_PER_THREAD = 1
+
+
 def chdb_connection(path: Path, cache_mb: int, max_memory_mb: int = 0) -> str:
     """chDB's connection string: the directory plus server settings as start-up args.
 
@@ -142,10 +153,13 @@ def chdb_connection(path: Path, cache_mb: int, max_memory_mb: int = 0) -> str:
     '/d?mark_cache_size=67108864'
     >>> "max_server_memory_usage=1073741824" in chdb_connection(Path("/d"), 64, 1024)
     True
+    >>> "background_merges_mutations_concurrency_ratio=1" in chdb_connection(Path("/d"), 64)
+    True
     """
     if "?" in str(path):
         raise UsageError(f"data directory {path.parent}: a '?' would start chDB's settings")
     args = {name: cache_mb << 20 for name in CHDB_CACHES}
+    args["background_merges_mutations_concurrency_ratio"] = CHDB_MERGES_PER_THREAD
     if max_memory_mb:
         args["max_server_memory_usage"] = max_memory_mb << 20
     return f"{path}?" + "&".join(f"{k}={v}" for k, v in args.items())
@@ -164,10 +178,16 @@ class ChdbBackend:
         database: str = DEFAULT_DATABASE,
         cache_mb: int = DEFAULT_CHDB_CACHE_MB,
         max_memory_mb: int = 0,
+        release_s: float = RELEASE_INTERVAL_S,
     ) -> None:
+        """``release_s``: the least seconds between two :meth:`release_memory` (0: it
+        never runs)."""
         self.data_dir = Path(data_dir).resolve()
+        self.release_s = release_s
         self.database = database
         self._serial = threading.Lock()
+        self._released = float("-inf")
+        self.releases = 0  # release_memory runs so far
         self._lock = DirectoryLock(self.data_dir)
         self._lock.acquire()
         try:
@@ -243,12 +263,54 @@ class ChdbBackend:
             raise _insert_error(exc) from exc
         return data.num_rows
 
+    def release_memory(self) -> bool:
+        """Hand freed memory back to the OS, at most once per ``release_s``: chDB's
+        jemalloc purges its dirty pages (``SYSTEM JEMALLOC PURGE``; otherwise they decay
+        over 5 s), and glibc's ``malloc_trim(0)`` returns the free pages inside its heaps
+        (Python's and other libraries' malloc: free chunks in the middle of a heap stay
+        resident otherwise). True if it ran.
+        A ClickHouse server does its own (its MemoryWorker); the sink calls this after
+        each batch (docs/warehouse.md, "Memory")."""
+        now = time.monotonic()
+        if not self.release_s or now - self._released < self.release_s:
+            return False
+        self._released = now
+        try:
+            with self._serial:
+                if self._session is None:
+                    return False
+                self._session.query("SYSTEM JEMALLOC PURGE", "CSV")
+        except Exception:  # an engine without jemalloc: nothing to purge
+            pass
+        malloc_trim()
+        self.releases += 1
+        return True
+
     def close(self) -> None:
         with self._serial:
             session, self._session = getattr(self, "_session", None), None
             if session is not None:
                 session.close()
         self._lock.release()
+
+
+def malloc_trim() -> bool:
+    """glibc's ``malloc_trim(0)``: give the free pages inside its heaps back to the OS.
+    False where there is no glibc (macOS, musl): nothing done."""
+    global _TRIM
+    if _TRIM is None:
+        try:
+            _TRIM = ctypes.CDLL(None).malloc_trim
+            _TRIM.argtypes, _TRIM.restype = [ctypes.c_size_t], ctypes.c_int
+        except (OSError, AttributeError):
+            _TRIM = False
+    if _TRIM is False:
+        return False
+    _TRIM(0)
+    return True
+
+
+_TRIM: Any = None
 
 
 # ------------------------------------------------------------------ ClickHouse server
@@ -393,7 +455,11 @@ def open_backend(
             url, s.clickhouse_user, password, s.clickhouse_database, s.clickhouse_secure
         )
     return ChdbBackend(
-        data_dir or s.data_dir, s.clickhouse_database, s.chdb_cache_mb, s.chdb_max_memory_mb
+        data_dir or s.data_dir,
+        s.clickhouse_database,
+        s.chdb_cache_mb,
+        s.chdb_max_memory_mb,
+        s.chdb_release_s,
     )
 
 

@@ -56,6 +56,10 @@ class WarehouseSettings(BaseSettings):
     # default, 90 % of RAM; a query that would pass it fails instead).
     chdb_cache_mb: int = Field(64, ge=0)
     chdb_max_memory_mb: int = Field(0, ge=0)
+    # Embedded chDB only: seconds between two hand-backs of freed memory to the OS after
+    # a sink batch (jemalloc purge + glibc malloc_trim; ChdbBackend.release_memory);
+    # 0 = never.
+    chdb_release_s: float = Field(5.0, ge=0)
     # The sink's cache of stored (version, state) per partial key (warehouse.sink.ledger);
     # a miss costs a ClickHouse lookup, a key ~4 KB of heap.
     sink_ledger_keys: int = Field(20_000, ge=1)

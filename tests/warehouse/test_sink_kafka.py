@@ -16,7 +16,7 @@ import pytest
 from errors import SinkFenceTimeout
 from streams.broker import EmbeddedBroker
 from warehouse import queries
-from warehouse.backend import WarehouseUnavailable
+from warehouse.backend import ChdbBackend, WarehouseUnavailable
 from warehouse.references import store_reference
 from warehouse.sink import PartialWriter, SinkConfig, run_sink
 from warehouse.sink.fence import claim
@@ -197,7 +197,9 @@ def test_sink_survives_replay_and_outage(backend, broker, helpers, caplog):
     assert_stored_equals_engines(backend, helpers, world, CONSORTIUM)
 
 
-def test_a_failed_commit_rereads_from_the_committed_offsets(backend, broker, helpers, caplog):
+def test_a_failed_commit_rereads_from_the_committed_offsets(
+    backend, broker, helpers, caplog, monkeypatch
+):
     """The sink's first and third commits fail (no rebalance): it seeks back and re-reads
     those batches from the committed offsets (the beginning, when nothing was committed
     yet). Nothing is lost (every offset committed, each
@@ -211,12 +213,16 @@ def test_a_failed_commit_rereads_from_the_committed_offsets(backend, broker, hel
     total = len(records) + 1
     caplog.set_level(logging.WARNING, logger="resonance.sink")
     what = f"all {total} records flushed in committed batches"
+    releases_before = getattr(backend, "releases", 0)
+    monkeypatch.setattr(backend, "release_s", 1e-9, raising=False)  # after every batch
     flushed = asyncio.run(sink_until(backend, broker.bootstrap, "g", lambda n: n >= total, what,
                                      fail_commits=(1, 3)))  # fmt: skip
     assert caplog.text.count("commit failed, re-reading from the committed offsets") == 2
     assert flushed == total  # the failed batches' records came back, once each
     assert asyncio.run(committed(broker.bootstrap, "g")) == len(records)
     assert_stored_equals_engines(backend, helpers, world, consortium)
+    if isinstance(backend, ChdbBackend):  # freed memory handed back after committed batches
+        assert backend.releases > releases_before
 
 
 class Usurped:

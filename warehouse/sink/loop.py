@@ -133,6 +133,7 @@ async def run_sink(
                     continue
                 if evaluator is not None and batch.partials:
                     await _evaluate(evaluator)
+                await _release_memory(writer.backend)
                 if on_flush:
                     on_flush(stats, len(batch))
     finally:
@@ -144,6 +145,17 @@ async def _evaluate(evaluator: Any) -> None:
         await asyncio.to_thread(evaluator.run)
     except Exception as exc:  # never stops the sink: the cursor did not move
         log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
+
+
+async def _release_memory(backend: Any) -> None:
+    """After a batch (and its evaluation): the embedded engine hands freed memory back
+    to the OS, rate-limited (:meth:`warehouse.backend.ChdbBackend.release_memory`)."""
+    release = getattr(backend, "release_memory", None)
+    if release is not None:
+        try:
+            await asyncio.to_thread(release)
+        except Exception as exc:  # housekeeping: never stops the sink
+            log.warning("releasing memory failed (%s)", exc)
 
 
 async def _commit_or_seek_back(
