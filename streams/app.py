@@ -131,6 +131,22 @@ def foreign_consortium(result: DecodeResult, consortium: str) -> DecodeResult:
     )
 
 
+def exact(data: bytes) -> bytes:
+    """``data`` in a buffer of its own size: orjson (3.12 on) returns bytes whose buffer
+    keeps its whole reservation (32 KB for a 3 KB partial), and the worker holds encoded
+    records until the broker acks them (one copy: ~1 us for a 3 KB record).
+
+    >>> import orjson, tracemalloc
+    >>> tracemalloc.start()
+    >>> before = tracemalloc.get_traced_memory()[0]
+    >>> kept = [exact(orjson.dumps({"counts": [0] * 200})) for _ in range(100)]
+    >>> (tracemalloc.get_traced_memory()[0] - before) // 100 < 1024
+    True
+    >>> tracemalloc.stop()
+    """
+    return bytes(memoryview(data))
+
+
 MAX_UNACKED_SENDS = 4
 """Send tasks (one per batch of DLQ records, per chunk of an emission of partials, per
 registry entry) that may wait for acks while the worker reads (or emits) on."""
@@ -460,7 +476,7 @@ class StreamProcessor:
                 record = message_record(raw, [Rejection(reason[:300])], topic, partition,
                                         offset, limits=self.limits)  # fmt: skip
             self.counters["dlq_records"] += 1
-            records.append((DLQ_TOPIC, topic.encode(), record))
+            records.append((DLQ_TOPIC, topic.encode(), exact(record)))
         self.pending.setdefault(partition, []).append(self._send_all(records))
 
     # --- partition state and rebuild --------------------------------------------------------
@@ -650,7 +666,7 @@ class StreamProcessor:
         records: list[tuple[str, bytes, bytes]] = []
         size = 0
         for partial in state.iter_partials(final):
-            value = partial.encode()
+            value = exact(partial.encode())
             records.append((PARTIALS_TOPIC, partial.key.encode(), value))
             size += len(value)
             if len(records) >= EMIT_CHUNK_PARTIALS or size >= EMIT_CHUNK_BYTES:
@@ -685,6 +701,7 @@ class StreamProcessor:
             async with lock:
                 acks = [await producer.send(topic, key, value, None, None, None)
                         for topic, key, value in records]  # fmt: skip
+            records.clear()  # the producer's batches hold copies: free ours before the acks
             return await asyncio.gather(*acks)
 
         return asyncio.ensure_future(go())
