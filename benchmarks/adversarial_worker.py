@@ -21,8 +21,8 @@ load average. Acceptance (issue 11): RSS max < 500 MB, ``sites_ratio`` >= 0.5, n
 record above 131,072 bytes, at the default ``--events`` and at 50,000 (45,005 DLQ
 records in one first group; 1,000 admitted sites x 8 statistics in one or two minute
 windows, up to 16,000 partials per emission). Measured 2026-12-03 with the emission in
-chunks: RSS max 215-218 MB (default) and 247-248 MB (50,000), 319-322 and 527-529 MB
-before (docs/streaming.md, "Bounds").
+chunks of exact-size records: RSS max 146 MB (default) and 172 MB (50,000), 314-331 and
+490-536 MB before (docs/streaming.md, "Bounds").
 
     .venv/bin/python benchmarks/adversarial_worker.py --json
     .venv/bin/python benchmarks/adversarial_worker.py --events 50000 --json
