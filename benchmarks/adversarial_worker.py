@@ -5,8 +5,8 @@ A Tansu broker starts on a free port with one-partition topics; everything below
 produced before the worker starts (so the worker's first group holds the whole backlog,
 the worst case of the recovery floor), in this order:
 
-1. ``one_site``: ``--events`` (50,000) single telemetry events of one model, one site
-   (the normal rate);
+1. ``one_site``: ``--events`` (default 10,000) single telemetry events of one model, one
+   site (the normal rate);
 2. ``distinct_sites``: as many single events over 10,000 distinct sites (site ``i % 10,000``);
 3. ``unknown``: one ~250 KB message with 20,000 unknown features;
 4. ``minutes``: four ~275 KB batches with every row in its own minute.
@@ -18,9 +18,14 @@ counter crosses the phase boundaries). The run ends when the worker has committe
 offset. ``--json`` prints ``rss_mb`` (start, max, max per phase), ``msgs_per_s`` per
 phase, ``sites_ratio`` (distinct / one site), the DLQ records (count, largest) and the
 load average. Acceptance (issue 11): RSS max < 500 MB, ``sites_ratio`` >= 0.5, no DLQ
-record above 131,072 bytes.
+record above 131,072 bytes, at the default ``--events`` and at 50,000 (45,005 DLQ
+records in one first group; 1,000 admitted sites x 8 statistics in one or two minute
+windows, up to 16,000 partials per emission). Measured 2026-12-03 with the emission in
+chunks of exact-size records: RSS max 146 MB (default) and 172 MB (50,000), 314-331 and
+490-536 MB before (docs/streaming.md, "Bounds").
 
     .venv/bin/python benchmarks/adversarial_worker.py --json
+    .venv/bin/python benchmarks/adversarial_worker.py --events 50000 --json
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ window_start, late) and emitted as cumulative :class:`streams.partials.Partial` 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -331,8 +331,17 @@ class TopicBlock:
 
         ``version`` ranks emissions of one key (the group's offsets read so far).
         """
+        return list(self.iter_partials(final, version, now_ms))
+
+    def iter_partials(
+        self, final: bool, version: int, now_ms: int | None = None
+    ) -> Iterator[Partial]:
+        """:meth:`partials` one at a time: a statistic's state is copied (``to_dict``) and
+        its dirty flag cleared only when its partial is taken, so an emission encoded and
+        sent chunk by chunk holds one chunk's records, not 20,000 states at once
+        (docs/streaming.md, "Bounds"). The engines must not change until it is exhausted.
+        """
         now = int(time.time() * 1000) if now_ms is None else now_ms
-        out = []
         for (kind, tenancy, feature, w, late), stat in self.stats.items():
             if not (final or stat.dirty):
                 continue
@@ -340,32 +349,29 @@ class TopicBlock:
             state = stat.engine.to_dict()
             if kind == "classification":  # the sink keys confusion matrices by class list
                 state["classes"] = list(stat.engine.classes)
-            out.append(
-                Partial(
-                    kind=kind,
-                    consortium=tenancy[0],
-                    member=tenancy[1],
-                    model=tenancy[2],
-                    model_version=tenancy[3],
-                    site=tenancy[4],
-                    hub=tenancy[5],
-                    feature=feature,
-                    window_start=w,
-                    window_end=w + self.window_ms,
-                    late=late,
-                    source_topic=self.topic,
-                    source_partition=self.partition,
-                    block_start=self.block_start,
-                    last_offset=self.last_offset,
-                    group_start=self.group_start,
-                    version=version,
-                    final=final,
-                    state=state,
-                    count=stat.engine.count,
-                    emitted_at=now,
-                )
+            yield Partial(
+                kind=kind,
+                consortium=tenancy[0],
+                member=tenancy[1],
+                model=tenancy[2],
+                model_version=tenancy[3],
+                site=tenancy[4],
+                hub=tenancy[5],
+                feature=feature,
+                window_start=w,
+                window_end=w + self.window_ms,
+                late=late,
+                source_topic=self.topic,
+                source_partition=self.partition,
+                block_start=self.block_start,
+                last_offset=self.last_offset,
+                group_start=self.group_start,
+                version=version,
+                final=final,
+                state=state,
+                count=stat.engine.count,
+                emitted_at=now,
             )
-        return out
 
 
 def _update_by_source(

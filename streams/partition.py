@@ -13,7 +13,7 @@ A new owner calls :meth:`PartitionState.rebuild` for every committed message of
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -217,9 +217,17 @@ class PartitionState:
         return failed
 
     def partials(self, final: bool, now_ms: int | None = None) -> list[Partial]:
+        return list(self.iter_partials(final, now_ms))
+
+    def iter_partials(self, final: bool, now_ms: int | None = None) -> Iterator[Partial]:
+        """:meth:`partials` one at a time (:meth:`streams.blocks.TopicBlock.iter_partials`):
+        buffered rows are applied and the version taken now, the states copied as the
+        partials are taken; nothing may be processed until the iterator is exhausted."""
         self.flush()
         version = self.covered()
-        return [p for blk in self.blocks.values() for p in blk.partials(final, version, now_ms)]
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        return (p for blk in list(self.blocks.values())
+                for p in blk.iter_partials(final, version, now))  # fmt: skip
 
     def commit_offsets(self) -> dict[str, int]:
         return {t: b.last_offset + 1 for t, b in self.blocks.items()}
