@@ -21,10 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
+from processors.reference import fit_reference
 from streams.broker import EmbeddedBroker
 from streams.partials import Partial, latest_per_key
+from streams.registry import ModelRegistry
 from streams.settings import StreamSettings
 from streams.topics import create_topics
 
@@ -255,3 +258,21 @@ def past(minutes: float) -> datetime:
     """A whole-minute UTC time ``minutes`` ago (event times well inside decode's bounds)."""
     t = datetime.now(UTC) - timedelta(minutes=minutes)
     return t.replace(second=0, microsecond=0)
+
+
+#: the features of :func:`coil_registry`'s one model (steel/coil v2)
+COIL_FEATURES = [f"f{i}" for i in range(5)]
+
+
+@pytest.fixture(scope="module")
+def coil_registry(tmp_path_factory) -> ModelRegistry:
+    """A registry of one model, steel/coil v2, fitted on N(10, 2) for each of the
+    :data:`COIL_FEATURES` (the in-process worker tests' model)."""
+    rng = np.random.default_rng(0)
+    profile = fit_reference(
+        {f: rng.normal(10, 2, 2000) for f in COIL_FEATURES}, model="coil", version="2"
+    )
+    folder = tmp_path_factory.mktemp("refs") / "references" / "steel"
+    folder.mkdir(parents=True)
+    (folder / "coil-2.json").write_text(profile.to_json())
+    return ModelRegistry.load(folder.parent.parent)

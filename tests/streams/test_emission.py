@@ -21,29 +21,15 @@ import pytest
 from faust.types import TP
 
 import streams.app as app_module
-from processors.reference import fit_reference
 from streams.app import StreamProcessor
 from streams.partition import PartitionState
-from streams.registry import ModelRegistry
 from streams.settings import StreamSettings
 from streams.topics import input_topics
+from tests.streams.conftest import COIL_FEATURES as FEATURES
 
-FEATURES = [f"f{i}" for i in range(5)]
 TENANCY = {"consortium": "steel", "member": "baowu", "model": "coil", "model_version": "2",
            "hub": "Guizhou"}  # fmt: skip
 TELEMETRY = TP(input_topics(None)["telemetry"], 0)
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    profile = fit_reference(
-        {f: rng.normal(10, 2, 2000) for f in FEATURES}, model="coil", version="2"
-    )
-    folder = tmp_path_factory.mktemp("refs") / "references" / "steel"
-    folder.mkdir(parents=True)
-    (folder / "coil-2.json").write_text(profile.to_json())
-    return ModelRegistry.load(folder.parent.parent)
 
 
 def events(first: int, sites: range, ts: int, seed: int) -> list[tuple[TP, SimpleNamespace]]:
@@ -96,7 +82,7 @@ class Harness:
     """A StreamProcessor on a fake app (producer, commit) and a twin partition state fed
     the same messages, whose ``partials()`` (the list API) are the reference."""
 
-    def __init__(self, registry, producer: Producer) -> None:
+    def __init__(self, coil_registry, producer: Producer) -> None:
         self.commits: list[dict] = []
         self.producer = producer
 
@@ -107,10 +93,10 @@ class Harness:
             return True
 
         app = SimpleNamespace(producer=producer, consumer=SimpleNamespace(_commit=commit))
-        self.processor = StreamProcessor(app, StreamSettings(), registry)
-        self.twin_processor = StreamProcessor(SimpleNamespace(), StreamSettings(), registry)
-        self.state = PartitionState(0, self.processor.cfg, registry)
-        self.twin = PartitionState(0, self.processor.cfg, registry)
+        self.processor = StreamProcessor(app, StreamSettings(), coil_registry)
+        self.twin_processor = StreamProcessor(SimpleNamespace(), StreamSettings(), coil_registry)
+        self.state = PartitionState(0, self.processor.cfg, coil_registry)
+        self.twin = PartitionState(0, self.processor.cfg, coil_registry)
         self.processor.states[0] = self.state
         self.chunks: list[tuple[int, int]] = []  # (records, bytes) per send task
         self.alive: list[int] = []  # records in unfinished send tasks, as each is made
@@ -151,12 +137,12 @@ async def with_broker(producer: Producer, work):
 
 @pytest.mark.parametrize("chunk_partials, chunk_bytes", [(40, 1 << 30), (10_000, 30_000)])
 def test_chunked_emission_sends_exactly_the_partials_with_a_bounded_chunk(
-    registry, monkeypatch, chunk_partials, chunk_bytes
+    coil_registry, monkeypatch, chunk_partials, chunk_bytes
 ):
     monkeypatch.setattr(app_module, "EMIT_CHUNK_PARTIALS", chunk_partials)
     monkeypatch.setattr(app_module, "EMIT_CHUNK_BYTES", chunk_bytes)
     producer = Producer()
-    h = Harness(registry, producer)
+    h = Harness(coil_registry, producer)
     now = int(time.time() * 1000)
     minute = now - now % 60_000 - 600_000  # two whole windows, ten minutes back
 
@@ -196,10 +182,10 @@ def test_chunked_emission_sends_exactly_the_partials_with_a_bounded_chunk(
     assert max(h.alive) > app_module.MAX_UNACKED_SENDS * h.chunks[0][0]
 
 
-def test_a_failed_send_of_a_chunk_stops_finalise_uncommitted(registry, monkeypatch):
+def test_a_failed_send_of_a_chunk_stops_finalise_uncommitted(coil_registry, monkeypatch):
     monkeypatch.setattr(app_module, "EMIT_CHUNK_PARTIALS", 25)
     producer = Producer(fail_at=30)
-    h = Harness(registry, producer)
+    h = Harness(coil_registry, producer)
     h.feed(events(0, range(40), int(time.time() * 1000) - 600_000, seed=3))
 
     with pytest.raises(RuntimeError, match="broker said no"):
@@ -210,7 +196,7 @@ def test_a_failed_send_of_a_chunk_stops_finalise_uncommitted(registry, monkeypat
 
 
 def test_a_partition_revoked_mid_emission_is_neither_emitted_further_nor_committed(
-    registry, monkeypatch
+    coil_registry, monkeypatch
 ):
     monkeypatch.setattr(app_module, "EMIT_CHUNK_PARTIALS", 25)
     h: Harness
@@ -220,7 +206,7 @@ def test_a_partition_revoked_mid_emission_is_neither_emitted_further_nor_committ
             await h.processor.on_revoked(None, [TELEMETRY])
 
     producer = Producer(on_ack=revoke)
-    h = Harness(registry, producer)
+    h = Harness(coil_registry, producer)
     h.feed(events(0, range(40), int(time.time() * 1000) - 600_000, seed=4))
 
     asyncio.run(with_broker(producer, h.processor.finalise(0, h.state)))

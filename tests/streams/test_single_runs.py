@@ -13,28 +13,14 @@ import pytest
 from faust.types import TP
 
 import streams.app as app_module
-from processors.reference import fit_reference
 from streams.app import StreamProcessor
 from streams.blocks import RunSources, TopicBlock
-from streams.registry import ModelRegistry
 from streams.settings import StreamSettings
 from streams.topics import input_topics
+from tests.streams.conftest import COIL_FEATURES as FEATURES
 
-FEATURES = [f"f{i}" for i in range(5)]
 TENANCY = {"consortium": "steel", "member": "baowu", "model": "coil", "model_version": "2",
            "site": "s1", "hub": "Guizhou"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    profile = fit_reference(
-        {f: rng.normal(10, 2, 2000) for f in FEATURES}, model="coil", version="2"
-    )
-    folder = tmp_path_factory.mktemp("refs") / "references" / "steel"
-    folder.mkdir(parents=True)
-    (folder / "coil-2.json").write_text(profile.to_json())
-    return ModelRegistry.load(folder.parent.parent)
 
 
 def single(ts: int, features: dict, **tenancy) -> bytes:
@@ -71,21 +57,21 @@ def messages(seed: int, n: int) -> list[bytes]:
     return out
 
 
-def worker(registry, runs: bool, monkeypatch, **settings):
+def worker(coil_registry, runs: bool, monkeypatch, **settings):
     """A StreamProcessor without Faust: only its message path is used here."""
     if not runs:
         monkeypatch.setattr(app_module, "_run_key", lambda tp, r: None)
     s = StreamSettings(**settings)
-    processor = StreamProcessor(SimpleNamespace(), s, registry)
+    processor = StreamProcessor(SimpleNamespace(), s, coil_registry)
     tp = TP(input_topics(None)["telemetry"], 0)
     return processor, tp
 
 
-def account(registry, values, runs: bool, monkeypatch, **settings):
-    processor, tp = worker(registry, runs, monkeypatch, **settings)
+def account(coil_registry, values, runs: bool, monkeypatch, **settings):
+    processor, tp = worker(coil_registry, runs, monkeypatch, **settings)
     from streams.partition import PartitionState
 
-    state = PartitionState(0, processor.cfg, registry)
+    state = PartitionState(0, processor.cfg, coil_registry)
     emitted: dict = {}
     rejected: dict = {}
     for lo in range(0, len(values), 37):  # batches, as fetched
@@ -108,23 +94,23 @@ def account(registry, values, runs: bool, monkeypatch, **settings):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_runs_account_exactly_as_one_message_at_a_time(registry, monkeypatch, seed):
+def test_runs_account_exactly_as_one_message_at_a_time(coil_registry, monkeypatch, seed):
     values = messages(seed, 600)
     bounds = {"max_windows_per_block": 9, "max_series_per_model": 1}
     with monkeypatch.context() as m:
-        want = account(registry, values, False, m, **bounds)
-    got = account(registry, values, True, monkeypatch, **bounds)
+        want = account(coil_registry, values, False, m, **bounds)
+    got = account(coil_registry, values, True, monkeypatch, **bounds)
     assert got == want
     assert want["limited"]["windows"] > 0 and want["limited"]["series_per_model"] > 0
     assert want["counters"]["messages"] == 600
 
 
-def test_a_run_is_one_table_chunk(registry, monkeypatch):
+def test_a_run_is_one_table_chunk(coil_registry, monkeypatch):
     """The point of runs: one buffered chunk for a fetch of clean single events."""
-    processor, tp = worker(registry, True, monkeypatch)
+    processor, tp = worker(coil_registry, True, monkeypatch)
     from streams.partition import PartitionState
 
-    state = PartitionState(0, processor.cfg, registry)
+    state = PartitionState(0, processor.cfg, coil_registry)
     now = int(time.time() * 1000)
     batch = [(tp, SimpleNamespace(offset=i, value=single(now - i, {f: 1.0 for f in FEATURES})))
              for i in range(50)]  # fmt: skip
