@@ -145,7 +145,8 @@ def chromium_path() -> Path:
 @pytest.fixture
 def browser_page(chromium_path: Path) -> Iterator[tuple[object, list[str]]]:
     """A Playwright page in headless Chromium, and the console errors it logged."""
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # a dev dependency: missing is a failure, never a skip
+
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(chromium_path), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
