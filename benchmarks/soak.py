@@ -28,10 +28,14 @@ its transient allocations) and the median of the 1-s RSS samples, and the least-
 slopes of both over all those minutes and over their second half
 (``floor_slope_second_half``: a bounded process shows ~0 however its peaks swing).
 
-Two bounded states fill slowly at production defaults: the worker's join (128 MiB per
-partition) and the sink's ledger (20,000 keys). The soak lowers both by default
-(``--join-max-mb 8``, ``--ledger-keys 2000``) so that a 30-minute run reaches them and
-shows the plateau; pass 0 for the production defaults. ``--trace DIR`` (with
+Three bounded states fill slowly at production defaults: the worker's join (128 MiB per
+partition), the sink's ledger (20,000 keys) and the evaluator's read (every evaluation
+reads the windows since the oldest cursor minus the policy's lookback and late bound:
+62 one-minute windows with the built-in policy, so the read grows for the first 62
+minutes). The soak lowers all three by default (``--join-max-mb 8``, ``--ledger-keys
+2000``, ``--policy benchmarks/soak_policy_short.yaml``: 10 windows) so that a 30-minute
+run reaches them and shows the plateau; pass 0 (``--policy builtin``) for the
+production defaults. ``--trace DIR`` (with
 ``--trace-light``: no tracemalloc) runs both processes under benchmarks/memtrace.py and
 logs where memory goes (Python heap by source line, glibc, chDB's caches and jemalloc).
 
@@ -67,6 +71,7 @@ from streams.topics import INPUT_TOPICS, create_topics  # noqa: E402
 
 NOMINAL_RATE = 10.0  # samples/s per model: resonance.demo.run.DEFAULT_RATE
 BATCH_INTERVAL_S = 2.0  # the demo's batch interval
+SHORT_POLICY = ROOT / "benchmarks" / "soak_policy_short.yaml"  # 10-window evaluations
 _MESSAGES = re.compile(r"resonance worker: messages ([\d,]+)")
 
 
@@ -170,9 +175,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the sink's RESONANCE_SINK_LEDGER_KEYS (2000: reached within the "
                         "run; 0: the production default)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="also write the JSON lines here")
-    parser.add_argument("--policy", type=Path, metavar="FILE",
-                        help="the sink's policy file (its horizons set how many windows each "
-                        "evaluation reads: 62 with the built-in policy)")  # fmt: skip
+    parser.add_argument("--policy", default=str(SHORT_POLICY), metavar="FILE",
+                        help="the sink's policy file: its horizons set how many windows each "
+                        "evaluation reads (benchmarks/soak_policy_short.yaml: 10, reached "
+                        "within the run; builtin: the built-in policy, 62)")  # fmt: skip
     parser.add_argument("--no-evaluate", action="store_true",
                         help="the sink only stores (no policy evaluation)")  # fmt: skip
     parser.add_argument("--trace", type=Path, metavar="DIR",
@@ -240,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             [*python("resonance.cli", "sink"), "sink", "--bootstrap", broker.bootstrap,
              "--group", "soak-sink", "--data-dir", warehouse,
              *(["--no-evaluate"] if args.no_evaluate else []),
-             *(["--policy", str(args.policy)] if args.policy else [])],
+             *(["--policy", args.policy] if args.policy != "builtin" else [])],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=sink_log,
         )  # fmt: skip
         procs.append(sink)
@@ -310,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         "rate_per_model": rate,
         "nominal_rate_per_model": NOMINAL_RATE,
         "factor": args.factor,
+        "policy": Path(args.policy).name if args.policy != "builtin" else "builtin",
+        "join_max_mb": args.join_max_mb,
+        "ledger_keys": args.ledger_keys,
         "models": len(sim.models),
         "messages": rows[-1]["produced"] if rows else 0,
         "samples_sent": int(sum(t["samples"] for t in summary.topics.values())) if summary
