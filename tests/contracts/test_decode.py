@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.decode import MAX_MESSAGE_BYTES, R_JSON, R_NONFINITE, Rejection, decode
+from streams.decode import MAX_MESSAGE_BYTES, R_JSON, R_NONFINITE, R_TENANCY, Rejection, decode
 from streams.dlq import dlq_records, parse_dlq_record
 from streams.events import MAX_TS_SKEW_MS, TENANCY_FIELDS
 from tests.contracts.conftest import NOW, TENANCY, YEAR_MS
@@ -177,6 +177,46 @@ def test_empty_tenancy_and_wrong_type():
     assert only(run(msg("telemetry", ts=NOW, features={}, hub=7))) == Rejection(
         "expected a string, got number", "hub"
     )
+
+
+HOSTILE_TENANCY = [
+    "x') OR 1=1 --",  # the stored injection that reached Grafana SQL (issue 11)
+    "C:\\plant\\",  # a backslash broke 8 of 12 panels
+    "steel'",
+    'say "hi"',
+    "line\nbreak",
+    "tab\there",
+    "nul\u0000",
+    "two words",
+    "caf\u00e9",
+    "${consortium}",
+    "a" * 65,
+]
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+@pytest.mark.parametrize("field", ["consortium", "site", "member", "hub"])
+@pytest.mark.parametrize("value", HOSTILE_TENANCY)
+def test_hostile_tenancy_values_are_refused_naming_the_field(value, field, batch):
+    ts, feats = ([NOW, NOW], {"t": [1.0, 2.0]}) if batch else (NOW, {"t": 1.0})
+    r = run(msg("telemetry", batch=batch, ts=ts, features=feats, **{field: value}))
+    assert only(r) == Rejection(R_TENANCY, field)
+    assert r.n == 0
+
+
+@pytest.mark.parametrize("batch", [False, True], ids=["single", "batch"])
+def test_a_lone_surrogate_in_a_tenancy_value_is_invalid_json(batch):
+    ts, feats = ([NOW], {"t": [1.0]}) if batch else (NOW, {"t": 1.0})
+    raw = msg("telemetry", batch=batch, ts=ts, features=feats, site="PLACEHOLDER")
+    for bad in (b'"\\ud800"', b'"\xed\xa0\x80"'):  # escaped, and the raw UTF-8 bytes
+        rej = only(run(raw.replace(b'"PLACEHOLDER"', bad)))
+        assert rej.reason == R_JSON and rej.rows is None
+
+
+def test_the_tenancy_charset_edges_are_accepted():
+    edge = "A-z.0_9:" + "x" * 56  # every allowed class, exactly 64 characters
+    r = run(msg("telemetry", ts=NOW, features={"t": 1.0}, site=edge, member="m.1-b_2:c"))
+    assert r.rejections == [] and r.tenancy.site == edge and r.n == 1
 
 
 def test_unknown_schema_version_and_kind():
