@@ -69,6 +69,10 @@ class Backend(Protocol):
         ``guard``: the insert runs as ``INSERT ... SELECT ... WHERE guard`` (raises
         :class:`~errors.SinkFenced` when the sink fence's ``throwIf`` fires)."""
 
+    def release_memory(self) -> bool:
+        """Hand freed memory back to the OS; True if it ran. Embedded chDB does it
+        (rate-limited, after each sink batch); a ClickHouse server does its own."""
+
     def close(self) -> None:
         """Release the engine (and, for chDB, the directory lock)."""
 
@@ -431,6 +435,10 @@ class ServerBackend:
             self._client.command(
                 sql, parameters=dict(guard.params), data=buf.getvalue(), settings=settings
             )
+
+    def release_memory(self) -> bool:
+        """Nothing here: the server's MemoryWorker purges its own jemalloc pages."""
+        return False
 
     def close(self) -> None:
         with self._lock:

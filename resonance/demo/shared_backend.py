@@ -46,12 +46,8 @@ class SharedBackend:
             return self.inner.insert_arrow(table, data, dedup_token, guard=guard)
 
     def release_memory(self) -> bool:
-        """The inner engine's (chDB's: rate-limited purge and trim; a server: nothing)."""
-        release = getattr(self.inner, "release_memory", None)
-        if release is None:
-            return False
         with self._lock:
-            return bool(release())
+            return self.inner.release_memory()
 
     def close(self) -> None:
         with self._lock:

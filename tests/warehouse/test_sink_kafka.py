@@ -55,6 +55,9 @@ class Failing:
             raise WarehouseUnavailable("connection refused")
         return self.inner.insert_arrow(table, data, dedup_token, **guard)
 
+    def release_memory(self):
+        return self.inner.release_memory()
+
     def close(self):
         pass
 
@@ -244,6 +247,9 @@ class Usurped:
             self.usurped = True
             claim(self.inner, self.group, [("partials", p) for p in range(3)])
         return self.inner.insert_arrow(table, data, dedup_token, **guard)
+
+    def release_memory(self):
+        return self.inner.release_memory()
 
     def close(self):
         pass

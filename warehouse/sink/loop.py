@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from errors import SinkFenced, SinkFenceTimeout
-from warehouse.backend import WarehouseError
+from warehouse.backend import Backend, WarehouseError
 from warehouse.settings import DEFAULT_SINK_FENCE_WAIT_S
 from warehouse.sink.batch import Batcher, SinkBatch, carries_partials, decode_message
 from warehouse.sink.fence import check_cluster, claim
@@ -147,15 +147,13 @@ async def _evaluate(evaluator: Any) -> None:
         log.warning("policy evaluation failed, retried after the next batch (%s)", exc)
 
 
-async def _release_memory(backend: Any) -> None:
+async def _release_memory(backend: Backend) -> None:
     """After a batch (and its evaluation): the embedded engine hands freed memory back
     to the OS, rate-limited (:meth:`warehouse.backend.ChdbBackend.release_memory`)."""
-    release = getattr(backend, "release_memory", None)
-    if release is not None:
-        try:
-            await asyncio.to_thread(release)
-        except Exception as exc:  # housekeeping: never stops the sink
-            log.warning("releasing memory failed (%s)", exc)
+    try:
+        await asyncio.to_thread(backend.release_memory)
+    except Exception as exc:  # housekeeping: never stops the sink
+        log.warning("releasing memory failed (%s)", exc)
 
 
 async def _commit_or_seek_back(
