@@ -16,6 +16,8 @@ DEFAULT_DATA_DIR = Path("resonance-data")
 DEFAULT_DATABASE = "resonance"
 #: a ClickHouse cluster name as ``remote_servers`` defines it (no macros, no quotes).
 CLUSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+#: :data:`CLUSTER_NAME` in words, for the messages refusing a name
+CLUSTER_RULE = "letters, digits, _ and -, not starting with a digit or -"
 #: how long a sink's claim waits for fenced inserts already running (warehouse.sink.fence);
 #: below aiokafka's max_poll_interval_ms (300 s), past which the group evicts the sink.
 DEFAULT_SINK_FENCE_WAIT_S = 120.0
@@ -76,8 +78,5 @@ class WarehouseSettings(BaseSettings):
         if not v:  # unset, or set empty (RESONANCE_CLICKHOUSE_CLUSTER= in a .env)
             return None
         if not valid_cluster(v):
-            raise ValueError(
-                f"{v!r} is not a cluster name (letters, digits, _ and -, "
-                "not starting with a digit or -)"
-            )
+            raise ValueError(f"{v!r} is not a cluster name ({CLUSTER_RULE})")
         return v

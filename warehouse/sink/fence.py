@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from errors import SinkFenced, SinkFenceTimeout, UsageError
 from warehouse.backend import Backend, InsertGuard, WarehouseError
-from warehouse.settings import DEFAULT_SINK_FENCE_WAIT_S, valid_cluster
+from warehouse.settings import CLUSTER_RULE, DEFAULT_SINK_FENCE_WAIT_S, valid_cluster
 
 log = logging.getLogger("resonance.sink")
 
@@ -186,8 +186,7 @@ def inflight_query(cluster: str | None = None) -> tuple[str, Mapping[str, Any]]:
         return INFLIGHT_SQL, {}
     if not valid_cluster(cluster):
         raise UsageError(
-            f"RESONANCE_CLICKHOUSE_CLUSTER: {cluster!r} is not a cluster name "
-            "(letters, digits, _ and -, not starting with a digit or -)"
+            f"RESONANCE_CLICKHOUSE_CLUSTER: {cluster!r} is not a cluster name ({CLUSTER_RULE})"
         )
     return INFLIGHT_CLUSTER_SQL, {"fence_cluster": cluster}
 
